@@ -1,0 +1,163 @@
+"""The ``agentscope-legacy`` command: ``chat``, ``validate`` and ``models``.
+
+Imports are deferred to the subcommand that needs them, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentscope-legacy",
+        description="Run declared LLM model configs (AgentScope 0.x style).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="chat with a configured model, streaming its replies")
+    chat.add_argument("--model-configs", "-m", required=True, nargs="+", metavar="FILE",
+                      help="YAML or JSON model config file(s)")
+    chat.add_argument("--config-name", "-c", required=True, help="which config to chat with")
+    chat.add_argument("--once", metavar="PROMPT", help="send one prompt, print the reply, exit")
+    chat.add_argument("--system", default="You are a helpful assistant.", help="system prompt")
+    chat.add_argument("--name", help="the assistant's display name (default: the config name)")
+    stream = chat.add_mutually_exclusive_group()
+    stream.add_argument("--stream", dest="stream", action="store_true", default=None,
+                        help="stream replies (default: as the config says)")
+    stream.add_argument("--no-stream", dest="stream", action="store_false")
+    chat.add_argument("--save-dir", help="save logs, invocations and usage under this directory")
+    chat.add_argument("--usage", action="store_true", help="print the usage table at the end")
+
+    validate = sub.add_parser("validate", help="validate model config files; exit 1 on errors")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+
+    models = sub.add_parser("models", help="list the configs in model config files")
+    models.add_argument("files", nargs="+", metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"chat": _chat, "validate": _validate, "models": _models}[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+
+
+def _load(files: list[str]) -> tuple[object, list, list]:
+    """Parse and validate files with a private manager; returns (manager, configs, issues)."""
+    from .config import read_configs
+    from .errors import ConfigError
+    from .models.manager import ModelManager
+
+    manager = ModelManager()
+    configs, issues = [], []
+    for file in files:
+        try:
+            found = read_configs(file)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+            continue
+        configs.extend(found)
+    issues.extend(manager.validate(configs))
+    seen: dict[str, object] = {}
+    for config in configs:
+        name = config.config_name
+        if isinstance(name, str) and name in seen and not config.data.get("replace"):
+            issues.append(config.issue("duplicate config_name", "config_name"))
+        seen[name] = config
+    return manager, configs, issues
+
+
+def _validate(args: argparse.Namespace) -> int:
+    _, configs, issues = _load(args.files)
+    for issue in issues:
+        print(f"error: {issue}", file=sys.stderr)
+    missing = [(c, path, var) for c in configs for path, var in c.missing_env.items()]
+    for config, path, var in missing:
+        print(f"note: {config.issue(f'environment variable {var} is not set', path)}", file=sys.stderr)
+    if issues:
+        print(f"{len(issues)} error(s) in {len(args.files)} file(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {len(configs)} config(s) in {len(args.files)} file(s)")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    _, configs, issues = _load(args.files)
+    rows = [("config_name", "model_type", "model_name", "stream")]
+    for c in configs:
+        rows.append((str(c.config_name), str(c.model_type),
+                     str(c.data.get("model_name", c.config_name)), str(c.data.get("stream", False))))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for issue in issues:
+        print(f"error: {issue}", file=sys.stderr)
+    return 1 if issues else 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from . import init
+    from ._runtime import print_llm_usage
+    from .errors import AgentScopeError
+    from .logging import log_deltas, save_msg
+    from .message import Msg
+    from .models import load_model_by_config_name
+
+    try:
+        init(model_configs=args.model_configs, disable_saving=args.save_dir is None,
+             save_dir=args.save_dir or "./runs", save_api_invoke=args.save_dir is not None,
+             logger_level="WARNING")
+        model = load_model_by_config_name(args.config_name)
+    except AgentScopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    name = args.name or args.config_name
+    history = [Msg("system", args.system, "system")] if args.system else []
+    prompts = [args.once] if args.once is not None else None
+    status = 0
+    while True:
+        if prompts is not None:
+            if not prompts:
+                break
+            prompt = prompts.pop()
+        else:
+            try:
+                prompt = input("User: ")
+            except EOFError:
+                print()
+                break
+            if prompt.strip() in ("exit", "quit"):
+                break
+            if not prompt.strip():
+                continue
+        history.append(Msg("user", prompt, "user"))
+        try:
+            response = model(model.format(history, multi_agent_mode=False), stream=args.stream)
+            if response.is_stream:
+                log_deltas(name, response.deltas or ())
+            else:
+                print(f"{name}: {response.text}")
+        except AgentScopeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            history.pop()
+            status = 1
+            if prompts is not None:
+                break
+            continue
+        reply = Msg(name, response.text or "", "assistant")
+        save_msg(reply)
+        history.append(reply)
+    if args.usage:
+        print_llm_usage()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Terminal printing of messages and streams, and the loguru set-up.
+
+Messages are printed with ``print`` (not subject to the log level) as ``name: text`` with the
+name coloured; a stream prints only the new suffix of each accumulated chunk on one line, so
+nothing is ever re-printed. Printed messages are also saved, uncoloured, to the run directory:
+one line to ``logging.log`` and one JSON line to ``logging.chat``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._secrets import scrub
+from .message import Msg
+
+_COLOURS = [f"\033[{c}m" for c in range(90, 98)]
+_RESET = "\033[0m"
+_lock = threading.Lock()
+_printed: dict[str, str] = {}  # msg.id -> the text already printed
+_chat_file: TextIO | None = None
+_use_colour = True
+
+
+def name_colour(name: str) -> str:
+    """A stable colour per speaker name."""
+    return _COLOURS[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(_COLOURS)]
+
+
+def _prefix(name: str, colored: bool) -> str:
+    return f"{name_colour(name)}{name}{_RESET}: " if colored else f"{name}: "
+
+
+def format_msg(msg: Msg, colored: bool = False) -> str:
+    """The printable form of a message: one ``name: ...`` line per block or url."""
+    prefix = _prefix(msg.name, colored)
+    lines = []
+    tool_uses = []
+    for block in msg.get_content_blocks():
+        kind = block.get("type")
+        if kind == "text":
+            lines.append(prefix + block.get("text", ""))
+        elif kind == "thinking":
+            lines.append(prefix + "(thinking) " + block.get("thinking", ""))
+        elif kind == "tool_use":
+            tool_uses.append(block)
+        elif kind == "tool_result":
+            output = block.get("output")
+            text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+            lines.append(f"{prefix}Execute function {block.get('name')}:\n{text}")
+        else:
+            source = block.get("source") or {}
+            lines.append(prefix + str(block.get("url") or source.get("url") or f"<{kind}>"))
+    lines += [prefix + url for url in msg.urls]
+    if tool_uses:
+        dumped = json.dumps(tool_uses, ensure_ascii=False, indent=4)
+        lines.append(dumped if lines else prefix + dumped)
+    return "\n".join(lines) if lines else prefix.rstrip()
+
+
+def _stdout() -> TextIO:
+    return sys.stdout
+
+
+def log_msg(msg: Msg) -> None:
+    """Print a whole message and save it to the run directory."""
+    if not isinstance(msg, Msg):
+        raise TypeError(f"log_msg expects a Msg, got {type(msg).__name__}")
+    out = _stdout()
+    colored = _use_colour and out.isatty()
+    with _lock:
+        out.write(scrub(format_msg(msg, colored)) + "\n")
+        out.flush()
+    _save(msg)
+
+
+def log_stream_msg(msg: Msg, last: bool = True) -> None:
+    """Print the part of an accumulating message not printed yet; ``last`` ends the line.
+
+    Safe for a message seen for the first time with ``last=True`` (a one-chunk stream), and for
+    a text that does not extend what was printed (it is then printed again on a new line).
+    """
+    text = msg.get_text_content() or ""
+    out = _stdout()
+    with _lock:
+        printed = _printed.get(msg.id)
+        if printed is None:
+            colored = _use_colour and out.isatty()
+            out.write(_prefix(msg.name, colored) + scrub(text))
+        elif text.startswith(printed):
+            out.write(scrub(text[len(printed):]))
+        else:
+            out.write("\n" + _prefix(msg.name, False) + scrub(text))
+        if last:
+            out.write("\n")
+            _printed.pop(msg.id, None)
+        else:
+            _printed[msg.id] = text
+        out.flush()
+    if last:
+        _save(msg)
+
+
+def log_deltas(name: str, pieces: Iterable[str]) -> None:
+    """Print ``name:`` then each text piece as it arrives, then end the line."""
+    out = _stdout()
+    with _lock:
+        out.write(_prefix(name, _use_colour and out.isatty()))
+        out.flush()
+    try:
+        for piece in pieces:
+            with _lock:
+                out.write(scrub(piece))
+                out.flush()
+    finally:
+        with _lock:
+            out.write("\n")
+            out.flush()
+
+
+def save_msg(msg: Msg) -> None:
+    """Record a printed message in the log and the run's chat file."""
+    _save(msg)
+
+
+def _save(msg: Msg) -> None:
+    from loguru import logger
+
+    logger.bind(chat=True).info("{}", format_msg(msg, colored=False))
+    if _chat_file is not None:
+        with _lock:
+            _chat_file.write(scrub(msg.to_json()) + "\n")
+            _chat_file.flush()
+
+
+def setup_logger(run_dir: str | Path | None, level: str = "INFO", save_log: bool = True) -> None:
+    """Loguru to stderr at ``level`` and, when saving, to ``run_dir/logging.log``.
+
+    Printed chat lines are not echoed to stderr (they are already on stdout); every record's
+    text is scrubbed of known API keys.
+    """
+    global _chat_file
+    from loguru import logger
+
+    logger.remove()
+    logger.configure(patcher=_scrub_record)
+    logger.add(sys.stderr, level=level, filter=lambda r: not r["extra"].get("chat"),
+               format="<green>{time:HH:mm:ss}</green> | <level>{level: <7}</level> | {message}")
+    if _chat_file is not None:
+        _chat_file.close()
+        _chat_file = None
+    if run_dir is not None and save_log:
+        logger.add(Path(run_dir) / "logging.log", level=level, enqueue=False,
+                   format="{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {message}")
+        _chat_file = open(Path(run_dir) / "logging.chat", "a", encoding="utf-8")  # noqa: SIM115
+
+
+def _scrub_record(record: dict[str, Any]) -> None:
+    record["message"] = scrub(record["message"])

@@ -1,0 +1,69 @@
+"""Model wrappers, their registry, and the 0.0.x-style module functions.
+
+::
+
+    from agentscope_legacy.models import read_model_configs, load_model_by_config_name
+    read_model_configs("configs/model_configs.yaml")
+    model = load_model_by_config_name("local")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..config import ConfigSource
+from ._base import ModelWrapperBase
+from .llamacpp import LlamaCppChatWrapper
+from .manager import ModelManager
+from .openai import OpenAIChatWrapper, OpenAIDALLEWrapper, OpenAIEmbeddingWrapper
+from .post_api import PostAPIChatWrapper, PostAPIEmbeddingWrapper
+from .response import Delta, ModelResponse, Usage
+
+
+def read_model_configs(
+    configs: ConfigSource | Iterable[ConfigSource],
+    clear_existing: bool = False,
+    allow_replace: bool = False,
+) -> list[str]:
+    """Load configs into the default registry (see :meth:`ModelManager.load_model_configs`)."""
+    return ModelManager.get_instance().load_model_configs(configs, clear_existing, allow_replace)
+
+
+def load_model_by_config_name(config_name: str, fresh: bool = False) -> ModelWrapperBase:
+    """The wrapper built from a loaded config (shared unless ``fresh``)."""
+    return ModelManager.get_instance().get_model_by_config_name(config_name, fresh=fresh)
+
+
+def clear_model_configs() -> None:
+    """Forget every loaded config (registered wrapper classes stay)."""
+    ModelManager.get_instance().clear_model_configs()
+
+
+def register_model_wrapper_class(model_class: type[ModelWrapperBase], exist_ok: bool = False) -> None:
+    """Make a user wrapper class available under its ``model_type``."""
+    ModelManager.get_instance().register_model_wrapper_class(model_class, exist_ok)
+
+
+def get_config_by_name(config_name: str) -> dict[str, Any] | None:
+    return ModelManager.get_instance().get_config_by_name(config_name)
+
+
+__all__ = [
+    "Delta",
+    "LlamaCppChatWrapper",
+    "ModelManager",
+    "ModelResponse",
+    "ModelWrapperBase",
+    "OpenAIChatWrapper",
+    "OpenAIDALLEWrapper",
+    "OpenAIEmbeddingWrapper",
+    "PostAPIChatWrapper",
+    "PostAPIEmbeddingWrapper",
+    "Usage",
+    "clear_model_configs",
+    "get_config_by_name",
+    "load_model_by_config_name",
+    "read_model_configs",
+    "register_model_wrapper_class",
+]

@@ -1,0 +1,271 @@
+"""``ModelWrapperBase``: the shared work of every wrapper, done once.
+
+A provider module implements only:
+
+* ``config_schema``: JSON Schema properties of its own config fields (validated at load time);
+* ``_build_request(*args, **kwargs) -> dict``: the SDK request, a pure function of its inputs;
+* ``_call(request) -> ModelResponse``: one non-streamed SDK call, parsed;
+* ``_open_stream(request)`` and ``_iter_deltas(sdk_stream) -> Iterator[Delta]`` if it streams;
+* ``_translate_error(exc) -> ProviderError | None``: SDK exceptions to typed errors.
+
+The base merges ``generate_args`` with call kwargs, resolves ``stream``, retries transient
+failures with exponential backoff honouring Retry-After, and records usage and invocations.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, TypeVar
+
+from loguru import logger
+
+from .._secrets import register_secret
+from ..errors import ConfigError, ConfigIssue, ProviderError
+from .response import Delta, ModelResponse, Usage
+
+T = TypeVar("T")
+
+# Config fields every wrapper accepts, validated by the loader before any client exists.
+_TIMEOUT = {"type": "number", "exclusiveMinimum": 0}
+COMMON_PROPERTIES: dict[str, Any] = {
+    "config_name": {"type": "string", "minLength": 1},
+    "model_type": {"type": "string", "minLength": 1},
+    "model_name": {"type": "string", "minLength": 1},
+    "stream": {"type": "boolean"},
+    "generate_args": {"type": "object"},
+    "max_retries": {"type": "integer", "minimum": 0, "maximum": 20},
+    "retry_interval": {"type": "number", "minimum": 0},
+    "max_retry_interval": {"type": "number", "minimum": 0},
+    "timeout": {
+        "oneOf": [
+            _TIMEOUT,
+            {
+                "type": "object",
+                "properties": {"connect": _TIMEOUT, "read": _TIMEOUT},
+                "additionalProperties": False,
+            },
+        ]
+    },
+    "replace": {"type": "boolean"},
+}
+# A Retry-After longer than this is not waited for: the error is raised instead.
+MAX_RETRY_AFTER = 120.0
+
+
+class ModelWrapperBase:
+    """Base class of all model wrappers; see the module docstring for what subclasses add."""
+
+    model_type: ClassVar[str]
+    #: Provider name carried by errors and usage rows.
+    provider: ClassVar[str] = "custom"
+    #: ``{"properties": {...}, "required": [...]}`` for the wrapper's own fields. ``None``
+    #: derives a permissive schema from ``__init__``'s parameters (for users' own wrappers).
+    config_schema: ClassVar[dict[str, Any] | None] = None
+    #: Whether ``_open_stream``/``_iter_deltas`` are implemented.
+    can_stream: ClassVar[bool] = False
+    #: Environment variable holding the API key, for wrappers that need one.
+    api_key_env: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        config_name: str,
+        model_name: str | None = None,
+        *,
+        stream: bool = False,
+        generate_args: dict[str, Any] | None = None,
+        max_retries: int = 2,
+        retry_interval: float = 1.0,
+        max_retry_interval: float = 30.0,
+        timeout: float | dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs:
+            unknown = ", ".join(sorted(kwargs))
+            raise ConfigError(ConfigIssue(f"unknown fields: {unknown}", config_name=config_name))
+        self.config_name = config_name
+        self.model_name = model_name if model_name is not None else config_name
+        self.stream = stream
+        self.generate_args = dict(generate_args or {})
+        self.max_retries = max_retries
+        self.retry_interval = retry_interval
+        self.max_retry_interval = max_retry_interval
+        self.timeout = timeout
+
+    # -- the template ------------------------------------------------------------------------
+    def __call__(self, *args: Any, stream: bool | None = None, **kwargs: Any) -> ModelResponse:
+        """Call the model. ``stream`` overrides the config; other kwargs override generate_args."""
+        use_stream = self.stream if stream is None else bool(stream)
+        if use_stream and not self.can_stream:
+            raise ValueError(f"model_type '{self.model_type}' does not support streaming")
+        request = self._build_request(*args, stream=use_stream, **{**self.generate_args, **kwargs})
+        started = time.perf_counter()
+        if use_stream:
+            sdk_stream = self._with_retries(lambda: self._open_stream(request))
+            return ModelResponse(
+                stream=self._guarded(self._iter_deltas(sdk_stream), sdk_stream),
+                on_finish=lambda res, err: self._record(request, res, err, True),
+                started_at=started,
+            )
+        try:
+            response = self._with_retries(lambda: self._call(request))
+        except ProviderError as err:
+            self._record(request, None, err, False, started)
+            raise
+        if response.usage is None:
+            response.usage = Usage()
+        response.usage.latency = time.perf_counter() - started
+        self._record(request, response, None, False)
+        return response
+
+    # -- provider hooks ----------------------------------------------------------------------
+    def _build_request(self, *args: Any, stream: bool, **kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__} must implement _build_request")
+
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        raise NotImplementedError(f"{type(self).__name__} must implement _call")
+
+    def _open_stream(self, request: dict[str, Any]) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not stream")
+
+    def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
+        raise NotImplementedError(f"{type(self).__name__} does not stream")
+
+    def _translate_error(self, exc: Exception) -> ProviderError | None:
+        """Map an SDK exception to a typed error; ``None`` leaves it untouched."""
+        return None
+
+    def format(self, *args: Any, multi_agent_mode: bool | None = None) -> Any:
+        """Turn ``Msg`` objects into this provider's prompt."""
+        raise NotImplementedError(f"{type(self).__name__} does not format messages")
+
+    # -- shared machinery --------------------------------------------------------------------
+    @contextmanager
+    def _translating(self) -> Iterator[None]:
+        """Re-raise SDK exceptions as typed ProviderErrors carrying this wrapper's context."""
+        try:
+            yield
+        except ProviderError as err:
+            self._fill_context(err)
+            raise
+        except Exception as exc:
+            err = self._translate_error(exc)
+            if err is None:
+                raise
+            self._fill_context(err)
+            raise err from exc
+
+    def _fill_context(self, err: ProviderError) -> None:
+        err.provider = err.provider or self.provider
+        err.model = err.model or self.model_name
+        err.config_name = err.config_name or self.config_name
+
+    def _with_retries(self, fn: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                with self._translating():
+                    return fn()
+            except ProviderError as err:
+                err.attempts = attempt + 1
+                delay = self._retry_delay(err, attempt)
+                if delay is None:
+                    raise
+                logger.warning(
+                    "{} [{}]: {} (status {}), retry {}/{} in {:.2f}s",
+                    self.model_type, self.config_name, type(err).__name__, err.status,
+                    attempt + 1, self.max_retries, delay,
+                )
+                time.sleep(delay)
+                attempt += 1
+
+    def _retry_delay(self, err: ProviderError, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up."""
+        if not err.retryable or attempt >= self.max_retries:
+            return None
+        if err.retry_after is not None:
+            return err.retry_after if err.retry_after <= MAX_RETRY_AFTER else None
+        backoff = min(self.retry_interval * (2**attempt), self.max_retry_interval)
+        return backoff * (1 - 0.25 * random.random())  # jitter spreads concurrent retries
+
+    def _guarded(self, deltas: Iterator[Delta], sdk_stream: Any) -> Iterator[Delta]:
+        """Translate mid-stream SDK errors and always release the SDK stream."""
+        try:
+            with self._translating():
+                yield from deltas
+        finally:
+            close = getattr(sdk_stream, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+    def _record(
+        self,
+        request: dict[str, Any],
+        response: ModelResponse | None,
+        error: BaseException | None,
+        stream: bool,
+        started: float | None = None,
+    ) -> None:
+        from .._runtime import get_runtime
+
+        usage = response.usage if response is not None and response.usage else Usage()
+        if response is None and started is not None:
+            usage.latency = time.perf_counter() - started
+        get_runtime().monitor.record(self, request, response, usage, error, stream)
+
+    # -- helpers for provider modules --------------------------------------------------------
+    def _resolve_api_key(self, api_key: str | None, *, required: bool = True) -> str | None:
+        """The key from the config, else from ``api_key_env``; registered for scrubbing."""
+        import os
+
+        key = api_key or (os.environ.get(self.api_key_env) if self.api_key_env else None)
+        if not key and required:
+            env = f" or the {self.api_key_env} environment variable" if self.api_key_env else ""
+            raise ConfigError(
+                ConfigIssue(
+                    f"no API key: set `api_key` in the config{env}",
+                    config_name=self.config_name,
+                    field="api_key",
+                )
+            )
+        register_secret(key)
+        return key
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(config_name={self.config_name!r}, "
+            f"model_name={self.model_name!r}, stream={self.stream})"
+        )
+
+    # -- config schema -----------------------------------------------------------------------
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The full JSON Schema of this wrapper's config (common fields + its own)."""
+        own = cls.config_schema
+        if own is None:
+            own = _schema_from_signature(cls)
+        properties = {**COMMON_PROPERTIES, **own.get("properties", {})}
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": properties,
+            "required": ["config_name", "model_type", *own.get("required", [])],
+            "additionalProperties": own.get("additionalProperties", False),
+        }
+        return schema
+
+
+def _schema_from_signature(cls: type) -> dict[str, Any]:
+    """A schema accepting the keyword parameters of ``cls.__init__`` (any type)."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        # A wrapper taking **kwargs accepts anything; its constructor decides.
+        return {"properties": {}, "additionalProperties": True}
+    names = [p.name for p in params if p.name != "self" and p.kind is not p.VAR_POSITIONAL]
+    return {"properties": {n: {} for n in names}}

@@ -1,0 +1,146 @@
+"""Pure functions turning ``Msg`` objects into chat-completion message lists (0.1.x rules).
+
+* :func:`openai_messages` — one OpenAI message per Msg, with ``name``, images as
+  ``image_url`` parts (local files inlined as data URLs), tool calls and tool results;
+* :func:`common_chat_messages` — ``{"role", "content": text}`` per Msg;
+* :func:`common_multi_agent_messages` — the system prompt, then one user message holding the
+  conversation as ``name: text`` lines under ``## Conversation History``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import mimetypes
+import os
+from typing import Any
+
+from ..message import Msg
+
+HISTORY_HEADER = "## Conversation History"
+IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "webp", "bmp")
+
+
+def flatten_msgs(*args: Any) -> list[Msg]:
+    """Msgs from arguments that are Msg, None (skipped) or lists of Msg (flattened once)."""
+    msgs: list[Msg] = []
+    for arg in args:
+        if arg is None:
+            continue
+        if isinstance(arg, Msg):
+            msgs.append(arg)
+        elif isinstance(arg, (list, tuple)):
+            for item in arg:
+                if not isinstance(item, Msg):
+                    raise TypeError(f"expected Msg objects in the list, got {type(item).__name__}")
+                msgs.append(item)
+        else:
+            raise TypeError(f"expected a Msg or a list of Msg, got {type(arg).__name__}")
+    return msgs
+
+
+def common_chat_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
+    return [{"role": m.role, "content": m.get_text_content() or ""} for m in msgs]
+
+
+def common_multi_agent_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
+    if not msgs:
+        raise ValueError("at least one message is needed to build a prompt")
+    messages: list[dict[str, Any]] = []
+    rest = msgs
+    if msgs[0].role == "system":
+        messages.append({"role": "system", "content": msgs[0].get_text_content() or ""})
+        rest = msgs[1:]
+    lines = [f"{m.name}: {text}" for m in rest if (text := m.get_text_content())]
+    if lines:
+        messages.append({"role": "user", "content": HISTORY_HEADER + "\n" + "\n".join(lines)})
+    return messages
+
+
+def openai_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    for msg in msgs:
+        parts: list[dict[str, Any]] = []
+        tool_calls: list[dict[str, Any]] = []
+        for block in msg.get_content_blocks():
+            kind = block.get("type")
+            if kind == "text":
+                parts.append({"type": "text", "text": block.get("text", "")})
+            elif kind == "image":
+                parts.append(image_part(_block_url(block)))
+            elif kind == "tool_use":
+                tool_calls.append(
+                    {
+                        "id": block["id"],
+                        "type": "function",
+                        "function": {
+                            "name": block["name"],
+                            "arguments": json.dumps(block.get("input", {}), ensure_ascii=False),
+                        },
+                    }
+                )
+            elif kind == "tool_result":
+                messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": block["id"],
+                        "content": _tool_output_text(block.get("output")),
+                        "name": block.get("name", ""),
+                    }
+                )
+        for url in msg.urls:
+            if _extension(url) in IMAGE_EXTENSIONS:
+                parts.append(image_part(url))
+        if not parts and not tool_calls:
+            continue
+        message: dict[str, Any] = {"role": msg.role, "name": msg.name}
+        if all(p["type"] == "text" for p in parts):
+            message["content"] = "\n".join(p["text"] for p in parts) if parts else None
+        else:
+            message["content"] = parts
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        messages.append(message)
+    return messages
+
+
+def image_part(url: str) -> dict[str, Any]:
+    """An OpenAI ``image_url`` part; a local file becomes a base64 data URL."""
+    return {"type": "image_url", "image_url": {"url": to_data_url(url)}}
+
+
+def to_data_url(url: str) -> str:
+    path = url[7:] if url.startswith("file://") else url
+    if "://" in path or url.startswith("data:") or not os.path.isfile(path):
+        return url
+    mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    with open(path, "rb") as fh:
+        data = base64.b64encode(fh.read()).decode("ascii")
+    return f"data:{mime};base64,{data}"
+
+
+def _block_url(block: dict[str, Any]) -> str:
+    source = block.get("source")
+    if isinstance(source, dict):
+        if source.get("type") == "base64":
+            return f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
+        return source.get("url", "")
+    return block.get("url", "")
+
+
+def _tool_output_text(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        texts = []
+        for block in output:
+            if isinstance(block, dict) and block.get("type") == "text":
+                texts.append(block.get("text", ""))
+            elif isinstance(block, dict):
+                texts.append(f"<{block.get('type')}> {_block_url(block)}")
+        return "\n".join(texts)
+    return json.dumps(output, ensure_ascii=False) if output is not None else ""
+
+
+def _extension(url: str) -> str:
+    return url.split("?", 1)[0].rsplit(".", 1)[-1].lower() if "." in url else ""

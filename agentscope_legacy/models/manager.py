@@ -1,0 +1,323 @@
+"""The model registry: ``model_type`` → wrapper class, and ``config_name`` → validated config.
+
+``ModelManager`` keeps both. The process has a default manager (what ``init``,
+``read_model_configs`` and ``load_model_by_config_name`` use; ``ModelManager.get_instance()``
+returns it, as in 0.1.x), and independent managers can be built for isolation.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from loguru import logger
+
+from ..config import ConfigSource, ModelConfig, read_configs
+from ..errors import ConfigError, ConfigIssue
+from ._base import ModelWrapperBase
+
+
+def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
+    """Every built-in wrapper class by model_type. The one place where they are listed."""
+    from .llamacpp import LlamaCppChatWrapper
+    from .openai import OpenAIChatWrapper, OpenAIDALLEWrapper, OpenAIEmbeddingWrapper
+    from .post_api import PostAPIChatWrapper, PostAPIEmbeddingWrapper
+
+    classes: list[type[ModelWrapperBase]] = [
+        OpenAIChatWrapper,
+        OpenAIEmbeddingWrapper,
+        OpenAIDALLEWrapper,
+        PostAPIChatWrapper,
+        PostAPIEmbeddingWrapper,
+        LlamaCppChatWrapper,
+    ]
+    return {cls.model_type: cls for cls in classes}
+
+
+class ModelManager:
+    """Wrapper classes by model_type, configs by config_name, and built wrappers."""
+
+    _default: ModelManager | None = None
+    _default_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.model_wrapper_mapping: dict[str, type[ModelWrapperBase]] = builtin_wrappers()
+        self._configs: dict[str, ModelConfig] = {}
+        self._models: dict[str, ModelWrapperBase] = {}
+        self._validators: dict[type, Any] = {}
+
+    @classmethod
+    def get_instance(cls) -> ModelManager:
+        """The process-wide default manager (created on first use)."""
+        if cls._default is None:
+            with cls._default_lock:
+                if cls._default is None:
+                    cls._default = cls()
+        return cls._default
+
+    # -- wrapper classes ---------------------------------------------------------------------
+    def register_model_wrapper_class(
+        self, model_class: type[ModelWrapperBase], exist_ok: bool = False
+    ) -> None:
+        """Register a user wrapper class under its ``model_type``."""
+        if not isinstance(model_class, type) or not issubclass(model_class, ModelWrapperBase):
+            raise TypeError(
+                f"the model wrapper class must be a subclass of ModelWrapperBase, got {model_class!r}"
+            )
+        model_type = getattr(model_class, "model_type", None)
+        if not isinstance(model_type, str) or not model_type:
+            raise ValueError(f"{model_class.__name__} must define a string `model_type` attribute")
+        with self._lock:
+            if model_type in self.model_wrapper_mapping:
+                if not exist_ok:
+                    raise ValueError(
+                        f"model_type '{model_type}' is already registered to "
+                        f"{self.model_wrapper_mapping[model_type].__name__}; "
+                        "set exist_ok=True to overwrite it"
+                    )
+                logger.warning("model_type '{}' is overwritten by {}", model_type, model_class.__name__)
+            # Copy-on-write: readers iterate a dict that is never mutated under them.
+            self.model_wrapper_mapping = {**self.model_wrapper_mapping, model_type: model_class}
+            self._validators.pop(model_class, None)
+
+    def wrapper_class(self, model_type: str) -> type[ModelWrapperBase]:
+        try:
+            return self.model_wrapper_mapping[model_type]
+        except KeyError:
+            raise ConfigError(self._unknown_type_message(model_type)) from None
+
+    def _unknown_type_message(self, model_type: Any) -> str:
+        valid = sorted(self.model_wrapper_mapping)
+        close = difflib.get_close_matches(str(model_type), valid, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown model_type '{model_type}'{hint} Valid types: {', '.join(valid)}"
+
+    # -- configs -----------------------------------------------------------------------------
+    def load_model_configs(
+        self,
+        model_configs: ConfigSource | Iterable[ConfigSource],
+        clear_existing: bool = False,
+        allow_replace: bool = False,
+    ) -> list[str]:
+        """Read, validate and register configs; all or nothing. Returns the names loaded.
+
+        A config_name already loaded (or repeated in the input) is an error unless
+        ``allow_replace`` is true or the later config says ``replace: true``.
+        """
+        configs = read_configs(model_configs)
+        issues = self.validate(configs)
+        with self._lock:
+            existing = {} if clear_existing else self._configs
+            seen: dict[str, ModelConfig] = {}
+            for config in configs:
+                name = config.config_name
+                if not isinstance(name, str):
+                    continue
+                previous = seen.get(name) or existing.get(name)
+                if previous is not None and not (allow_replace or config.data.get("replace")):
+                    where = f" (first defined at {previous.file}:{previous.line})" if previous.file else ""
+                    issues.append(
+                        config.issue(
+                            f"duplicate config_name{where}; set `replace: true` on the later "
+                            "config to replace it",
+                            "config_name",
+                        )
+                    )
+                seen[name] = config
+            if issues:
+                raise ConfigError(issues)
+            if clear_existing:
+                self._configs, self._models = {}, {}
+            for name, config in seen.items():
+                self._configs[name] = config
+                self._models.pop(name, None)
+        if seen:
+            logger.debug("Loaded model configs: {}", ", ".join(seen))
+        return list(seen)
+
+    def validate(self, configs: list[ModelConfig]) -> list[ConfigIssue]:
+        """Every problem in ``configs``, checked against each wrapper's JSON Schema."""
+        issues: list[ConfigIssue] = []
+        for config in configs:
+            issues.extend(self._validate_one(config))
+        return issues
+
+    def _validate_one(self, config: ModelConfig) -> list[ConfigIssue]:
+        data = config.data
+        issues = []
+        for key in ("config_name", "model_type"):
+            if key not in data:
+                issues.append(config.issue(f"missing required field '{key}'"))
+            elif not isinstance(data[key], str) or not data[key]:
+                issues.append(config.issue("expected a non-empty string", key))
+        if issues:
+            return issues
+        cls = self.model_wrapper_mapping.get(data["model_type"])
+        if cls is None:
+            return [config.issue(self._unknown_type_message(data["model_type"]), "model_type")]
+        validator = self._validators.get(cls)
+        if validator is None:
+            validator = self._validators[cls] = _make_validator(cls.json_schema())
+        schema = validator.schema
+        if schema.get("additionalProperties") is False:
+            known = list(schema["properties"])
+            for key in data:
+                if key not in schema["properties"]:
+                    close = difflib.get_close_matches(str(key), known, n=1)
+                    hint = f"; did you mean '{close[0]}'?" if close else ""
+                    issues.append(
+                        config.issue(f"unknown field for model_type '{cls.model_type}'{hint}", str(key))
+                    )
+        for error in validator.iter_errors(data):
+            if error.validator == "additionalProperties":
+                continue  # reported above with a did-you-mean
+            issues.append(_describe(config, error))
+        return issues
+
+    def get_config_by_name(self, config_name: str) -> dict[str, Any] | None:
+        """A copy of the loaded config's data, or None."""
+        config = self._configs.get(config_name)
+        return dict(config.data) if config is not None else None
+
+    def get_model_config(self, config_name: str) -> ModelConfig | None:
+        return self._configs.get(config_name)
+
+    @property
+    def config_names(self) -> list[str]:
+        return list(self._configs)
+
+    def clear_model_configs(self) -> None:
+        with self._lock:
+            self._configs, self._models = {}, {}
+
+    # -- wrappers ----------------------------------------------------------------------------
+    def get_model_by_config_name(self, config_name: str, fresh: bool = False) -> ModelWrapperBase:
+        """The wrapper for ``config_name``, built once and shared (``fresh=True``: a new one)."""
+        if not fresh:
+            model = self._models.get(config_name)
+            if model is not None:
+                return model
+        with self._lock:
+            if not fresh and config_name in self._models:
+                return self._models[config_name]
+            model = self._build(config_name)
+            if not fresh:
+                self._models[config_name] = model
+            return model
+
+    def _build(self, config_name: str) -> ModelWrapperBase:
+        if not self._configs:
+            raise ConfigError(
+                "no model configs loaded; call agentscope_legacy.init(model_configs=...) "
+                "or read_model_configs(...) first"
+            )
+        config = self._configs.get(config_name)
+        if config is None:
+            close = difflib.get_close_matches(config_name, list(self._configs), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"cannot find config_name '{config_name}' in the loaded configs{hint} "
+                f"(loaded: {', '.join(self._configs)})"
+            )
+        if config.missing_env:
+            raise ConfigError(
+                [
+                    config.issue(f"environment variable {var} is not set (and has no default)", path)
+                    for path, var in config.missing_env.items()
+                ]
+            )
+        cls = self.wrapper_class(config.model_type)
+        kwargs = {k: v for k, v in config.data.items() if k not in ("model_type", "replace")}
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            located = [
+                config.issue(i.message, i.field) if i.file is None else i for i in exc.issues
+            ]
+            raise ConfigError(located) from exc.__cause__
+
+    # -- state (0.1.x compatibility) ---------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        from .._secrets import redact
+
+        return {"model_configs": [redact(c.data) for c in self._configs.values()]}
+
+    def flush(self) -> None:
+        """Forget configs, built wrappers and registered user classes."""
+        with self._lock:
+            self._configs, self._models = {}, {}
+            self.model_wrapper_mapping = builtin_wrappers()
+            self._validators = {}
+
+
+def _make_validator(schema: dict[str, Any]) -> Any:
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _describe(config: ModelConfig, error: Any) -> ConfigIssue:
+    """A readable ConfigIssue for a jsonschema error (values of secret fields never shown)."""
+    from .._secrets import is_secret_key
+
+    path = ""
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    last = next((p for p in reversed(error.absolute_path) if isinstance(p, str)), "")
+    shown = "<hidden>" if is_secret_key(last) else _short(error.instance)
+    kind = error.validator
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return config.issue(f"missing required field '{missing}'", f"{path}.{missing}".lstrip("."))
+    if kind == "type":
+        expected = schema.get("type")
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        message = f"expected {expected}, got {_json_type(error.instance)} {shown}"
+    elif kind == "enum":
+        message = f"expected one of {', '.join(map(repr, schema.get('enum', [])))}, got {shown}"
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        message = f"expected a value {op} {schema.get(kind)}, got {shown}"
+    elif kind == "minLength":
+        message = "expected a non-empty string"
+    elif kind == "oneOf":
+        message = f"expected {_one_of_summary(schema)}, got {_json_type(error.instance)} {shown}"
+    else:
+        message = f"invalid value ({kind}): {shown}"
+    return config.issue(message, path or None)
+
+
+def _one_of_summary(schema: dict[str, Any]) -> str:
+    kinds = []
+    for option in schema.get("oneOf", []):
+        t = option.get("type", "value")
+        if t == "object" and "properties" in option:
+            t = "a mapping with " + "/".join(option["properties"])
+        kinds.append(t)
+    return " or ".join(kinds)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

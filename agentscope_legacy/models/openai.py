@@ -1,0 +1,331 @@
+"""OpenAI and OpenAI-compatible servers through the official ``openai`` SDK.
+
+One SDK client per wrapper, built at construction with the SDK's own retries off (the base
+class retries, honouring Retry-After, the same way for every provider). Request kwargs that
+``create()`` does not know (vLLM's ``top_k``, DashScope's ``enable_thinking``, ...) are sent
+through ``extra_body`` so OpenAI-compatible servers get their vendor fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    MissingDependencyError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    ResponseFormatError,
+    error_for_status,
+)
+from ._base import ModelWrapperBase
+from ._format import (
+    common_chat_messages,
+    common_multi_agent_messages,
+    flatten_msgs,
+    openai_messages,
+)
+from .response import Delta, ModelResponse, Usage, tool_call_block
+
+# Model names for which the per-message OpenAI format (with names and images) is used; other
+# names (local and compatible servers) get the common merged format, as in 0.1.x.
+OPENAI_FORMAT_MODELS = re.compile(r"gpt-.*|o1|o1-mini|o3-mini|o\d.*|chatgpt-.*")
+
+_CLIENT_PROPERTIES = {
+    "api_key": {"type": ["string", "null"]},
+    "organization": {"type": ["string", "null"]},
+    "base_url": {"type": ["string", "null"]},
+    "client_args": {"type": "object"},
+}
+
+
+def import_openai() -> Any:
+    try:
+        import openai
+    except ImportError as exc:
+        raise MissingDependencyError("openai", "openai") from exc
+    return openai
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+class OpenAIWrapperBase(ModelWrapperBase):
+    """Builds the shared SDK client and maps SDK errors."""
+
+    provider = "openai"
+    api_key_env = "OPENAI_API_KEY"
+    config_schema = {"properties": _CLIENT_PROPERTIES}
+
+    def __init__(
+        self,
+        config_name: str,
+        model_name: str | None = None,
+        api_key: str | None = None,
+        organization: str | None = None,
+        base_url: str | None = None,
+        client_args: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(config_name, model_name, **kwargs)
+        openai = import_openai()
+        client_args = dict(client_args or {})
+        base_url = base_url or client_args.pop("base_url", None) or os.environ.get("OPENAI_BASE_URL")
+        # A custom server (vLLM, llama.cpp, a proxy) often needs no key; api.openai.com does.
+        key = self._resolve_api_key(api_key or client_args.pop("api_key", None), required=not base_url)
+        client_args.pop("max_retries", None)  # retries are the base class's job
+        if self.timeout is not None:
+            client_args["timeout"] = _sdk_timeout(openai, self.timeout)
+        self.base_url = base_url
+        self.client = openai.OpenAI(
+            api_key=key or "EMPTY",
+            organization=organization,
+            base_url=base_url,
+            max_retries=0,
+            **client_args,
+        )
+
+    def _translate_error(self, exc: Exception) -> ProviderError | None:
+        openai = import_openai()
+        if isinstance(exc, openai.APIStatusError):
+            cls = error_for_status(exc.status_code)
+            return cls(
+                getattr(exc, "message", str(exc)),
+                status=exc.status_code,
+                request_id=getattr(exc, "request_id", None),
+                retry_after=parse_retry_after(exc.response.headers),
+                body=exc.body,
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderTimeoutError(f"request timed out: {exc}")
+        if isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+            return ProviderConnectionError(f"connection error: {exc}{detail}")
+        if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
+            return ProviderError(f"error reported by the server: {exc.message}", body=exc.body)
+        if isinstance(exc, ValueError):  # malformed JSON in a 200 response
+            return ResponseFormatError(f"malformed response: {exc}")
+        return None
+
+
+def _sdk_timeout(openai: Any, timeout: float | dict[str, float]) -> Any:
+    if isinstance(timeout, dict):
+        read = timeout.get("read", 600.0)
+        return openai.Timeout(read, connect=timeout.get("connect", min(read, 5.0)))
+    return float(timeout)
+
+
+class OpenAIChatWrapper(OpenAIWrapperBase):
+    """``openai_chat``: Chat Completions, streamed or not, with tools and reasoning."""
+
+    model_type = "openai_chat"
+    can_stream = True
+    config_schema = {
+        "properties": {**_CLIENT_PROPERTIES, "stream_usage": {"type": "boolean"}},
+    }
+
+    def __init__(self, config_name: str, model_name: str | None = None, *, stream_usage: bool = True,
+                 **kwargs: Any) -> None:
+        super().__init__(config_name, model_name, **kwargs)
+        # Some compatible servers reject stream_options; `stream_usage: false` leaves it out.
+        self.stream_usage = stream_usage
+        create = self.client.chat.completions.create
+        self._known_params = frozenset(inspect.signature(create).parameters) - {"kwargs"}
+
+    def format(self, *args: Any, multi_agent_mode: bool | None = True) -> list[dict[str, Any]]:
+        msgs = flatten_msgs(*args)
+        if OPENAI_FORMAT_MODELS.fullmatch(self.model_name):
+            return openai_messages(msgs)
+        if multi_agent_mode is False:
+            return common_chat_messages(msgs)
+        return common_multi_agent_messages(msgs)
+
+    def _build_request(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        stream: bool,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        check_messages(messages)
+        request: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(kwargs.pop("extra_body", None) or {})
+        for key, value in kwargs.items():
+            (request if key in self._known_params else extra)[key] = value
+        request["model"] = self.model_name
+        request["messages"] = messages
+        if tools:
+            request["tools"] = openai_tools(tools)
+        if tool_choice is not None:
+            request["tool_choice"] = openai_tool_choice(tool_choice)
+        if stream:
+            request["stream"] = True
+            if self.stream_usage:
+                request["stream_options"] = {"include_usage": True}
+        if extra:
+            request["extra_body"] = extra
+        return request
+
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        return response_from_completion(self.client.chat.completions.create(**request))
+
+    def _open_stream(self, request: dict[str, Any]) -> Any:
+        return self.client.chat.completions.create(**request)
+
+    def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
+        for chunk in sdk_stream:
+            yield delta_from_chunk(chunk)
+
+
+def check_messages(messages: Any) -> None:
+    if not isinstance(messages, list):
+        raise ValueError(
+            f"messages must be a list of dicts (use model.format(...)), got {type(messages).__name__}"
+        )
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or "role" not in message:
+            raise ValueError(f"messages[{i}] must be a dict with a 'role', got {message!r:.80}")
+
+
+def openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accept ``{"type": "function", "function": {...}}`` or bare function schemas."""
+    return [t if t.get("type") == "function" else {"type": "function", "function": t} for t in tools]
+
+
+def openai_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+        return {"type": "function", "function": {"name": choice}}
+    return choice
+
+
+def response_from_completion(completion: Any) -> ModelResponse:
+    if not getattr(completion, "choices", None):
+        raise ResponseFormatError(f"the response has no choices: {str(completion)[:200]}")
+    choice = completion.choices[0]
+    message = choice.message
+    calls = [
+        tool_call_block(c.id, c.function.name, c.function.arguments)
+        for c in (message.tool_calls or [])
+        if getattr(c, "function", None) is not None
+    ]
+    usage = completion.usage
+    response = ModelResponse(
+        text=message.content or "",
+        raw=completion,
+        tool_calls=calls or None,
+        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+        reasoning=getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None),
+        finish_reason=choice.finish_reason,
+    )
+    response.request_id = getattr(completion, "_request_id", None)
+    return response
+
+
+def delta_from_chunk(chunk: Any) -> Delta:
+    usage = chunk.usage
+    totals = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None
+    if not chunk.choices:
+        return Delta(usage=totals)
+    choice = chunk.choices[0]
+    delta = choice.delta
+    calls = None
+    if delta.tool_calls:
+        calls = [
+            {
+                "index": c.index,
+                "id": c.id,
+                "name": c.function.name if c.function else None,
+                "arguments": c.function.arguments if c.function else None,
+            }
+            for c in delta.tool_calls
+        ]
+    reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+    return Delta(delta.content or "", reasoning or "", calls, totals, choice.finish_reason)
+
+
+class OpenAIEmbeddingWrapper(OpenAIWrapperBase):
+    """``openai_embedding``: one vector per input, for a str or a list input."""
+
+    model_type = "openai_embedding"
+
+    def _build_request(self, texts: str | list[str], *, stream: bool, **kwargs: Any) -> dict[str, Any]:
+        return {**kwargs, "input": texts, "model": self.model_name}
+
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        result = self.client.embeddings.create(**request)
+        vectors = [item.embedding for item in sorted(result.data, key=lambda d: d.index)]
+        tokens = result.usage.prompt_tokens if result.usage else 0
+        return ModelResponse(embedding=vectors, raw=result, usage=Usage(tokens, 0))
+
+
+class OpenAIDALLEWrapper(OpenAIWrapperBase):
+    """``openai_dall_e``: image generation; ``save_local=True`` stores files in the run dir."""
+
+    model_type = "openai_dall_e"
+
+    def __call__(self, prompt: str, save_local: bool = False, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
+        response = super().__call__(prompt, **kwargs)
+        if save_local:
+            response.image_urls = [self._save(item) for item in response.raw.data]
+        return response
+
+    def _build_request(self, prompt: str, *, stream: bool, **kwargs: Any) -> dict[str, Any]:
+        return {**kwargs, "prompt": prompt, "model": self.model_name}
+
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        result = self.client.images.generate(**request)
+        if not result.data:
+            raise ResponseFormatError("the image response has no data")
+        urls = [item.url or f"data:image/png;base64,{item.b64_json}" for item in result.data]
+        return ModelResponse(image_urls=urls, raw=result)
+
+    def _save(self, item: Any) -> str:
+        from .._runtime import get_runtime
+
+        directory = get_runtime().file_dir("images")
+        path = Path(directory) / f"image_{uuid.uuid4().hex[:12]}.png"
+        if item.b64_json:
+            path.write_bytes(base64.b64decode(item.b64_json))
+        else:
+            import requests
+
+            reply = requests.get(item.url, timeout=60)
+            reply.raise_for_status()
+            path.write_bytes(reply.content)
+        return str(path)
+
+
+__all__ = ["OpenAIChatWrapper", "OpenAIDALLEWrapper", "OpenAIEmbeddingWrapper"]

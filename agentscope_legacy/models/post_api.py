@@ -1,0 +1,185 @@
+"""Plain HTTP POST APIs through ``requests``: any server that takes JSON and answers JSON.
+
+``post_api_chat`` sends ``{messages_key: messages, **json_args, **call kwargs}`` and reads an
+OpenAI-shaped reply (or 0.x's ``{"data": {"response": ...}}`` envelope); with ``stream: true``
+it sends ``"stream": true`` and reads OpenAI-style SSE. ``post_api_embedding`` reads
+``data[].embedding``. One ``requests.Session`` per wrapper keeps connections alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from .._secrets import is_secret_key, register_secret
+from ..errors import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    ResponseFormatError,
+    error_for_status,
+)
+from ._base import ModelWrapperBase
+from ._format import (
+    common_chat_messages,
+    common_multi_agent_messages,
+    flatten_msgs,
+    openai_messages,
+)
+from ._openai_shape import delta_from_chunk, iter_sse_json, response_from_completion
+from .openai import OPENAI_FORMAT_MODELS, parse_retry_after
+from .response import Delta, ModelResponse, Usage
+
+_POST_PROPERTIES = {
+    "api_url": {"type": "string", "pattern": "^https?://"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "json_args": {"type": "object"},
+    "post_args": {"type": "object"},
+    "messages_key": {"type": "string", "minLength": 1},
+    "max_length": {"type": "integer", "minimum": 1},
+}
+
+
+class PostAPIModelWrapperBase(ModelWrapperBase):
+    """POSTs JSON to ``api_url`` and maps HTTP failures to typed errors."""
+
+    provider = "post_api"
+    config_schema = {"properties": _POST_PROPERTIES, "required": ["api_url"]}
+    default_messages_key = "messages"
+
+    def __init__(
+        self,
+        config_name: str,
+        api_url: str,
+        model_name: str | None = None,
+        headers: dict[str, str] | None = None,
+        json_args: dict[str, Any] | None = None,
+        post_args: dict[str, Any] | None = None,
+        messages_key: str | None = None,
+        max_length: int = 2048,
+        timeout: float | dict[str, float] | None = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        self.json_args = dict(json_args or {})
+        model_name = model_name or self.json_args.get("model") or self.json_args.get("model_name")
+        super().__init__(config_name, model_name, timeout=timeout, **kwargs)
+        self.api_url = api_url
+        self.headers = dict(headers or {})
+        for key, value in self.headers.items():
+            if is_secret_key(key):
+                register_secret(value)
+        self.post_args = dict(post_args or {})
+        self.messages_key = messages_key or self.default_messages_key
+        self.max_length = max_length
+        self.session = requests.Session()
+
+    def _post(self, payload: dict[str, Any], stream: bool = False) -> requests.Response:
+        timeout = self.timeout
+        if isinstance(timeout, dict):
+            timeout = (timeout.get("connect"), timeout.get("read"))
+        reply = self.session.post(
+            self.api_url, json=payload, headers=self.headers, timeout=timeout, stream=stream,
+            **self.post_args,
+        )
+        if reply.status_code >= 400:
+            body = reply.text[:2000]
+            reply.close()
+            raise error_for_status(reply.status_code)(
+                f"HTTP {reply.status_code} from {self.api_url}: {body[:300]}",
+                status=reply.status_code,
+                retry_after=parse_retry_after(reply.headers),
+                request_id=reply.headers.get("x-request-id"),
+                body=body,
+            )
+        return reply
+
+    def _json(self, reply: requests.Response) -> Any:
+        try:
+            return reply.json()
+        except ValueError:
+            raise ResponseFormatError(
+                f"the server answered {reply.status_code} with a body that is not JSON: "
+                f"{reply.text[:200]!r}",
+                status=reply.status_code,
+            ) from None
+
+    def _translate_error(self, exc: Exception) -> ProviderError | None:
+        if isinstance(exc, requests.Timeout):
+            return ProviderTimeoutError(f"request to {self.api_url} timed out: {exc}")
+        if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+            return ProviderConnectionError(f"connection to {self.api_url} failed: {exc}")
+        return None
+
+
+class PostAPIChatWrapper(PostAPIModelWrapperBase):
+    """``post_api_chat``: chat through any OpenAI-compatible or 0.x-style POST endpoint."""
+
+    model_type = "post_api_chat"
+    can_stream = True
+
+    def format(self, *args: Any, multi_agent_mode: bool | None = True) -> list[dict[str, Any]]:
+        msgs = flatten_msgs(*args)
+        if OPENAI_FORMAT_MODELS.fullmatch(self.model_name):
+            return openai_messages(msgs)
+        if multi_agent_mode is False:
+            return common_chat_messages(msgs)
+        return common_multi_agent_messages(msgs)
+
+    def _build_request(self, messages: Any, *, stream: bool, **kwargs: Any) -> dict[str, Any]:
+        payload = {self.messages_key: messages, **self.json_args, **kwargs}
+        if stream:
+            payload["stream"] = True
+        return payload
+
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        reply = self._post(request)
+        response = response_from_completion(self._json(reply))
+        response.request_id = reply.headers.get("x-request-id")
+        return response
+
+    def _open_stream(self, request: dict[str, Any]) -> requests.Response:
+        return self._post(request, stream=True)
+
+    def _iter_deltas(self, sdk_stream: requests.Response) -> Iterator[Delta]:
+        content_type = sdk_stream.headers.get("content-type", "")
+        if "text/event-stream" not in content_type:
+            # The server ignored "stream": one JSON reply becomes a one-delta stream.
+            response = response_from_completion(self._json(sdk_stream))
+            usage = response.usage or Usage()
+            calls = [
+                {"index": i, "id": c["id"], "name": c["name"], "input": c["input"]}
+                for i, c in enumerate(response.tool_calls or [])
+            ]
+            yield Delta(response.text or "", response.reasoning or "", calls or None,
+                        (usage.prompt_tokens, usage.completion_tokens), response.finish_reason)
+            return
+        for chunk in iter_sse_json(sdk_stream.iter_lines(chunk_size=None, delimiter=None)):
+            yield delta_from_chunk(chunk)
+
+
+class PostAPIEmbeddingWrapper(PostAPIModelWrapperBase):
+    """``post_api_embedding``: ``{input: texts, **json_args}`` → OpenAI-shaped ``data[].embedding``."""
+
+    model_type = "post_api_embedding"
+    default_messages_key = "input"
+
+    def _build_request(self, texts: str | list[str], *, stream: bool, **kwargs: Any) -> dict[str, Any]:
+        return {self.messages_key: texts, **self.json_args, **kwargs}
+
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        data = self._json(self._post(request))
+        if isinstance(data, dict) and "data" in data and isinstance(data["data"], dict):
+            data = data["data"].get("response", data["data"])  # 0.x envelope
+        try:
+            items = sorted(data["data"], key=lambda d: d.get("index", 0))
+            vectors = [item["embedding"] for item in items]
+        except (KeyError, TypeError):
+            raise ResponseFormatError(
+                f"expected an OpenAI-shaped embedding reply with data[].embedding, got {str(data)[:200]}"
+            ) from None
+        usage = data.get("usage") or {}
+        return ModelResponse(
+            embedding=vectors, raw=data, usage=Usage(usage.get("prompt_tokens") or 0, 0)
+        )

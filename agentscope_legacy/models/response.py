@@ -1,0 +1,358 @@
+"""``ModelResponse``: what every wrapper returns, streamed or not.
+
+A streamed response is fed by the provider's iterator of :class:`Delta` objects. The response
+owns everything else: accumulating text, reasoning and tool calls, usage, and finalising the
+call exactly once (usage row, invocation record) when the stream ends, fails or is closed.
+
+Rules for ``stream`` (documented contract, tested):
+
+* it yields accumulative ``(last, text_so_far)`` tuples; the final item is ``(True, full_text)``;
+  a one-chunk reply yields exactly ``(True, text)``; a reply with no text (tool calls only)
+  yields ``(True, "")``;
+* every access to ``stream`` is a new iterator over the *same* reply: the source is pulled once
+  and buffered, so iterating again **replays** the whole sequence;
+* closing an iterator before its end (``break``) cancels the reply: the connection is released,
+  the call is finalised with the text received so far and ``finish_reason == "cancelled"``;
+* ``text`` drains whatever has not been consumed yet and returns the full text;
+* ``deltas`` yields the plain text pieces, for callers that do not want accumulated text.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ProviderError
+
+
+@dataclass
+class Usage:
+    """Tokens and timing of one call."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency: float = 0.0  # seconds from request to the last byte
+    time_to_first_token: float | None = None  # streamed calls only
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    # Names used by the newer AgentScope model layer.
+    @property
+    def input_tokens(self) -> int:
+        return self.prompt_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "latency": round(self.latency, 6),
+            "time_to_first_token": None
+            if self.time_to_first_token is None
+            else round(self.time_to_first_token, 6),
+        }
+
+
+class Delta:
+    """One increment of a streamed reply, as a provider module yields it.
+
+    ``tool_call`` is a fragment ``{"index": int, "id"?: str, "name"?: str, "arguments"?: str}``
+    (argument fragments are concatenated by index) or a whole call with ``"input": dict``.
+    ``usage`` is ``(prompt_tokens, completion_tokens)`` when the chunk carries running totals.
+    """
+
+    __slots__ = ("text", "reasoning", "tool_calls", "usage", "finish_reason", "request_id")
+
+    def __init__(
+        self,
+        text: str = "",
+        reasoning: str = "",
+        tool_calls: list[dict[str, Any]] | None = None,
+        usage: tuple[int, int] | None = None,
+        finish_reason: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.text = text
+        self.reasoning = reasoning
+        self.tool_calls = tool_calls
+        self.usage = usage
+        self.finish_reason = finish_reason
+        self.request_id = request_id
+
+    def __repr__(self) -> str:
+        fields = (f"{k}={getattr(self, k)!r}" for k in self.__slots__ if getattr(self, k))
+        return f"Delta({', '.join(fields)})"
+
+
+@dataclass
+class _ToolCallBuffer:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+    input: dict[str, Any] | None = None
+
+
+def tool_call_block(call_id: str, name: str, arguments: str | dict[str, Any] | None) -> dict:
+    """A ``tool_use`` block; string arguments are parsed as JSON.
+
+    Arguments that are not valid JSON are kept verbatim under ``raw_input`` with an empty
+    ``input``, so a sloppy model reply is never lost.
+    """
+    block: dict[str, Any] = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
+    if isinstance(arguments, dict):
+        block["input"] = arguments
+    elif arguments:
+        try:
+            parsed = json.loads(arguments)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            block["input"] = parsed
+        else:
+            block["raw_input"] = arguments
+    return block
+
+
+FinishHook = Callable[["ModelResponse", "BaseException | None"], None]
+
+
+class ModelResponse:
+    """The result of calling a model wrapper."""
+
+    def __init__(
+        self,
+        text: str | None = None,
+        embedding: list[list[float]] | None = None,
+        image_urls: list[str] | None = None,
+        raw: Any = None,
+        parsed: Any = None,
+        stream: Iterator[Delta] | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        usage: Usage | None = None,
+        reasoning: str | None = None,
+        finish_reason: str | None = None,
+        on_finish: FinishHook | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        self.embedding = embedding
+        self.image_urls = image_urls
+        self.raw = raw
+        self.parsed = parsed
+        self.tool_calls = tool_calls
+        self.usage = usage
+        self.reasoning = reasoning
+        self.finish_reason = finish_reason
+        self.request_id: str | None = None
+        self.error: BaseException | None = None
+        self._text = text
+        self._source = stream
+        self._on_finish = on_finish
+        self._pieces: list[str] = []
+        self._reasoning_pieces: list[str] = []
+        self._calls: dict[int, _ToolCallBuffer] = {}
+        self._done = stream is None
+        self._lock = threading.RLock()
+        self._started = time.perf_counter() if started_at is None else started_at
+        self._first_text_at: float | None = None
+
+    # -- public views -----------------------------------------------------------------------
+    @property
+    def is_stream(self) -> bool:
+        return self._source is not None or bool(self._pieces)
+
+    @property
+    def is_stream_exhausted(self) -> bool:
+        """True once a streamed reply has ended (completed, failed or cancelled)."""
+        return self.is_stream and self._done
+
+    @property
+    def text(self) -> str | None:
+        """The full text; drains a pending stream first."""
+        if self._text is None and self.is_stream:
+            self._drain()
+            self._text = "".join(self._pieces)
+        return self._text
+
+    @text.setter
+    def text(self, value: str | None) -> None:
+        self._text = value
+
+    @property
+    def stream(self) -> Iterator[tuple[bool, str]] | None:
+        """Accumulative ``(last, text_so_far)`` tuples; ``None`` for a non-streamed reply."""
+        if not self.is_stream:
+            return None
+        return self._accumulate()
+
+    @property
+    def deltas(self) -> Iterator[str] | None:
+        """The text pieces as they arrive (no accumulation); ``None`` if not streamed."""
+        if not self.is_stream:
+            return None
+        return self._iter_pieces()
+
+    # -- iteration machinery ----------------------------------------------------------------
+    def _iter_pieces(self) -> Iterator[str]:
+        i = 0
+        completed = False
+        try:
+            while True:
+                if i < len(self._pieces):
+                    yield self._pieces[i]
+                    i += 1
+                elif not self._pull():
+                    completed = True
+                    return
+        finally:
+            if not completed:
+                self.close()
+
+    def _accumulate(self) -> Iterator[tuple[bool, str]]:
+        # One piece is held back so the final item can be flagged last=True.
+        pieces = self._iter_pieces()
+        held = False
+        text = ""
+        try:
+            for piece in pieces:
+                if held:
+                    yield False, text
+                text += piece
+                held = True
+        finally:
+            pieces.close()
+        yield True, text
+
+    def _pull(self) -> bool:
+        """Consume source deltas until one adds text; False when the source has ended."""
+        with self._lock:
+            if self._done:
+                if self.error is not None:
+                    raise self.error
+                return False
+            n = len(self._pieces)
+            source = self._source
+            try:
+                while len(self._pieces) == n:
+                    delta = next(source)  # type: ignore[arg-type]
+                    self._apply(delta)
+            except StopIteration:
+                self._finish(None)
+                return len(self._pieces) > n
+            except BaseException as exc:
+                if isinstance(exc, ProviderError):
+                    exc.partial_text = "".join(self._pieces)
+                self._finish(exc)
+                raise
+            return True
+
+    def _drain(self) -> None:
+        while self._pull():
+            pass
+
+    def _apply(self, delta: Delta) -> None:
+        if delta.text:
+            if not self._pieces:
+                self._first_text_at = time.perf_counter()
+            self._pieces.append(delta.text)
+        if delta.reasoning:
+            self._reasoning_pieces.append(delta.reasoning)
+        if delta.tool_calls:
+            for fragment in delta.tool_calls:
+                buf = self._calls.setdefault(fragment.get("index", len(self._calls)), _ToolCallBuffer())
+                buf.id = fragment.get("id") or buf.id
+                buf.name = fragment.get("name") or buf.name
+                if fragment.get("arguments"):
+                    buf.arguments.append(fragment["arguments"])
+                if fragment.get("input") is not None:
+                    buf.input = fragment["input"]
+        if delta.usage is not None:
+            if self.usage is None:
+                self.usage = Usage()
+            self.usage.prompt_tokens, self.usage.completion_tokens = delta.usage
+        if delta.finish_reason:
+            self.finish_reason = delta.finish_reason
+        if delta.request_id:
+            self.request_id = delta.request_id
+
+    def _finish(self, error: BaseException | None) -> None:
+        """Assemble the final fields and run the finish hook, exactly once."""
+        if self._done:
+            return
+        self._done = True
+        self.error = error
+        if self._reasoning_pieces:
+            self.reasoning = "".join(self._reasoning_pieces)
+        if self._calls:
+            self.tool_calls = [
+                tool_call_block(b.id, b.name, b.input if b.input is not None else "".join(b.arguments))
+                for _, b in sorted(self._calls.items())
+            ]
+        if self.usage is None:
+            self.usage = Usage()
+        self.usage.latency = time.perf_counter() - self._started
+        if self._first_text_at is not None:
+            self.usage.time_to_first_token = self._first_text_at - self._started
+        source, self._source = self._source, _ExhaustedSource()
+        close = getattr(source, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # closing a broken stream must not mask the real outcome
+                pass
+        if self._on_finish is not None:
+            self._on_finish(self, error)
+
+    def close(self) -> None:
+        """Stop a stream early: release the connection and finalise with the text so far."""
+        with self._lock:
+            if not self._done:
+                self.finish_reason = self.finish_reason or "cancelled"
+                self._finish(None)
+
+    def __del__(self) -> None:  # a stream nobody consumed still gets its call recorded
+        try:
+            if not self._done:
+                self.close()
+        except Exception:
+            pass
+
+    # -- 0.x compatibility ------------------------------------------------------------------
+    def __str__(self) -> str:
+        raw = self.raw
+        try:
+            json.dumps(raw)
+        except (TypeError, ValueError):
+            raw = str(raw)
+        return json.dumps(
+            {
+                "text": self.text,
+                "embedding": self.embedding,
+                "image_urls": self.image_urls,
+                "parsed": self.parsed,
+                "raw": raw,
+            },
+            indent=4,
+            ensure_ascii=False,
+        )
+
+    def __repr__(self) -> str:
+        state = "streaming" if self.is_stream and not self._done else "done"
+        return f"<ModelResponse {state} text={self._text if self._done else None!r:.60}>"
+
+
+class _ExhaustedSource:
+    def __next__(self) -> Delta:
+        raise StopIteration
+
+    def __iter__(self) -> _ExhaustedSource:
+        return self
