@@ -37,6 +37,9 @@ class Usage:
     completion_tokens: int = 0
     latency: float = 0.0  # seconds from request to the last byte
     time_to_first_token: float | None = None  # streamed calls only
+    #: True when the provider reported no usage for a stream: completion_tokens is then the
+    #: number of text chunks received (servers send about one token per chunk).
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -60,6 +63,7 @@ class Usage:
             "time_to_first_token": None
             if self.time_to_first_token is None
             else round(self.time_to_first_token, 6),
+            "estimated": self.estimated,
         }
 
 
@@ -298,7 +302,7 @@ class ModelResponse:
                 for _, b in sorted(self._calls.items())
             ]
         if self.usage is None:
-            self.usage = Usage()
+            self.usage = Usage(completion_tokens=len(self._pieces), estimated=True)
         self.usage.latency = time.perf_counter() - self._started
         if self._first_text_at is not None:
             self.usage.time_to_first_token = self._first_text_at - self._started
