@@ -35,8 +35,11 @@ class Runtime:
     save_log: bool = False
     save_api_invoke: bool = False
     use_monitor: bool = True
-    cache_dir: Path = field(default_factory=lambda: Path(
-        os.environ.get("AS_HOME_PATH", "~/.cache/agentscope_legacy")).expanduser())
+    cache_dir: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("AS_HOME_PATH", "~/.cache/agentscope_legacy")
+        ).expanduser()
+    )
     monitor: Monitor = field(default_factory=Monitor)
 
     def file_dir(self, kind: str) -> Path:
@@ -91,8 +94,14 @@ def init(
 
     _runtime.monitor.close()
     runtime = Runtime(
-        project=project, name=name, run_id=run_id, run_dir=run_dir, logger_level=logger_level,
-        save_log=save_log, save_api_invoke=save_api_invoke, use_monitor=use_monitor,
+        project=project,
+        name=name,
+        run_id=run_id,
+        run_dir=run_dir,
+        logger_level=logger_level,
+        save_log=save_log,
+        save_api_invoke=save_api_invoke,
+        use_monitor=use_monitor,
         monitor=Monitor(run_dir, use_monitor=use_monitor, save_api_invoke=save_api_invoke),
     )
     if cache_dir:

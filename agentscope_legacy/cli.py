@@ -18,15 +18,26 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser("chat", help="chat with a configured model, streaming its replies")
-    chat.add_argument("--model-configs", "-m", required=True, nargs="+", metavar="FILE",
-                      help="YAML or JSON model config file(s)")
+    chat.add_argument(
+        "--model-configs",
+        "-m",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="YAML or JSON model config file(s)",
+    )
     chat.add_argument("--config-name", "-c", required=True, help="which config to chat with")
     chat.add_argument("--once", metavar="PROMPT", help="send one prompt, print the reply, exit")
     chat.add_argument("--system", default="You are a helpful assistant.", help="system prompt")
     chat.add_argument("--name", help="the assistant's display name (default: the config name)")
     stream = chat.add_mutually_exclusive_group()
-    stream.add_argument("--stream", dest="stream", action="store_true", default=None,
-                        help="stream replies (default: as the config says)")
+    stream.add_argument(
+        "--stream",
+        dest="stream",
+        action="store_true",
+        default=None,
+        help="stream replies (default: as the config says)",
+    )
     stream.add_argument("--no-stream", dest="stream", action="store_false")
     chat.add_argument("--save-dir", help="save logs, invocations and usage under this directory")
     chat.add_argument("--usage", action="store_true", help="print the usage table at the end")
@@ -80,7 +91,9 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"error: {issue}", file=sys.stderr)
     missing = [(c, path, var) for c in configs for path, var in c.missing_env.items()]
     for config, path, var in missing:
-        print(f"note: {config.issue(f'environment variable {var} is not set', path)}", file=sys.stderr)
+        print(
+            f"note: {config.issue(f'environment variable {var} is not set', path)}", file=sys.stderr
+        )
     if issues:
         print(f"{len(issues)} error(s) in {len(args.files)} file(s)", file=sys.stderr)
         return 1
@@ -92,11 +105,17 @@ def _models(args: argparse.Namespace) -> int:
     _, configs, issues = _load(args.files)
     rows = [("config_name", "model_type", "model_name", "stream")]
     for c in configs:
-        rows.append((str(c.config_name), str(c.model_type),
-                     str(c.data.get("model_name", c.config_name)), str(c.data.get("stream", False))))
+        rows.append(
+            (
+                str(c.config_name),
+                str(c.model_type),
+                str(c.data.get("model_name", c.config_name)),
+                str(c.data.get("stream", False)),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
     for issue in issues:
         print(f"error: {issue}", file=sys.stderr)
     return 1 if issues else 0
@@ -111,9 +130,13 @@ def _chat(args: argparse.Namespace) -> int:
     from .models import load_model_by_config_name
 
     try:
-        init(model_configs=args.model_configs, disable_saving=args.save_dir is None,
-             save_dir=args.save_dir or "./runs", save_api_invoke=args.save_dir is not None,
-             logger_level="WARNING")
+        init(
+            model_configs=args.model_configs,
+            disable_saving=args.save_dir is None,
+            save_dir=args.save_dir or "./runs",
+            save_api_invoke=args.save_dir is not None,
+            logger_level="WARNING",
+        )
         model = load_model_by_config_name(args.config_name)
     except AgentScopeError as exc:
         print(f"error: {exc}", file=sys.stderr)

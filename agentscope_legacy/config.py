@@ -91,7 +91,9 @@ def _yaml_loader_class() -> type:
         loader.locations[id(data)] = (node.start_mark.line + 1, lines)
         return data
 
-    LocatingLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    LocatingLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping
+    )
     return LocatingLoader
 
 
@@ -128,7 +130,9 @@ def _parse_json(text: str, file: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
-        raise ConfigError(ConfigIssue(f"invalid JSON: {exc.msg}", file=file, line=exc.lineno)) from None
+        raise ConfigError(
+            ConfigIssue(f"invalid JSON: {exc.msg}", file=file, line=exc.lineno)
+        ) from None
     except RecursionError:
         raise ConfigError(ConfigIssue("JSON nested too deeply", file=file)) from None
 
@@ -144,7 +148,9 @@ def _units(data: Any, file: str) -> list[Any]:
     if isinstance(data, list):
         return data
     raise ConfigError(
-        ConfigIssue(f"expected a config mapping or a list of them, got {type(data).__name__}", file=file)
+        ConfigIssue(
+            f"expected a config mapping or a list of them, got {type(data).__name__}", file=file
+        )
     )
 
 

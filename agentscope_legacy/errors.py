@@ -5,7 +5,7 @@
     AgentScopeError
     ├── ConfigError                 a model config (or experiment file) is invalid
     ├── MissingDependencyError      an optional provider SDK is not installed (also an ImportError)
-    ├── ProviderError               a provider call failed; carries provider, model, status, request_id
+    ├── ProviderError               a provider call failed (provider, model, status, request_id)
     │   ├── AuthenticationError     401/403: never retried
     │   ├── BadRequestError         other 4xx (404 model not found, 400 invalid request, ...)
     │   ├── RateLimitError          429: retried, honouring Retry-After
@@ -85,7 +85,7 @@ class MissingDependencyError(AgentScopeError, ImportError):
         self.package, self.extra = package, extra
         super().__init__(
             f"the '{package}' package is required here; install it with "
-            f"`pip install \"agentscope-legacy[{extra}]\"`{hint}"
+            f'`pip install "agentscope-legacy[{extra}]"`{hint}'
         )
 
 
@@ -127,12 +127,14 @@ class ProviderError(AgentScopeError):
         super().__init__(message)
 
     def __str__(self) -> str:
-        parts = [f"provider={self.provider}" if self.provider else None,
-                 f"config={self.config_name}" if self.config_name else None,
-                 f"model={self.model}" if self.model else None,
-                 f"status={self.status}" if self.status is not None else None,
-                 f"request_id={self.request_id}" if self.request_id else None,
-                 f"attempts={self.attempts}" if self.attempts > 1 else None]
+        parts = [
+            f"provider={self.provider}" if self.provider else None,
+            f"config={self.config_name}" if self.config_name else None,
+            f"model={self.model}" if self.model else None,
+            f"status={self.status}" if self.status is not None else None,
+            f"request_id={self.request_id}" if self.request_id else None,
+            f"attempts={self.attempts}" if self.attempts > 1 else None,
+        ]
         context = ", ".join(p for p in parts if p)
         text = super().__str__()
         return scrub(f"{text} ({context})" if context else text)

@@ -93,7 +93,7 @@ def log_stream_msg(msg: Msg, last: bool = True) -> None:
             colored = _use_colour and out.isatty()
             out.write(_prefix(msg.name, colored) + scrub(text))
         elif text.startswith(printed):
-            out.write(scrub(text[len(printed):]))
+            out.write(scrub(text[len(printed) :]))
         else:
             out.write("\n" + _prefix(msg.name, False) + scrub(text))
         if last:
@@ -149,14 +149,22 @@ def setup_logger(run_dir: str | Path | None, level: str = "INFO", save_log: bool
 
     logger.remove()
     logger.configure(patcher=_scrub_record)
-    logger.add(sys.stderr, level=level, filter=lambda r: not r["extra"].get("chat"),
-               format="<green>{time:HH:mm:ss}</green> | <level>{level: <7}</level> | {message}")
+    logger.add(
+        sys.stderr,
+        level=level,
+        filter=lambda r: not r["extra"].get("chat"),
+        format="<green>{time:HH:mm:ss}</green> | <level>{level: <7}</level> | {message}",
+    )
     if _chat_file is not None:
         _chat_file.close()
         _chat_file = None
     if run_dir is not None and save_log:
-        logger.add(Path(run_dir) / "logging.log", level=level, enqueue=False,
-                   format="{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {message}")
+        logger.add(
+            Path(run_dir) / "logging.log",
+            level=level,
+            enqueue=False,
+            format="{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {message}",
+        )
         _chat_file = open(Path(run_dir) / "logging.chat", "a", encoding="utf-8")  # noqa: SIM115
 
 

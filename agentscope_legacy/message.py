@@ -41,7 +41,8 @@ class Msg:
             raise ValueError(f"Msg role must be one of {', '.join(ROLES)}, got {role!r}")
         if content is not None and not isinstance(content, (str, list)):
             raise TypeError(
-                f"Msg content must be a str or a list of content blocks, got {type(content).__name__}"
+                "Msg content must be a str or a list of content blocks, "
+                f"got {type(content).__name__}"
             )
         if metadata is not None:
             try:
@@ -141,7 +142,9 @@ class Msg:
         return hash(self.id)
 
     def __repr__(self) -> str:
-        content = self.content if isinstance(self.content, str) else f"<{len(self.content or [])} blocks>"
+        content = (
+            self.content if isinstance(self.content, str) else f"<{len(self.content or [])} blocks>"
+        )
         if isinstance(content, str) and len(content) > 60:
             content = content[:57] + "..."
         return f"Msg(name={self.name!r}, role={self.role!r}, content={content!r})"

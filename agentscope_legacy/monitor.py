@@ -59,7 +59,10 @@ class Monitor:
     """Records calls: in-memory totals always; SQLite rows and JSON lines when asked."""
 
     def __init__(
-        self, run_dir: str | Path | None = None, use_monitor: bool = True, save_api_invoke: bool = False
+        self,
+        run_dir: str | Path | None = None,
+        use_monitor: bool = True,
+        save_api_invoke: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self.totals: dict[tuple[str, str], UsageTotals] = {}
@@ -103,8 +106,15 @@ class Monitor:
         if not self.persists:
             return
         now = datetime.now().isoformat(timespec="milliseconds")
-        status = "error" if error is not None else ("cancelled" if response is not None
-                                                    and response.finish_reason == "cancelled" else "ok")
+        status = (
+            "error"
+            if error is not None
+            else (
+                "cancelled"
+                if response is not None and response.finish_reason == "cancelled"
+                else "ok"
+            )
+        )
         error_text = f"{type(error).__name__}: {error}" if error is not None else None
         with self._lock:
             if self._db is not None:
@@ -112,9 +122,20 @@ class Monitor:
                     "INSERT INTO usage (timestamp, config_name, model_type, model_name, stream,"
                     " prompt_tokens, completion_tokens, total_tokens, latency, time_to_first_token,"
                     " status, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (now, wrapper.config_name, wrapper.model_type, wrapper.model_name, int(stream),
-                     usage.prompt_tokens, usage.completion_tokens, usage.total_tokens,
-                     usage.latency, usage.time_to_first_token, status, error_text),
+                    (
+                        now,
+                        wrapper.config_name,
+                        wrapper.model_type,
+                        wrapper.model_name,
+                        int(stream),
+                        usage.prompt_tokens,
+                        usage.completion_tokens,
+                        usage.total_tokens,
+                        usage.latency,
+                        usage.time_to_first_token,
+                        status,
+                        error_text,
+                    ),
                 )
             if self._invocations is not None:
                 record = {
@@ -154,13 +175,25 @@ class Monitor:
     def usage_table(self) -> str:
         """The usage rows as an aligned text table."""
         rows = self.usage_rows()
-        headers = ["config_name", "model_name", "calls", "failures", "prompt_tokens",
-                   "completion_tokens", "total_tokens", "mean_latency"]
-        cells = [[f"{r[h]:.3f}s" if h == "mean_latency" else str(r[h]) for h in headers] for r in rows]
-        widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h)
-                  for i, h in enumerate(headers)]
-        lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+        headers = [
+            "config_name",
+            "model_name",
+            "calls",
+            "failures",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_tokens",
+            "mean_latency",
+        ]
+        cells = [
+            [f"{r[h]:.3f}s" if h == "mean_latency" else str(r[h]) for h in headers] for r in rows
+        ]
+        widths = [
+            max(len(h), *(len(c[i]) for c in cells)) if cells else len(h)
+            for i, h in enumerate(headers)
+        ]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) for row in cells]
         return "\n".join(lines)
 
     def close(self) -> None:

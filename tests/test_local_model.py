@@ -28,8 +28,11 @@ def local():
 
 
 def prompt(model):
-    return model.format(Msg("system", "You are terse.", "system"), Msg("user", "Hi!", "user"),
-                        multi_agent_mode=False)
+    return model.format(
+        Msg("system", "You are terse.", "system"),
+        Msg("user", "Hi!", "user"),
+        multi_agent_mode=False,
+    )
 
 
 def test_bundled_model_is_found_without_importing_its_package():
@@ -58,8 +61,16 @@ def test_stream_matches_non_stream_with_greedy_decoding(local):
 
 
 def test_loaded_from_config_once_and_shared():
-    read_model_configs([{"config_name": "local", "model_type": "llamacpp_chat", "n_ctx": 256,
-                         "generate_args": GENERATE}])
+    read_model_configs(
+        [
+            {
+                "config_name": "local",
+                "model_type": "llamacpp_chat",
+                "n_ctx": 256,
+                "generate_args": GENERATE,
+            }
+        ]
+    )
     model = load_model_by_config_name("local")
     assert load_model_by_config_name("local") is model
     assert model(prompt(model), max_tokens=4).usage.completion_tokens <= 4
@@ -78,10 +89,25 @@ def llama_server(tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", bundled_model_path(),
-             "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", "512",
-             "--model_alias", "smollm2"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                bundled_model_path(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_threads",
+                "1",
+                "--n_ctx",
+                "512",
+                "--model_alias",
+                "smollm2",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.time() + 60
@@ -103,8 +129,17 @@ def llama_server(tmp_path_factory):
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_openai_chat_against_llama_cpp_server(llama_server, stream):
-    read_model_configs([{"config_name": "srv", "model_type": "openai_chat", "model_name": "smollm2",
-                         "base_url": llama_server + "/v1", "generate_args": GENERATE}])
+    read_model_configs(
+        [
+            {
+                "config_name": "srv",
+                "model_type": "openai_chat",
+                "model_name": "smollm2",
+                "base_url": llama_server + "/v1",
+                "generate_args": GENERATE,
+            }
+        ]
+    )
     model = load_model_by_config_name("srv")
     response = model(prompt(model), stream=stream)
     if stream:
@@ -115,9 +150,17 @@ def test_openai_chat_against_llama_cpp_server(llama_server, stream):
 
 
 def test_post_api_chat_against_llama_cpp_server(llama_server):
-    read_model_configs([{"config_name": "post", "model_type": "post_api_chat",
-                         "api_url": llama_server + "/v1/chat/completions",
-                         "json_args": {"model": "smollm2", **GENERATE}, "stream": True}])
+    read_model_configs(
+        [
+            {
+                "config_name": "post",
+                "model_type": "post_api_chat",
+                "api_url": llama_server + "/v1/chat/completions",
+                "json_args": {"model": "smollm2", **GENERATE},
+                "stream": True,
+            }
+        ]
+    )
     model = load_model_by_config_name("post")
     response = model(prompt(model))
     assert list(response.stream)[-1] == (True, response.text)
@@ -129,7 +172,10 @@ def test_readme_chat_command_streams_a_reply(tmp_path):
     config = Path(__file__).parents[1] / "configs" / "model_configs.yaml"
     result = subprocess.run(
         [str(exe), "chat", "-m", str(config), "-c", "local", "--once", "Say hello."],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip()]

@@ -94,7 +94,7 @@ def test_partly_consumed_stream_then_text_returns_everything():
 
 def test_break_cancels_and_finalises_once_with_partial_text():
     response, source, finished = streamed("a", "b", "c", "d")
-    for last, text in response.stream:
+    for _last, text in response.stream:
         if text == "ab":
             break
     assert source.closed

@@ -99,8 +99,14 @@ class AgentBase:
 class DialogAgent(AgentBase):
     """Replies with its model, given its system prompt and memory; streams when configured."""
 
-    def __init__(self, name: str, sys_prompt: str, model_config_name: str, use_memory: bool = True,
-                 multi_agent_mode: bool | None = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        sys_prompt: str,
+        model_config_name: str,
+        use_memory: bool = True,
+        multi_agent_mode: bool | None = True,
+    ) -> None:
         super().__init__(name, sys_prompt, model_config_name, use_memory)
         self.multi_agent_mode = multi_agent_mode
 

@@ -40,7 +40,9 @@ def clear_model_configs() -> None:
     ModelManager.get_instance().clear_model_configs()
 
 
-def register_model_wrapper_class(model_class: type[ModelWrapperBase], exist_ok: bool = False) -> None:
+def register_model_wrapper_class(
+    model_class: type[ModelWrapperBase], exist_ok: bool = False
+) -> None:
     """Make a user wrapper class available under its ``model_type``."""
     ModelManager.get_instance().register_model_wrapper_class(model_class, exist_ok)
 

@@ -175,8 +175,13 @@ class ModelWrapperBase:
                     raise
                 logger.warning(
                     "{} [{}]: {} (status {}), retry {}/{} in {:.2f}s",
-                    self.model_type, self.config_name, type(err).__name__, err.status,
-                    attempt + 1, self.max_retries, delay,
+                    self.model_type,
+                    self.config_name,
+                    type(err).__name__,
+                    err.status,
+                    attempt + 1,
+                    self.max_retries,
+                    delay,
                 )
                 time.sleep(delay)
                 attempt += 1

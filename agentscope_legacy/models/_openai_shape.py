@@ -48,7 +48,9 @@ def delta_from_chunk(chunk: dict[str, Any]) -> Delta:
         error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": chunk["error"]}
         raise ProviderError(f"error inside the stream: {error.get('message', error)}", body=chunk)
     usage = chunk.get("usage")
-    totals = (usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0) if usage else None
+    totals = (
+        (usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0) if usage else None
+    )
     choices = chunk.get("choices")
     if not choices:
         return Delta(usage=totals)

@@ -17,7 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadRequestError, ConfigError, ConfigIssue, MissingDependencyError, ProviderError
+from ..errors import (
+    BadRequestError,
+    ConfigError,
+    ConfigIssue,
+    MissingDependencyError,
+    ProviderError,
+)
 from ._base import ModelWrapperBase
 from ._format import common_chat_messages, common_multi_agent_messages, flatten_msgs
 from ._openai_shape import delta_from_chunk, response_from_completion
@@ -79,7 +85,9 @@ class LlamaCppChatWrapper(ModelWrapperBase):
         super().__init__(config_name, model_name or Path(path).stem, **kwargs)
         if not os.path.isfile(path):
             raise ConfigError(
-                ConfigIssue(f"model file not found: {path}", config_name=config_name, field="model_path")
+                ConfigIssue(
+                    f"model file not found: {path}", config_name=config_name, field="model_path"
+                )
             )
         try:
             import llama_cpp
@@ -145,8 +153,10 @@ class LlamaCppChatWrapper(ModelWrapperBase):
             # generated token except the last one when generation was cut at max_tokens.
             evaluated = completion_tokens - (finish_reason == "length")
             prompt_tokens = max(self._llama.n_tokens - evaluated, 0)
-            yield {"choices": [], "usage": {"prompt_tokens": prompt_tokens,
-                                            "completion_tokens": completion_tokens}}
+            yield {
+                "choices": [],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+            }
 
     def _iter_deltas(self, sdk_stream: Iterator[dict[str, Any]]) -> Iterator[Delta]:
         for chunk in sdk_stream:

@@ -65,7 +65,8 @@ class ModelManager:
         """Register a user wrapper class under its ``model_type``."""
         if not isinstance(model_class, type) or not issubclass(model_class, ModelWrapperBase):
             raise TypeError(
-                f"the model wrapper class must be a subclass of ModelWrapperBase, got {model_class!r}"
+                "the model wrapper class must be a subclass of ModelWrapperBase, "
+                f"got {model_class!r}"
             )
         model_type = getattr(model_class, "model_type", None)
         if not isinstance(model_type, str) or not model_type:
@@ -78,7 +79,9 @@ class ModelManager:
                         f"{self.model_wrapper_mapping[model_type].__name__}; "
                         "set exist_ok=True to overwrite it"
                     )
-                logger.warning("model_type '{}' is overwritten by {}", model_type, model_class.__name__)
+                logger.warning(
+                    "model_type '{}' is overwritten by {}", model_type, model_class.__name__
+                )
             # Copy-on-write: readers iterate a dict that is never mutated under them.
             self.model_wrapper_mapping = {**self.model_wrapper_mapping, model_type: model_class}
             self._validators.pop(model_class, None)
@@ -118,7 +121,11 @@ class ModelManager:
                     continue
                 previous = seen.get(name) or existing.get(name)
                 if previous is not None and not (allow_replace or config.data.get("replace")):
-                    where = f" (first defined at {previous.file}:{previous.line})" if previous.file else ""
+                    where = (
+                        f" (first defined at {previous.file}:{previous.line})"
+                        if previous.file
+                        else ""
+                    )
                     issues.append(
                         config.issue(
                             f"duplicate config_name{where}; set `replace: true` on the later "
@@ -169,7 +176,9 @@ class ModelManager:
                     close = difflib.get_close_matches(str(key), known, n=1)
                     hint = f"; did you mean '{close[0]}'?" if close else ""
                     issues.append(
-                        config.issue(f"unknown field for model_type '{cls.model_type}'{hint}", str(key))
+                        config.issue(
+                            f"unknown field for model_type '{cls.model_type}'{hint}", str(key)
+                        )
                     )
         for error in validator.iter_errors(data):
             if error.validator == "additionalProperties":
@@ -225,7 +234,9 @@ class ModelManager:
         if config.missing_env:
             raise ConfigError(
                 [
-                    config.issue(f"environment variable {var} is not set (and has no default)", path)
+                    config.issue(
+                        f"environment variable {var} is not set (and has no default)", path
+                    )
                     for path, var in config.missing_env.items()
                 ]
             )
@@ -281,7 +292,9 @@ def _describe(config: ModelConfig, error: Any) -> ConfigIssue:
     elif kind == "enum":
         message = f"expected one of {', '.join(map(repr, schema.get('enum', [])))}, got {shown}"
     elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[kind]
+        op = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[
+            kind
+        ]
         message = f"expected a value {op} {schema.get(kind)}, got {shown}"
     elif kind == "minLength":
         message = "expected a non-empty string"

@@ -100,9 +100,13 @@ class OpenAIWrapperBase(ModelWrapperBase):
         super().__init__(config_name, model_name, **kwargs)
         openai = import_openai()
         client_args = dict(client_args or {})
-        base_url = base_url or client_args.pop("base_url", None) or os.environ.get("OPENAI_BASE_URL")
+        base_url = (
+            base_url or client_args.pop("base_url", None) or os.environ.get("OPENAI_BASE_URL")
+        )
         # A custom server (vLLM, llama.cpp, a proxy) often needs no key; api.openai.com does.
-        key = self._resolve_api_key(api_key or client_args.pop("api_key", None), required=not base_url)
+        key = self._resolve_api_key(
+            api_key or client_args.pop("api_key", None), required=not base_url
+        )
         client_args.pop("max_retries", None)  # retries are the base class's job
         if self.timeout is not None:
             client_args["timeout"] = _sdk_timeout(openai, self.timeout)
@@ -155,8 +159,14 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
         "properties": {**_CLIENT_PROPERTIES, "stream_usage": {"type": "boolean"}},
     }
 
-    def __init__(self, config_name: str, model_name: str | None = None, *, stream_usage: bool = True,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config_name: str,
+        model_name: str | None = None,
+        *,
+        stream_usage: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(config_name, model_name, **kwargs)
         # Some compatible servers reject stream_options; `stream_usage: false` leaves it out.
         self.stream_usage = stream_usage
@@ -213,7 +223,8 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
 def check_messages(messages: Any) -> None:
     if not isinstance(messages, list):
         raise ValueError(
-            f"messages must be a list of dicts (use model.format(...)), got {type(messages).__name__}"
+            "messages must be a list of dicts (use model.format(...)), "
+            f"got {type(messages).__name__}"
         )
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or "role" not in message:
@@ -222,7 +233,9 @@ def check_messages(messages: Any) -> None:
 
 def openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Accept ``{"type": "function", "function": {...}}`` or bare function schemas."""
-    return [t if t.get("type") == "function" else {"type": "function", "function": t} for t in tools]
+    return [
+        t if t.get("type") == "function" else {"type": "function", "function": t} for t in tools
+    ]
 
 
 def openai_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
@@ -247,7 +260,8 @@ def response_from_completion(completion: Any) -> ModelResponse:
         raw=completion,
         tool_calls=calls or None,
         usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
-        reasoning=getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None),
+        reasoning=getattr(message, "reasoning_content", None)
+        or getattr(message, "reasoning", None),
         finish_reason=choice.finish_reason,
     )
     response.request_id = getattr(completion, "_request_id", None)
@@ -281,7 +295,9 @@ class OpenAIEmbeddingWrapper(OpenAIWrapperBase):
 
     model_type = "openai_embedding"
 
-    def _build_request(self, texts: str | list[str], *, stream: bool, **kwargs: Any) -> dict[str, Any]:
+    def _build_request(
+        self, texts: str | list[str], *, stream: bool, **kwargs: Any
+    ) -> dict[str, Any]:
         return {**kwargs, "input": texts, "model": self.model_name}
 
     def _call(self, request: dict[str, Any]) -> ModelResponse:

@@ -80,7 +80,11 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
         if isinstance(timeout, dict):
             timeout = (timeout.get("connect"), timeout.get("read"))
         reply = self.session.post(
-            self.api_url, json=payload, headers=self.headers, timeout=timeout, stream=stream,
+            self.api_url,
+            json=payload,
+            headers=self.headers,
+            timeout=timeout,
+            stream=stream,
             **self.post_args,
         )
         if reply.status_code >= 400:
@@ -152,20 +156,27 @@ class PostAPIChatWrapper(PostAPIModelWrapperBase):
                 {"index": i, "id": c["id"], "name": c["name"], "input": c["input"]}
                 for i, c in enumerate(response.tool_calls or [])
             ]
-            yield Delta(response.text or "", response.reasoning or "", calls or None,
-                        (usage.prompt_tokens, usage.completion_tokens), response.finish_reason)
+            yield Delta(
+                response.text or "",
+                response.reasoning or "",
+                calls or None,
+                (usage.prompt_tokens, usage.completion_tokens),
+                response.finish_reason,
+            )
             return
         for chunk in iter_sse_json(sdk_stream.iter_lines(chunk_size=None, delimiter=None)):
             yield delta_from_chunk(chunk)
 
 
 class PostAPIEmbeddingWrapper(PostAPIModelWrapperBase):
-    """``post_api_embedding``: ``{input: texts, **json_args}`` → OpenAI-shaped ``data[].embedding``."""
+    """``post_api_embedding``: ``{input: texts, **json_args}`` → ``data[].embedding``."""
 
     model_type = "post_api_embedding"
     default_messages_key = "input"
 
-    def _build_request(self, texts: str | list[str], *, stream: bool, **kwargs: Any) -> dict[str, Any]:
+    def _build_request(
+        self, texts: str | list[str], *, stream: bool, **kwargs: Any
+    ) -> dict[str, Any]:
         return {self.messages_key: texts, **self.json_args, **kwargs}
 
     def _call(self, request: dict[str, Any]) -> ModelResponse:
@@ -177,7 +188,8 @@ class PostAPIEmbeddingWrapper(PostAPIModelWrapperBase):
             vectors = [item["embedding"] for item in items]
         except (KeyError, TypeError):
             raise ResponseFormatError(
-                f"expected an OpenAI-shaped embedding reply with data[].embedding, got {str(data)[:200]}"
+                "expected an OpenAI-shaped embedding reply with data[].embedding, "
+                f"got {str(data)[:200]}"
             ) from None
         usage = data.get("usage") or {}
         return ModelResponse(

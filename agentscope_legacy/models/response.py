@@ -272,7 +272,9 @@ class ModelResponse:
             self._reasoning_pieces.append(delta.reasoning)
         if delta.tool_calls:
             for fragment in delta.tool_calls:
-                buf = self._calls.setdefault(fragment.get("index", len(self._calls)), _ToolCallBuffer())
+                buf = self._calls.setdefault(
+                    fragment.get("index", len(self._calls)), _ToolCallBuffer()
+                )
                 buf.id = fragment.get("id") or buf.id
                 buf.name = fragment.get("name") or buf.name
                 if fragment.get("arguments"):
@@ -298,7 +300,9 @@ class ModelResponse:
             self.reasoning = "".join(self._reasoning_pieces)
         if self._calls:
             self.tool_calls = [
-                tool_call_block(b.id, b.name, b.input if b.input is not None else "".join(b.arguments))
+                tool_call_block(
+                    b.id, b.name, b.input if b.input is not None else "".join(b.arguments)
+                )
                 for _, b in sorted(self._calls.items())
             ]
         if self.usage is None:
