@@ -5,7 +5,8 @@ See :mod:`tests.emulators.base` for the transport and fault injection, and
 """
 
 from .base import Fault, JSONReply, LoopbackServer, RawReply, RecordedRequest, Reply, StreamReply
-from .openai_compat import TINY_PNG, ChatScript, OpenAIEmulator, embedding_vector
+from .openai_compat import TINY_PNG, OpenAIEmulator, embedding_vector
+from .script import ChatScript, ScriptedChatServer
 
 __all__ = [
     "TINY_PNG",
@@ -17,6 +18,7 @@ __all__ = [
     "RawReply",
     "RecordedRequest",
     "Reply",
+    "ScriptedChatServer",
     "StreamReply",
     "embedding_vector",
 ]

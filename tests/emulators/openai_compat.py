@@ -18,11 +18,11 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
-from .base import JSONReply, LoopbackServer, RawReply, RecordedRequest, Reply, StreamReply
+from .base import JSONReply, RawReply, RecordedRequest, Reply, StreamReply
+from .script import ChatScript, ScriptedChatServer, split_text
 
 __all__ = ["ChatScript", "OpenAIEmulator", "TINY_PNG", "embedding_vector"]
 
@@ -48,10 +48,6 @@ def _png_1x1() -> bytes:
 TINY_PNG = _png_1x1()
 
 
-def _split(text: str, size: int = 3) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
 def embedding_vector(text: str, dim: int = DEFAULT_EMBEDDING_DIM) -> list[float]:
     """Deterministic float32-representable vector in [-1, 1] derived from sha256."""
     digest = b""
@@ -65,139 +61,13 @@ def embedding_vector(text: str, dim: int = DEFAULT_EMBEDDING_DIM) -> list[float]
     return list(struct.unpack(f"<{dim}f", struct.pack(f"<{dim}f", *values)))
 
 
-@dataclass
-class ChatScript:
-    """The scripted assistant reply; see :meth:`OpenAIEmulator.set_reply`."""
-
-    text: str = DEFAULT_TEXT
-    chunks: list[str] | None = None
-    reasoning: str | list[str] | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    prompt_tokens: int = 5
-    completion_tokens: int = 2
-    finish_reason: str | None = None
-    model: str | None = None
-
-    @classmethod
-    def build(
-        cls,
-        text: str | None = None,
-        chunks: list[str] | None = None,
-        reasoning: str | list[str] | None = None,
-        tool_calls: list[dict[str, Any]] | None = None,
-        prompt_tokens: int = 5,
-        completion_tokens: int = 2,
-        finish_reason: str | None = None,
-        model: str | None = None,
-    ) -> ChatScript:
-        """Validate arguments: ``chunks`` defines the text when given."""
-        if chunks is not None:
-            joined = "".join(chunks)
-            if text is not None and text != joined:
-                raise ValueError("text and ''.join(chunks) disagree")
-            text = joined
-        calls = []
-        for i, call in enumerate(tool_calls or []):
-            args = call.get("arguments", {})
-            if not isinstance(args, str):
-                args = json.dumps(args, separators=(",", ":"))
-            calls.append(
-                {
-                    "id": call.get("id") or f"call_{i}",
-                    "name": call["name"],
-                    # A str is passed through verbatim, e.g. to test broken arguments.
-                    "arguments": args,
-                }
-            )
-        return cls(
-            text=DEFAULT_TEXT if text is None else text,
-            chunks=chunks,
-            reasoning=reasoning,
-            tool_calls=calls,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            finish_reason=finish_reason,
-            model=model,
-        )
-
-    @property
-    def text_pieces(self) -> list[str]:
-        return self.chunks if self.chunks is not None else _split(self.text)
-
-    @property
-    def reasoning_pieces(self) -> list[str]:
-        if self.reasoning is None:
-            return []
-        return _split(self.reasoning) if isinstance(self.reasoning, str) else list(self.reasoning)
-
-    @property
-    def reasoning_text(self) -> str | None:
-        return None if self.reasoning is None else "".join(self.reasoning_pieces)
-
-    @property
-    def final_finish_reason(self) -> str:
-        return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
-
-    @property
-    def usage(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
-
-
-class OpenAIEmulator(LoopbackServer):
+class OpenAIEmulator(ScriptedChatServer):
     """OpenAI-compatible server: ``/v1/chat/completions``, ``/v1/embeddings``,
     ``/v1/images/generations`` and ``GET /files/img-<i>.png``."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._script = ChatScript()
-        self._reply_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self._ids = itertools.count(1)
-
-    # -- scripting -------------------------------------------------------
-
-    def set_reply(
-        self,
-        text: str | None = None,
-        chunks: list[str] | None = None,
-        reasoning: str | list[str] | None = None,
-        tool_calls: list[dict[str, Any]] | None = None,
-        prompt_tokens: int = 5,
-        completion_tokens: int = 2,
-        finish_reason: str | None = None,
-        model: str | None = None,
-    ) -> None:
-        """Script every following chat reply (and drop any reply function).
-
-        ``chunks`` are the streamed text pieces (default: ``text`` in pieces of
-        3 characters); ``tool_calls`` items are ``{"id", "name", "arguments"}``
-        with ``arguments`` a dict (JSON-encoded on the wire) or a raw string;
-        ``model`` defaults to the request's model.
-        """
-        self._script = ChatScript.build(
-            text=text,
-            chunks=chunks,
-            reasoning=reasoning,
-            tool_calls=tool_calls,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            finish_reason=finish_reason,
-            model=model,
-        )
-        self._reply_fn = None
-
-    def set_reply_fn(self, fn: Callable[[dict[str, Any]], dict[str, Any]] | None) -> None:
-        """Compute the reply per request: ``fn(request_json)`` returns ``set_reply`` kwargs."""
-        self._reply_fn = fn
-
-    def clear(self) -> None:
-        """Also restore the default reply (``"Hello!"``)."""
-        super().clear()
-        self._script = ChatScript()
-        self._reply_fn = None
 
     # -- errors ----------------------------------------------------------
 
@@ -238,7 +108,7 @@ class OpenAIEmulator(LoopbackServer):
             return self._bad_request("you must provide a model parameter")
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return self._bad_request("'messages' must be a non-empty array")
-        script = ChatScript.build(**self._reply_fn(body)) if self._reply_fn else self._script
+        script = self.script_for(body)
         model = script.model or body["model"]
         rid = f"chatcmpl-emu{next(self._ids)}"
         created = int(time.time())
@@ -308,7 +178,7 @@ class OpenAIEmulator(LoopbackServer):
             yield event({"tool_calls": [first]})
             args = call["arguments"]
             size = max(1, -(-len(args) // 3))
-            for fragment in _split(args, size):
+            for fragment in split_text(args, size):
                 yield event({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
         yield event({}, script.final_finish_reason)
         if include_usage:
