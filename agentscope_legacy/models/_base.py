@@ -274,3 +274,29 @@ def _schema_from_signature(cls: type) -> dict[str, Any]:
         return {"properties": {}, "additionalProperties": True}
     names = [p.name for p in params if p.name != "self" and p.kind is not p.VAR_POSITIONAL]
     return {"properties": {n: {} for n in names}}
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)

@@ -144,3 +144,28 @@ def _tool_output_text(output: Any) -> str:
 
 def _extension(url: str) -> str:
     return url.split("?", 1)[0].rsplit(".", 1)[-1].lower() if "." in url else ""
+
+
+# -- request shaping shared by chat wrappers ---------------------------------------------
+def check_messages(messages: Any) -> None:
+    if not isinstance(messages, list):
+        raise ValueError(
+            "messages must be a list of dicts (use model.format(...)), "
+            f"got {type(messages).__name__}"
+        )
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or "role" not in message:
+            raise ValueError(f"messages[{i}] must be a dict with a 'role', got {message!r:.80}")
+
+
+def normalize_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Accept ``{"type": "function", "function": {...}}`` or bare function schemas."""
+    return [
+        t if t.get("type") == "function" else {"type": "function", "function": t} for t in tools
+    ]
+
+
+def tool_choice_to_openai(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+        return {"type": "function", "function": {"name": choice}}
+    return choice

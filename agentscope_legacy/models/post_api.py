@@ -21,7 +21,7 @@ from ..errors import (
     ResponseFormatError,
     error_for_status,
 )
-from ._base import ModelWrapperBase
+from ._base import ModelWrapperBase, parse_retry_after
 from ._format import (
     common_chat_messages,
     common_multi_agent_messages,
@@ -29,7 +29,7 @@ from ._format import (
     openai_messages,
 )
 from ._openai_shape import delta_from_chunk, iter_sse_json, response_from_completion
-from .openai import OPENAI_FORMAT_MODELS, parse_retry_after
+from .openai import OPENAI_FORMAT_MODELS
 from .response import Delta, ModelResponse, Usage
 
 _POST_PROPERTIES = {
