@@ -19,31 +19,48 @@ def response_from_completion(data: Any) -> ModelResponse:
     """A ModelResponse from a ``chat.completion`` dict (or 0.x's ``data.response`` envelope)."""
     if isinstance(data, dict) and "choices" not in data and isinstance(data.get("data"), dict):
         data = data["data"].get("response", data)  # 0.x post-API servers wrapped the reply
+    # Any part of the wrong shape (a message, tool call or usage that is not an object, a tool
+    # call without a function...) is a ResponseFormatError, never a bare AttributeError.
     try:
         choice = data["choices"][0]
         message = choice["message"]
-    except (KeyError, IndexError, TypeError):
+        calls = [
+            tool_call_block(c.get("id", ""), c["function"]["name"], c["function"].get("arguments"))
+            for c in message.get("tool_calls") or []
+        ]
+        usage = data.get("usage") or {}
+        response = ModelResponse(
+            text=message.get("content") or "",
+            raw=data,
+            tool_calls=calls or None,
+            usage=Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0),
+            reasoning=message.get("reasoning_content") or message.get("reasoning") or None,
+            finish_reason=choice.get("finish_reason"),
+        )
+    except (KeyError, IndexError, TypeError, AttributeError):
         raise ResponseFormatError(
             f"expected an OpenAI chat.completion with choices[0].message, got {_preview(data)}",
             body=data,
         ) from None
-    calls = [
-        tool_call_block(c.get("id", ""), c["function"]["name"], c["function"].get("arguments"))
-        for c in message.get("tool_calls") or []
-    ]
-    usage = data.get("usage") or {}
-    return ModelResponse(
-        text=message.get("content") or "",
-        raw=data,
-        tool_calls=calls or None,
-        usage=Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0),
-        reasoning=message.get("reasoning_content") or message.get("reasoning") or None,
-        finish_reason=choice.get("finish_reason"),
-    )
+    return response
 
 
 def delta_from_chunk(chunk: dict[str, Any]) -> Delta:
     """A Delta from one ``chat.completion.chunk`` dict."""
+    if not isinstance(chunk, dict):
+        raise ResponseFormatError(
+            f"expected a chat.completion.chunk object in the stream, got {_preview(chunk)}",
+            body=chunk,
+        )
+    try:
+        return _delta_from_dict(chunk)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise ResponseFormatError(
+            f"malformed chat.completion.chunk in the stream: {_preview(chunk)}", body=chunk
+        ) from None
+
+
+def _delta_from_dict(chunk: dict[str, Any]) -> Delta:
     if "error" in chunk and "choices" not in chunk:
         error = chunk["error"] if isinstance(chunk["error"], dict) else {"message": chunk["error"]}
         raise ProviderError(f"error inside the stream: {error.get('message', error)}", body=chunk)

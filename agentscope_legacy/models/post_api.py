@@ -186,12 +186,11 @@ class PostAPIEmbeddingWrapper(PostAPIModelWrapperBase):
         try:
             items = sorted(data["data"], key=lambda d: d.get("index", 0))
             vectors = [item["embedding"] for item in items]
-        except (KeyError, TypeError):
+            usage = data.get("usage") or {}
+            prompt_tokens = usage.get("prompt_tokens") or 0
+        except (KeyError, TypeError, AttributeError):
             raise ResponseFormatError(
                 "expected an OpenAI-shaped embedding reply with data[].embedding, "
                 f"got {str(data)[:200]}"
             ) from None
-        usage = data.get("usage") or {}
-        return ModelResponse(
-            embedding=vectors, raw=data, usage=Usage(usage.get("prompt_tokens") or 0, 0)
-        )
+        return ModelResponse(embedding=vectors, raw=data, usage=Usage(prompt_tokens, 0))
