@@ -98,6 +98,8 @@ def _yaml_loader_class() -> type:
 
 
 _LOADER: type | None = None
+# Far above any real config file; bounds the work an alias-heavy document can cause.
+MAX_DOCUMENT_NODES = 1_000_000
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[int, tuple[int, dict[str, int]]]]:
@@ -115,7 +117,37 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[int, tuple[int, dict[st
         raise ConfigError(ConfigIssue(f"invalid YAML: {problem}", file=file, line=line)) from None
     finally:
         loader.dispose()
+    if expanded_size(data) > MAX_DOCUMENT_NODES:
+        raise ConfigError(
+            ConfigIssue(
+                f"document too large once YAML aliases are expanded (over {MAX_DOCUMENT_NODES} "
+                "values); aliases nested this deeply are refused",
+                file=file,
+            )
+        )
     return data, loader.locations
+
+
+def parse_yaml_with_locations(
+    text: str, file: str
+) -> tuple[Any, dict[int, tuple[int, dict[str, int]]]]:
+    """Parse YAML safely (duplicate keys are errors) and say where every mapping came from.
+
+    Returns ``(data, locations)`` with ``locations[id(mapping)] = (line, {key: line})`` (lines
+    from 1) for every mapping in ``data``; a syntax error is a ConfigError naming file and line.
+    """
+    return _parse_yaml(text, file)
+
+
+def config_from_mapping(
+    unit: Any,
+    file: str | None = None,
+    line: int | None = None,
+    key_lines: dict[str, int] | None = None,
+) -> ModelConfig:
+    """A located ModelConfig from one mapping (``${VAR}`` expanded), e.g. one embedded in
+    another document whose lines are known."""
+    return _make_config(unit, file, line, key_lines or {})
 
 
 def _parse_json(text: str, file: str) -> Any:
@@ -163,6 +195,8 @@ def read_file(path: str | os.PathLike) -> list[ModelConfig]:
         raise ConfigError(ConfigIssue("file not found", file=file)) from None
     except OSError as exc:
         raise ConfigError(ConfigIssue(f"cannot read file: {exc.strerror}", file=file)) from None
+    except ValueError as exc:  # e.g. "embedded null byte"
+        raise ConfigError(ConfigIssue(f"invalid file path: {exc}", file=file)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -224,14 +258,45 @@ def read_configs(source: ConfigSource | Iterable[ConfigSource]) -> list[ModelCon
 
 
 # -- environment expansion ---------------------------------------------------------------------
-def _expand(value: Any, path: str, missing: dict[str, str]) -> Any:
+def _expand(
+    value: Any, path: str, missing: dict[str, str], memo: dict[int, Any] | None = None
+) -> Any:
+    # YAML aliases make one object appear in many places; expanding each once (memo) keeps
+    # them shared, so a small "billion laughs" file stays small.
     if isinstance(value, str):
         return expand_env(value, path, missing) if "$" in value else value
+    if not isinstance(value, (dict, list)):
+        return value
+    memo = {} if memo is None else memo
+    done = memo.get(id(value))
+    if done is not None:
+        return done
     if isinstance(value, dict):
-        return {k: _expand(v, f"{path}.{k}" if path else str(k), missing) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, f"{path}[{i}]", missing) for i, v in enumerate(value)]
-    return value
+        result: Any = {}
+        memo[id(value)] = result
+        for k, v in value.items():
+            result[k] = _expand(v, f"{path}.{k}" if path else str(k), missing, memo)
+    else:
+        result = []
+        memo[id(value)] = result
+        result.extend(_expand(v, f"{path}[{i}]", missing, memo) for i, v in enumerate(value))
+    return result
+
+
+def expanded_size(value: Any, memo: dict[int, int] | None = None) -> int:
+    """Number of nodes ``value`` would have with every YAML alias copied out (computed in time
+    linear in the distinct nodes)."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    memo = {} if memo is None else memo
+    known = memo.get(id(value))
+    if known is not None:
+        return known
+    memo[id(value)] = 1  # a recursive alias counts once rather than looping
+    children = value.values() if isinstance(value, dict) else value
+    total = 1 + sum(expanded_size(v, memo) for v in children)
+    memo[id(value)] = total
+    return total
 
 
 def expand_env(text: str, path: str = "", missing: dict[str, str] | None = None) -> str:

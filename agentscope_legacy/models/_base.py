@@ -251,10 +251,10 @@ class ModelWrapperBase:
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
         """The full JSON Schema of this wrapper's config (common fields + its own)."""
-        own = cls.config_schema
+        own, common = cls.config_schema, COMMON_PROPERTIES
         if own is None:
-            own = _schema_from_signature(cls)
-        properties = {**COMMON_PROPERTIES, **own.get("properties", {})}
+            own, common = _schema_from_signature(cls)
+        properties = {**common, **own.get("properties", {})}
         schema: dict[str, Any] = {
             "type": "object",
             "properties": properties,
@@ -264,16 +264,23 @@ class ModelWrapperBase:
         return schema
 
 
-def _schema_from_signature(cls: type) -> dict[str, Any]:
-    """A schema accepting the keyword parameters of ``cls.__init__`` (any type)."""
+def _schema_from_signature(cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A schema accepting the keyword parameters of ``cls.__init__`` (any type), and the
+    common properties that constructor takes."""
     import inspect
 
+    if cls.__init__ is ModelWrapperBase.__init__:
+        # The base constructor takes exactly the common fields (it rejects other kwargs).
+        return {"properties": {}}, COMMON_PROPERTIES
     params = inspect.signature(cls.__init__).parameters.values()
     if any(p.kind is p.VAR_KEYWORD for p in params):
         # A wrapper taking **kwargs accepts anything; its constructor decides.
-        return {"properties": {}, "additionalProperties": True}
+        return {"properties": {}, "additionalProperties": True}, COMMON_PROPERTIES
     names = [p.name for p in params if p.name != "self" and p.kind is not p.VAR_POSITIONAL]
-    return {"properties": {n: {} for n in names}}
+    # A common field the constructor does not take is unknown (else: TypeError at build time);
+    # the manager itself consumes model_type and replace.
+    common = {k: COMMON_PROPERTIES[k] for k in ("config_name", "model_type", "replace")}
+    return {"properties": {n: {} for n in names}}, common
 
 
 def parse_retry_after(headers: Any) -> float | None:

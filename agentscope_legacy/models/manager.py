@@ -7,6 +7,7 @@ returns it, as in 0.1.x), and independent managers can be built for isolation.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import threading
 from collections.abc import Iterable
@@ -189,7 +190,7 @@ class ModelManager:
     def get_config_by_name(self, config_name: str) -> dict[str, Any] | None:
         """A copy of the loaded config's data, or None."""
         config = self._configs.get(config_name)
-        return dict(config.data) if config is not None else None
+        return copy.deepcopy(config.data) if config is not None else None
 
     def get_model_config(self, config_name: str) -> ModelConfig | None:
         return self._configs.get(config_name)
