@@ -7,7 +7,15 @@ import os
 # Proxy variables would send loopback calls to the proxy; litellm would fetch its cost map.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+# Provider variables from the developer's shell must not leak into tests.
+for _var in (
+    "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID",
+    "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN",
+    "DASHSCOPE_API_KEY", "DASHSCOPE_HTTP_BASE_URL",
+    "GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_GENAI_API_VERSION", "ZHIPUAI_API_KEY", "ZHIPUAI_BASE_URL", "OLLAMA_HOST",
+    "OLLAMA_API_KEY", "DEEPSEEK_API_KEY", "MOONSHOT_API_KEY", "XAI_API_KEY", "VLLM_API_KEY",
+):  # fmt: skip
     os.environ.pop(_var, None)
 
 import pytest  # noqa: E402

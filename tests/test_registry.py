@@ -31,9 +31,26 @@ BUILTIN_MODEL_TYPES = frozenset(
         "openai_chat",
         "openai_embedding",
         "openai_dall_e",
+        "deepseek_chat",
+        "kimi_chat",
+        "xai_chat",
+        "vllm_chat",
         "post_api_chat",
         "post_api_embedding",
         "llamacpp_chat",
+        "dashscope_chat",
+        "dashscope_multimodal",
+        "dashscope_text_embedding",
+        "dashscope_image_synthesis",
+        "gemini_chat",
+        "gemini_embedding",
+        "zhipuai_chat",
+        "zhipuai_embedding",
+        "ollama_chat",
+        "ollama_generate",
+        "ollama_embedding",
+        "litellm_chat",
+        "anthropic_chat",
     }
 )
 # The fields a type requires beyond config_name/model_type, to build a minimal valid config.
@@ -43,8 +60,20 @@ REQUIRED_EXTRAS: dict[str, dict[str, Any]] = {
 }
 DATA = Path(__file__).parent / "data" / "configs"
 # Imported by no part of `import agentscope_legacy` (top-level module names).
-HEAVY_MODULES = ["openai", "llama_cpp", "dashscope", "anthropic", "google", "zhipuai", "ollama",
-                 "litellm", "jsonschema", "yaml", "requests", "loguru"]
+HEAVY_MODULES = [
+    "openai",
+    "llama_cpp",
+    "dashscope",
+    "anthropic",
+    "google",
+    "zhipuai",
+    "ollama",
+    "litellm",
+    "jsonschema",
+    "yaml",
+    "requests",
+    "loguru",
+]
 
 
 def minimal_config(model_type: str, name: str = "m") -> dict[str, Any]:
@@ -70,8 +99,9 @@ class UpperWrapper(ModelWrapperBase):
 
     model_type = "test_upper"
 
-    def __init__(self, config_name: str, model_name: str | None = None, suffix: str = "",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, config_name: str, model_name: str | None = None, suffix: str = "", **kwargs: Any
+    ) -> None:
         super().__init__(config_name, model_name, **kwargs)
         self.suffix = suffix
 
@@ -87,8 +117,13 @@ class StrictWrapper(ModelWrapperBase):
 
     model_type = "test_strict"
 
-    def __init__(self, config_name: str, model_name: str | None = None, temperature: float = 0.5,
-                 endpoint: str = "") -> None:
+    def __init__(
+        self,
+        config_name: str,
+        model_name: str | None = None,
+        temperature: float = 0.5,
+        endpoint: str = "",
+    ) -> None:
         super().__init__(config_name, model_name)
         self.temperature, self.endpoint = temperature, endpoint
 
@@ -128,8 +163,14 @@ def test_each_builtin_type_loads_a_minimal_config_and_rejects_an_unknown_field(m
 # -- register_model_wrapper_class --------------------------------------------------------------
 def test_a_registered_0_0_x_style_class_is_usable_from_a_config():
     register_model_wrapper_class(EchoWrapper)
-    read_model_configs({"config_name": "echo", "model_type": "test_echo", "model_name": "parrot",
-                        "anything": {"goes": [1, 2]}})
+    read_model_configs(
+        {
+            "config_name": "echo",
+            "model_type": "test_echo",
+            "model_name": "parrot",
+            "anything": {"goes": [1, 2]},
+        }
+    )
     model = load_model_by_config_name("echo")
     assert isinstance(model, EchoWrapper)
     assert model.options == {"anything": {"goes": [1, 2]}}
@@ -138,8 +179,15 @@ def test_a_registered_0_0_x_style_class_is_usable_from_a_config():
 
 def test_a_registered_hooks_style_class_is_driven_by_the_base_call():
     register_model_wrapper_class(UpperWrapper)
-    read_model_configs({"config_name": "up", "model_type": "test_upper", "suffix": "!",
-                        "generate_args": {"flag": 1}, "replace": False})
+    read_model_configs(
+        {
+            "config_name": "up",
+            "model_type": "test_upper",
+            "suffix": "!",
+            "generate_args": {"flag": 1},
+            "replace": False,
+        }
+    )
     model = load_model_by_config_name("up")
     response = model("hello", extra=2)
     assert response.text == "HELLO!"
@@ -171,8 +219,13 @@ def test_a_builtin_model_type_cannot_be_taken_silently():
 
 @pytest.mark.parametrize(
     "candidate",
-    [object, EchoWrapper(config_name="instance"), "test_echo", None,
-     type("Plain", (), {"model_type": "plain"})],
+    [
+        object,
+        EchoWrapper(config_name="instance"),
+        "test_echo",
+        None,
+        type("Plain", (), {"model_type": "plain"}),
+    ],
     ids=["object", "instance", "str", "none", "plain-class"],
 )
 def test_a_non_subclass_is_a_type_error(candidate):
@@ -180,8 +233,9 @@ def test_a_non_subclass_is_a_type_error(candidate):
         register_model_wrapper_class(candidate)
 
 
-@pytest.mark.parametrize("attrs", [{}, {"model_type": ""}, {"model_type": 3}],
-                         ids=["absent", "empty", "not-a-str"])
+@pytest.mark.parametrize(
+    "attrs", [{}, {"model_type": ""}, {"model_type": 3}], ids=["absent", "empty", "not-a-str"]
+)
 def test_a_class_without_a_model_type_is_a_value_error(attrs):
     cls = type("NoType", (ModelWrapperBase,), attrs)
     with pytest.raises(ValueError, match="NoType must define a string `model_type`"):
@@ -195,8 +249,9 @@ def test_a_class_without_schema_or_kwargs_gets_a_schema_from_its_signature():
     assert {"temperature", "endpoint"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
     register_model_wrapper_class(StrictWrapper)
-    read_model_configs({"config_name": "s", "model_type": "test_strict", "temperature": 0.1,
-                        "endpoint": "x"})
+    read_model_configs(
+        {"config_name": "s", "model_type": "test_strict", "temperature": 0.1, "endpoint": "x"}
+    )
     model = load_model_by_config_name("s")
     assert (model.temperature, model.endpoint) == (0.1, "x")
     with pytest.raises(ConfigError) as info:
@@ -218,13 +273,23 @@ def test_a_signature_schema_rejects_common_fields_the_constructor_does_not_take(
 
 
 def test_a_class_inheriting_the_base_constructor_takes_exactly_the_common_fields():
-    hooks_only = type("HooksOnly", (UpperWrapper,), {"model_type": "test_hooks",
-                                                     "__init__": ModelWrapperBase.__init__})
+    hooks_only = type(
+        "HooksOnly",
+        (UpperWrapper,),
+        {"model_type": "test_hooks", "__init__": ModelWrapperBase.__init__},
+    )
     schema = hooks_only.json_schema()
     assert schema["additionalProperties"] is False
     register_model_wrapper_class(hooks_only)
-    read_model_configs({"config_name": "h", "model_type": "test_hooks", "stream": False,
-                        "generate_args": {"a": 1}, "max_retries": 0})
+    read_model_configs(
+        {
+            "config_name": "h",
+            "model_type": "test_hooks",
+            "stream": False,
+            "generate_args": {"a": 1},
+            "max_retries": 0,
+        }
+    )
     assert load_model_by_config_name("h").generate_args == {"a": 1}
     with pytest.raises(ConfigError) as info:
         read_model_configs({"config_name": "t", "model_type": "test_hooks", "strem": True})
@@ -303,8 +368,9 @@ def test_replacing_a_config_rebuilds_its_wrapper():
     register_model_wrapper_class(EchoWrapper)
     read_model_configs({"config_name": "e", "model_type": "test_echo", "model_name": "one"})
     first = load_model_by_config_name("e")
-    read_model_configs({"config_name": "e", "model_type": "test_echo", "model_name": "two",
-                        "replace": True})
+    read_model_configs(
+        {"config_name": "e", "model_type": "test_echo", "model_name": "two", "replace": True}
+    )
     second = load_model_by_config_name("e")
     assert second is not first and second.model_name == "two"
     assert "replace" not in second.options  # `replace` is not passed to the constructor
@@ -329,8 +395,13 @@ def test_an_unknown_config_name_gets_a_did_you_mean():
 
 def test_a_config_error_from_a_constructor_is_located():
     read_model_configs(DATA / "basic.yaml")
-    read_model_configs({"config_name": "gguf", "model_type": "llamacpp_chat",
-                        "model_path": "/nonexistent/model.gguf"})
+    read_model_configs(
+        {
+            "config_name": "gguf",
+            "model_type": "llamacpp_chat",
+            "model_path": "/nonexistent/model.gguf",
+        }
+    )
     with pytest.raises(ConfigError) as info:
         load_model_by_config_name("gguf")
     [issue] = info.value.issues
@@ -409,8 +480,13 @@ def _modules_after(code: str) -> tuple[list[str], str]:
         "import sys\n" + code + "\n"
         "print('MODULES', ' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, cwd=Path(__file__).parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+    )
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("MODULES "))
     return line.split()[1:], result.stdout

@@ -14,11 +14,23 @@ from typing import Any
 
 from ..config import ConfigSource
 from ._base import ModelWrapperBase
+from .anthropic import AnthropicChatWrapper
+from .dashscope import (
+    DashScopeChatWrapper,
+    DashScopeImageSynthesisWrapper,
+    DashScopeMultiModalWrapper,
+    DashScopeTextEmbeddingWrapper,
+)
+from .gemini import GeminiChatWrapper, GeminiEmbeddingWrapper
+from .litellm import LiteLLMChatWrapper
 from .llamacpp import LlamaCppChatWrapper
 from .manager import ModelManager
+from .ollama import OllamaChatWrapper, OllamaEmbeddingWrapper, OllamaGenerationWrapper
 from .openai import OpenAIChatWrapper, OpenAIDALLEWrapper, OpenAIEmbeddingWrapper
+from .openai_compatible import DeepSeekChatWrapper, KimiChatWrapper, VLLMChatWrapper, XAIChatWrapper
 from .post_api import PostAPIChatWrapper, PostAPIEmbeddingWrapper
 from .response import Delta, ModelResponse, Usage
+from .zhipuai import ZhipuAIChatWrapper, ZhipuAIEmbeddingWrapper
 
 
 def read_model_configs(
@@ -52,17 +64,34 @@ def get_config_by_name(config_name: str) -> dict[str, Any] | None:
 
 
 __all__ = [
+    "AnthropicChatWrapper",
+    "DashScopeChatWrapper",
+    "DashScopeImageSynthesisWrapper",
+    "DashScopeMultiModalWrapper",
+    "DashScopeTextEmbeddingWrapper",
+    "DeepSeekChatWrapper",
     "Delta",
+    "GeminiChatWrapper",
+    "GeminiEmbeddingWrapper",
+    "KimiChatWrapper",
+    "LiteLLMChatWrapper",
     "LlamaCppChatWrapper",
     "ModelManager",
     "ModelResponse",
     "ModelWrapperBase",
+    "OllamaChatWrapper",
+    "OllamaEmbeddingWrapper",
+    "OllamaGenerationWrapper",
     "OpenAIChatWrapper",
     "OpenAIDALLEWrapper",
     "OpenAIEmbeddingWrapper",
     "PostAPIChatWrapper",
     "PostAPIEmbeddingWrapper",
     "Usage",
+    "VLLMChatWrapper",
+    "XAIChatWrapper",
+    "ZhipuAIChatWrapper",
+    "ZhipuAIEmbeddingWrapper",
     "clear_model_configs",
     "get_config_by_name",
     "load_model_by_config_name",

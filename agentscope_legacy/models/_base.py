@@ -23,7 +23,13 @@ from typing import Any, ClassVar, TypeVar
 from loguru import logger
 
 from .._secrets import register_secret
-from ..errors import ConfigError, ConfigIssue, ProviderError
+from ..errors import (
+    ConfigError,
+    ConfigIssue,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+)
 from .response import Delta, ModelResponse, Usage
 
 T = TypeVar("T")
@@ -307,3 +313,20 @@ def parse_retry_after(headers: Any) -> float | None:
         except (TypeError, ValueError):
             return None
         return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+def transport_error(exc: BaseException) -> ProviderError | None:
+    """A typed error for a raw httpx/httpx2/httpcore transport exception, else None.
+
+    Several SDKs let their HTTP library's errors escape unwrapped (a dropped stream surfaces as
+    ``RemoteProtocolError``); matching by module and class name covers both httpx generations
+    without importing either.
+    """
+    for cls in type(exc).__mro__:
+        if cls.__module__.split(".")[0] not in ("httpx", "httpx2", "httpcore"):
+            continue
+        if cls.__name__ == "TimeoutException":
+            return ProviderTimeoutError(f"request timed out: {type(exc).__name__}: {exc}")
+        if cls.__name__ in ("TransportError", "NetworkError"):
+            return ProviderConnectionError(f"connection lost: {type(exc).__name__}: {exc}")
+    return None

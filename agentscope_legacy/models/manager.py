@@ -21,18 +21,55 @@ from ._base import ModelWrapperBase
 
 
 def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
-    """Every built-in wrapper class by model_type. The one place where they are listed."""
+    """Every built-in wrapper class by model_type. The one place where they are listed.
+
+    Provider modules import their SDK lazily, so importing them here costs no SDK import.
+    """
+    from .anthropic import AnthropicChatWrapper
+    from .dashscope import (
+        DashScopeChatWrapper,
+        DashScopeImageSynthesisWrapper,
+        DashScopeMultiModalWrapper,
+        DashScopeTextEmbeddingWrapper,
+    )
+    from .gemini import GeminiChatWrapper, GeminiEmbeddingWrapper
+    from .litellm import LiteLLMChatWrapper
     from .llamacpp import LlamaCppChatWrapper
+    from .ollama import OllamaChatWrapper, OllamaEmbeddingWrapper, OllamaGenerationWrapper
     from .openai import OpenAIChatWrapper, OpenAIDALLEWrapper, OpenAIEmbeddingWrapper
+    from .openai_compatible import (
+        DeepSeekChatWrapper,
+        KimiChatWrapper,
+        VLLMChatWrapper,
+        XAIChatWrapper,
+    )
     from .post_api import PostAPIChatWrapper, PostAPIEmbeddingWrapper
+    from .zhipuai import ZhipuAIChatWrapper, ZhipuAIEmbeddingWrapper
 
     classes: list[type[ModelWrapperBase]] = [
         OpenAIChatWrapper,
         OpenAIEmbeddingWrapper,
         OpenAIDALLEWrapper,
+        DeepSeekChatWrapper,
+        KimiChatWrapper,
+        XAIChatWrapper,
+        VLLMChatWrapper,
         PostAPIChatWrapper,
         PostAPIEmbeddingWrapper,
         LlamaCppChatWrapper,
+        DashScopeChatWrapper,
+        DashScopeMultiModalWrapper,
+        DashScopeTextEmbeddingWrapper,
+        DashScopeImageSynthesisWrapper,
+        GeminiChatWrapper,
+        GeminiEmbeddingWrapper,
+        ZhipuAIChatWrapper,
+        ZhipuAIEmbeddingWrapper,
+        OllamaChatWrapper,
+        OllamaGenerationWrapper,
+        OllamaEmbeddingWrapper,
+        LiteLLMChatWrapper,
+        AnthropicChatWrapper,
     ]
     return {cls.model_type: cls for cls in classes}
 

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import (
     MissingDependencyError,
@@ -58,11 +58,22 @@ def import_openai() -> Any:
 
 
 class OpenAIWrapperBase(ModelWrapperBase):
-    """Builds the shared SDK client and maps SDK errors."""
+    """Builds the shared SDK client and maps SDK errors.
+
+    Presets for OpenAI-compatible providers (``openai_compatible.py``) only change the class
+    attributes below: the config's ``base_url`` always wins over ``default_base_url``.
+    """
 
     provider = "openai"
     api_key_env = "OPENAI_API_KEY"
     config_schema = {"properties": _CLIENT_PROPERTIES}
+    #: The provider's public endpoint, used when the config gives no ``base_url``
+    #: (``None``: the SDK's own default, api.openai.com).
+    default_base_url: ClassVar[str | None] = None
+    #: Environment variable consulted for the base URL before ``default_base_url``.
+    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
+    #: Whether the public endpoint needs a key; a custom ``base_url`` never requires one.
+    api_key_required: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -78,12 +89,14 @@ class OpenAIWrapperBase(ModelWrapperBase):
         openai = import_openai()
         client_args = dict(client_args or {})
         base_url = (
-            base_url or client_args.pop("base_url", None) or os.environ.get("OPENAI_BASE_URL")
+            base_url
+            or client_args.pop("base_url", None)
+            or (os.environ.get(self.base_url_env) if self.base_url_env else None)
         )
-        # A custom server (vLLM, llama.cpp, a proxy) often needs no key; api.openai.com does.
-        key = self._resolve_api_key(
-            api_key or client_args.pop("api_key", None), required=not base_url
-        )
+        # A custom server (vLLM, llama.cpp, a proxy) often needs no key; the public one does.
+        required = self.api_key_required and not base_url
+        base_url = base_url or self.default_base_url
+        key = self._resolve_api_key(api_key or client_args.pop("api_key", None), required=required)
         client_args.pop("max_retries", None)  # retries are the base class's job
         if self.timeout is not None:
             client_args["timeout"] = _sdk_timeout(openai, self.timeout)

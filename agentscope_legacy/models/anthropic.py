@@ -1,0 +1,518 @@
+"""Anthropic Claude through the official ``anthropic`` SDK (the Messages API).
+
+One SDK client per wrapper, built with the SDK's retries off and the key passed explicitly (so
+the SDK's credential discovery -- profiles, workload identity -- never runs). Messages are
+given in the OpenAI-like shape that ``format()`` produces: leading system messages become the
+top-level ``system`` string, a later system message is sent as a user turn, OpenAI-style
+``tool_calls``/``tool`` messages are turned into ``tool_use``/``tool_result`` blocks.
+
+Request kwargs that ``messages.create()`` does not name (in SDK 2.x that includes
+``temperature``, ``top_p`` and ``top_k``) are sent as top-level JSON fields via ``extra_body``.
+``max_tokens`` is required by the API: the config's ``max_tokens`` (default 4096) is used
+unless generate_args or the call give one. Text blocks are joined with no separator, streamed
+or not, and ``finish_reason`` is Anthropic's ``stop_reason`` (``end_turn``, ``tool_use``...).
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import mimetypes
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..errors import (
+    BadRequestError,
+    MissingDependencyError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    ResponseFormatError,
+    error_for_status,
+)
+from ..message import Msg
+from ._base import ModelWrapperBase, parse_retry_after, transport_error
+from ._format import (
+    HISTORY_HEADER,
+    IMAGE_EXTENSIONS,
+    _extension,
+    _tool_output_text,
+    check_messages,
+    flatten_msgs,
+    normalize_tools,
+)
+from .response import Delta, ModelResponse, Usage, tool_call_block
+
+DEFAULT_MAX_TOKENS = 4096
+
+
+def import_anthropic() -> Any:
+    try:
+        import anthropic
+    except ImportError as exc:
+        raise MissingDependencyError("anthropic", "anthropic") from exc
+    return anthropic
+
+
+class AnthropicChatWrapper(ModelWrapperBase):
+    """``anthropic_chat``: Claude messages, streamed or not, with tools and extended thinking."""
+
+    model_type = "anthropic_chat"
+    provider = "anthropic"
+    api_key_env = "ANTHROPIC_API_KEY"
+    can_stream = True
+    config_schema = {
+        "properties": {
+            "api_key": {"type": ["string", "null"]},
+            "base_url": {"type": ["string", "null"]},
+            "client_args": {"type": "object"},
+            "client_kwargs": {"type": "object"},  # the 0.x name of client_args
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "thinking": {"type": ["object", "null"], "required": ["type"]},
+        }
+    }
+
+    def __init__(
+        self,
+        config_name: str,
+        model_name: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client_args: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        thinking: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(config_name, model_name, **kwargs)
+        anthropic = import_anthropic()
+        args = {**(client_kwargs or {}), **(client_args or {})}
+        key = self._resolve_api_key(api_key or args.pop("api_key", None))
+        args.pop("api_key", None)
+        base_url = base_url or args.pop("base_url", None)  # None: ANTHROPIC_BASE_URL or the API
+        args.pop("max_retries", None)  # retries are the base class's job
+        if self.timeout is not None:
+            args["timeout"] = _sdk_timeout(anthropic, self.timeout)
+        self.base_url = base_url
+        self.max_tokens = max_tokens
+        self.thinking = dict(thinking) if thinking else None
+        self.client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, **args)
+        create = self.client.messages.create
+        self._known_params = frozenset(inspect.signature(create).parameters) - {"kwargs"}
+
+    # -- prompt ------------------------------------------------------------------------------
+    def format(self, *args: Any, multi_agent_mode: bool | None = True) -> list[dict[str, Any]]:
+        msgs = flatten_msgs(*args)
+        if multi_agent_mode is False:
+            return anthropic_chat_messages(msgs)
+        return anthropic_multi_agent_messages(msgs)
+
+    # -- request -----------------------------------------------------------------------------
+    def _build_request(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        stream: bool,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        check_messages(messages)
+        system, converted = to_anthropic_messages(messages)
+        request: dict[str, Any] = {}
+        extra: dict[str, Any] = dict(kwargs.pop("extra_body", None) or {})
+        for key, value in kwargs.items():
+            (request if key in self._known_params else extra)[key] = value
+        request["model"] = self.model_name
+        request["messages"] = converted
+        request.setdefault("max_tokens", self.max_tokens)
+        if system:
+            given = request.get("system")
+            request["system"] = f"{given}\n\n{system}" if isinstance(given, str) else system
+        if self.thinking and "thinking" not in request:
+            request["thinking"] = self.thinking
+        if tools:
+            request["tools"] = tools_to_anthropic(tools)
+        if tool_choice is not None:
+            request["tool_choice"] = tool_choice_to_anthropic(tool_choice)
+        if stream:
+            request["stream"] = True
+        if extra:
+            request["extra_body"] = extra
+        return request
+
+    # -- calls -------------------------------------------------------------------------------
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        try:
+            message = self.client.messages.create(**request)
+        except ValueError as exc:
+            if "Streaming is required" not in str(exc):
+                raise
+            # The SDK refuses, before sending anything, a non-streamed call whose max_tokens
+            # could take longer than 10 minutes (when no timeout is configured).
+            raise BadRequestError(
+                f"max_tokens={request.get('max_tokens')} is too large for a non-streamed call: "
+                "the anthropic SDK requires streaming for it. Use `stream: true`, a smaller "
+                "max_tokens, or set `timeout` in the config"
+            ) from exc
+        return response_from_message(message)
+
+    def _open_stream(self, request: dict[str, Any]) -> Any:
+        return self.client.messages.create(**request)
+
+    def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
+        response = getattr(sdk_stream, "response", None)
+        request_id = response.headers.get("request-id") if response is not None else None
+        yield from deltas_from_events(sdk_stream, request_id)
+
+    def _translate_error(self, exc: Exception) -> ProviderError | None:
+        anthropic = import_anthropic()
+        if isinstance(exc, anthropic.APIStatusError):
+            kind, message = error_detail(exc.body, exc.message)
+            request_id = exc.request_id or exc.response.headers.get("request-id")
+            if exc.status_code < 400:  # `event: error` inside a 200 stream
+                return ProviderError(
+                    f"error reported inside the stream: {kind}: {message}",
+                    request_id=request_id,
+                    body=exc.body,
+                )
+            return error_for_status(exc.status_code)(
+                f"{kind}: {message}" if kind else message,
+                status=exc.status_code,
+                request_id=request_id,
+                retry_after=parse_retry_after(exc.response.headers),
+                body=exc.body,
+            )
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ProviderTimeoutError(f"request timed out: {exc}")
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = exc.__cause__ or exc.__context__
+            detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+            return ProviderConnectionError(f"connection error: {exc}{detail}")
+        transport = transport_error(exc)  # e.g. a raw httpx2.RemoteProtocolError mid-stream
+        if transport is not None:
+            return transport
+        if isinstance(exc, (anthropic.APIResponseValidationError, ValueError)):
+            return ResponseFormatError(f"malformed response: {exc}")
+        return None
+
+
+def _sdk_timeout(anthropic: Any, timeout: float | dict[str, float]) -> Any:
+    if isinstance(timeout, dict):
+        read = timeout.get("read", 600.0)
+        return anthropic.Timeout(read, connect=timeout.get("connect", min(read, 5.0)))
+    return float(timeout)
+
+
+def error_detail(body: Any, fallback: str) -> tuple[str, str]:
+    """``(error.type, error.message)`` from an Anthropic error body."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error.get("type") or ""), str(error["message"])
+    return "", fallback
+
+
+# -- request shaping (pure) -------------------------------------------------------------------
+def tools_to_anthropic(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI function tools (or bare schemas) to ``{"name","description","input_schema"}``."""
+    result = []
+    for tool in normalize_tools(tools):
+        function = tool["function"]
+        item = {
+            "name": function["name"],
+            "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+        }
+        if function.get("description"):
+            item["description"] = function["description"]
+        result.append(item)
+    return result
+
+
+def tool_choice_to_anthropic(choice: str | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(choice, dict):
+        function = choice.get("function")
+        if choice.get("type") == "function" and isinstance(function, dict):
+            return {"type": "tool", "name": function["name"]}
+        return choice  # already Anthropic-shaped
+    named = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
+    return named.get(choice, {"type": "tool", "name": choice})
+
+
+def to_anthropic_messages(
+    messages: list[dict[str, Any]],
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """``(system, messages)``: leading system text lifted out, the rest in Anthropic shape."""
+    system: list[str] = []
+    result: list[dict[str, Any]] = []
+    leading = True
+    for message in messages:
+        role, content = message["role"], message.get("content")
+        if role == "system" and leading:
+            if text := _text_of(content):
+                system.append(text)
+            continue
+        leading = False
+        if role == "tool":
+            block = {
+                "type": "tool_result",
+                "tool_use_id": message.get("tool_call_id", ""),
+                "content": _tool_output_text(content),
+            }
+            last = result[-1] if result else None
+            if last and last["role"] == "user" and _all_tool_results(last["content"]):
+                last["content"].append(block)
+            else:
+                result.append({"role": "user", "content": [block]})
+            continue
+        blocks = _content_blocks(content)
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            block = tool_call_block(
+                call.get("id", ""), function.get("name", ""), function.get("arguments")
+            )
+            block.pop("raw_input", None)  # arguments that are not JSON cannot be sent
+            blocks.append(block)
+        if not blocks:
+            continue
+        if isinstance(content, str) and len(blocks) == 1:
+            body: str | list[dict[str, Any]] = content
+        else:
+            body = blocks
+        result.append({"role": "user" if role == "system" else role, "content": body})
+    return "\n\n".join(system) or None, result
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text"
+        )
+    return ""
+
+
+def _all_tool_results(content: Any) -> bool:
+    return isinstance(content, list) and all(b.get("type") == "tool_result" for b in content)
+
+
+def _content_blocks(content: Any) -> list[dict[str, Any]]:
+    """Message content as Anthropic blocks; OpenAI ``image_url`` parts become images."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks = []
+    for block in content or []:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "image_url":
+            url = (block.get("image_url") or {}).get("url", "")
+            blocks.append({"type": "image", "source": image_source(url)})
+        elif block.get("type") == "text" and not block.get("text"):
+            continue  # the API rejects empty text blocks
+        else:
+            blocks.append(block)
+    return blocks
+
+
+def image_source(url: str) -> dict[str, Any]:
+    """An image ``source``: a web URL as is; a data URL or local file as bare base64."""
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        media_type = header[5:].split(";")[0] or "image/png"
+        return {"type": "base64", "media_type": media_type, "data": data}
+    path = url[7:] if url.startswith("file://") else url
+    if "://" not in path and os.path.isfile(path):
+        media_type = mimetypes.guess_type(path)[0] or "image/png"
+        with open(path, "rb") as fh:
+            data = base64.b64encode(fh.read()).decode("ascii")
+        return {"type": "base64", "media_type": media_type, "data": data}
+    return {"type": "url", "url": url}
+
+
+def _image_block(block: dict[str, Any]) -> dict[str, Any] | None:
+    source = block.get("source")
+    if isinstance(source, dict) and source.get("type") == "base64":
+        data = str(source.get("data", ""))
+        if data.startswith("data:"):  # 0.x sent the data-URL prefix inside `data`
+            return {"type": "image", "source": image_source(data)}
+        media_type = source.get("media_type") or "image/png"
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": media_type, "data": data},
+        }
+    url = source.get("url") if isinstance(source, dict) else source or block.get("url")
+    return {"type": "image", "source": image_source(url)} if isinstance(url, str) and url else None
+
+
+def _msg_images(msg: Msg) -> list[dict[str, Any]]:
+    return [
+        {"type": "image", "source": image_source(url)}
+        for url in msg.urls
+        if _extension(url) in IMAGE_EXTENSIONS or url.startswith("data:image/")
+    ]
+
+
+def anthropic_chat_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
+    """One Anthropic message per Msg (tool results split into a following user message)."""
+    result: list[dict[str, Any]] = []
+    leading = True
+    for msg in msgs:
+        if msg.role == "system" and leading:
+            result.append({"role": "system", "content": msg.get_text_content() or ""})
+            continue
+        leading = False
+        blocks: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        for block in msg.get_content_blocks():
+            kind = block.get("type")
+            if kind == "text" and block.get("text"):
+                blocks.append({"type": "text", "text": block["text"]})
+            elif kind == "image" and (image := _image_block(block)) is not None:
+                blocks.append(image)
+            elif kind == "tool_use":
+                blocks.append(
+                    {
+                        "type": "tool_use",
+                        "id": block["id"],
+                        "name": block["name"],
+                        "input": block.get("input") or {},
+                    }
+                )
+            elif kind == "tool_result":
+                results.append(
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": block["id"],
+                        "content": _tool_output_text(block.get("output")),
+                    }
+                )
+        blocks.extend(_msg_images(msg))
+        if blocks:
+            result.append({"role": "user" if msg.role == "system" else msg.role, "content": blocks})
+        if results:
+            result.append({"role": "user", "content": results})
+    return result
+
+
+def anthropic_multi_agent_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
+    """The system prompt, then one user message: the conversation as text, then its images."""
+    if not msgs:
+        raise ValueError("at least one message is needed to build a prompt")
+    result: list[dict[str, Any]] = []
+    rest = msgs
+    if msgs[0].role == "system":
+        result.append({"role": "system", "content": msgs[0].get_text_content() or ""})
+        rest = msgs[1:]
+    lines: list[str] = []
+    images: list[dict[str, Any]] = []
+    for msg in rest:
+        parts: list[str] = []
+        for block in msg.get_content_blocks():
+            kind = block.get("type")
+            if kind == "text" and block.get("text"):
+                parts.append(block["text"])
+            elif kind in ("tool_use", "tool_result"):
+                shown = {k: v for k, v in block.items() if k != "type"}
+                parts.append(
+                    f"<{kind}>{json.dumps(shown, ensure_ascii=False, default=str)}</{kind}>"
+                )
+            elif kind == "image" and (image := _image_block(block)) is not None:
+                images.append(image)
+        images.extend(_msg_images(msg))
+        if parts:
+            lines.append(f"{msg.name}: " + "\n".join(parts))
+    content: list[dict[str, Any]] = []
+    if lines:
+        content.append({"type": "text", "text": HISTORY_HEADER + "\n" + "\n".join(lines)})
+    content.extend(images)
+    if content:
+        result.append({"role": "user", "content": content})
+    return result
+
+
+# -- response parsing (pure) ------------------------------------------------------------------
+class _Tokens:
+    """Running token counts; Anthropic's usage fields are cumulative, never to be summed."""
+
+    def __init__(self) -> None:
+        self.input = self.cache_creation = self.cache_read = self.output = 0
+
+    def update(self, usage: Any) -> tuple[int, int]:
+        for attr, name in (
+            ("input", "input_tokens"),
+            ("cache_creation", "cache_creation_input_tokens"),
+            ("cache_read", "cache_read_input_tokens"),
+            ("output", "output_tokens"),
+        ):
+            value = getattr(usage, name, None) if usage is not None else None
+            if value is not None:
+                setattr(self, attr, value)
+        return self.input + self.cache_creation + self.cache_read, self.output
+
+
+def response_from_message(message: Any) -> ModelResponse:
+    content = getattr(message, "content", None)
+    if content is None:
+        raise ResponseFormatError(f"the response has no content: {str(message)[:200]}")
+    texts, thinking, calls = [], [], []
+    for block in content:
+        kind = getattr(block, "type", None)
+        if kind == "text":
+            texts.append(block.text)
+        elif kind == "thinking":
+            thinking.append(block.thinking)
+        elif kind == "tool_use":
+            calls.append(tool_call_block(block.id, block.name, block.input or {}))
+    prompt, completion = _Tokens().update(getattr(message, "usage", None))
+    response = ModelResponse(
+        text="".join(texts),
+        raw=message,
+        tool_calls=calls or None,
+        usage=Usage(prompt, completion),
+        reasoning="".join(thinking) if thinking else None,
+        finish_reason=getattr(message, "stop_reason", None),
+    )
+    response.request_id = getattr(message, "_request_id", None)
+    return response
+
+
+def deltas_from_events(events: Iterable[Any], request_id: str | None = None) -> Iterator[Delta]:
+    """Deltas from raw stream events (``message_start`` ... ``message_stop``).
+
+    Usage: input tokens come from ``message_start`` (or a later cumulative value); output
+    tokens are the last running total of ``message_delta``.
+    """
+    tokens = _Tokens()
+    for event in events:
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            yield Delta(usage=tokens.update(event.message.usage), request_id=request_id)
+        elif kind == "content_block_start":
+            block = event.content_block
+            if block.type == "tool_use":
+                call: dict[str, Any] = {"index": event.index, "id": block.id, "name": block.name}
+                if block.input:
+                    call["input"] = block.input
+                yield Delta(tool_calls=[call])
+            elif block.type == "text" and block.text:
+                yield Delta(text=block.text)
+            elif block.type == "thinking" and block.thinking:
+                yield Delta(reasoning=block.thinking)
+        elif kind == "content_block_delta":
+            delta = event.delta
+            if delta.type == "text_delta":
+                yield Delta(text=delta.text)
+            elif delta.type == "thinking_delta":
+                yield Delta(reasoning=delta.thinking)
+            elif delta.type == "input_json_delta" and delta.partial_json:
+                yield Delta(tool_calls=[{"index": event.index, "arguments": delta.partial_json}])
+        elif kind == "message_delta":
+            yield Delta(
+                usage=tokens.update(getattr(event, "usage", None)),
+                finish_reason=getattr(event.delta, "stop_reason", None),
+            )
+
+
+__all__ = ["AnthropicChatWrapper"]

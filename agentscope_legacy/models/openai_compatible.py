@@ -1,0 +1,72 @@
+"""Presets for providers that speak the OpenAI Chat Completions API.
+
+Each preset is ``openai_chat`` with a different public endpoint, key variable and provider
+name; everything else (streaming, tools, reasoning from ``reasoning_content``, retries, typed
+errors) is :class:`~agentscope_legacy.models.openai.OpenAIChatWrapper`'s. A ``base_url`` in
+the config replaces the public endpoint (a proxy, a test server), and then no key is required.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .openai import OpenAIChatWrapper, delta_from_chunk
+from .response import Delta
+
+
+class DeepSeekChatWrapper(OpenAIChatWrapper):
+    """``deepseek_chat``: deepseek-chat, and deepseek-reasoner with ``reasoning_content``."""
+
+    model_type = "deepseek_chat"
+    provider = "deepseek"
+    api_key_env = "DEEPSEEK_API_KEY"
+    default_base_url = "https://api.deepseek.com"
+    base_url_env = None
+
+
+class KimiChatWrapper(OpenAIChatWrapper):
+    """``kimi_chat``: Moonshot AI's Kimi models."""
+
+    model_type = "kimi_chat"
+    provider = "moonshot"
+    api_key_env = "MOONSHOT_API_KEY"
+    default_base_url = "https://api.moonshot.cn/v1"
+    base_url_env = None
+
+    def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
+        # Moonshot puts the stream's usage in the last chunk's ``choices[0].usage``.
+        for chunk in sdk_stream:
+            delta = delta_from_chunk(chunk)
+            if delta.usage is None and chunk.choices:
+                usage = getattr(chunk.choices[0], "usage", None)
+                if isinstance(usage, dict):
+                    delta.usage = (
+                        usage.get("prompt_tokens") or 0,
+                        usage.get("completion_tokens") or 0,
+                    )
+            yield delta
+
+
+class XAIChatWrapper(OpenAIChatWrapper):
+    """``xai_chat``: xAI's Grok models."""
+
+    model_type = "xai_chat"
+    provider = "xai"
+    api_key_env = "XAI_API_KEY"
+    default_base_url = "https://api.x.ai/v1"
+    base_url_env = None
+
+
+class VLLMChatWrapper(OpenAIChatWrapper):
+    """``vllm_chat``: a vLLM server (``vllm serve``); a key only if it was started with one."""
+
+    model_type = "vllm_chat"
+    provider = "vllm"
+    api_key_env = "VLLM_API_KEY"
+    default_base_url = "http://localhost:8000/v1"
+    base_url_env = None
+    api_key_required = False
+
+
+__all__ = ["DeepSeekChatWrapper", "KimiChatWrapper", "VLLMChatWrapper", "XAIChatWrapper"]

@@ -1,0 +1,304 @@
+"""An emulator of the Anthropic Messages API (``POST /v1/messages``), plus its pytest fixture.
+
+It answers in the shapes the real ``anthropic`` SDK was verified to accept
+(``wire_protocols.md`` section 2): a ``message`` JSON object, or an SSE stream of **named**
+events (``message_start`` ... ``message_stop``; the SDK silently skips events without an
+``event:`` line). Errors use Anthropic's ``{"type":"error","error":{"type","message"}}``
+shape; an in-stream error is an ``event: error``. Both auth styles are accepted
+(``Authorization: Bearer`` from SDK 2.x, ``x-api-key`` from older clients and litellm).
+
+Requests are validated like the real API on the points a wrapper can get wrong: ``max_tokens``
+required, only user/assistant roles in ``messages`` (system is top-level), no extra message
+keys, no empty text blocks, base64 image data without a ``data:`` prefix, tool shapes, and
+the thinking budget.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .base import JSONReply, RecordedRequest, Reply, StreamReply
+from .fixtures import ensure_no_proxy
+from .script import ChatScript, ScriptedChatServer, split_text
+
+__all__ = ["AnthropicEmulator", "anthropic_server", "shared_anthropic_emulator"]
+
+SIGNATURE = "c2lnbmF0dXJl"
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
+BLOCK_TYPES = {"text", "image", "document", "tool_use", "tool_result", "thinking"}
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
+
+
+class AnthropicEmulator(ScriptedChatServer):
+    """Anthropic server: ``POST /v1/messages``, streamed or not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = itertools.count(1)
+
+    # -- errors ----------------------------------------------------------
+    def error_body(self, status: int, message: str) -> Any:
+        kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        return {"type": "error", "error": {"type": kind, "message": message}}
+
+    def error_event(self, payload: dict[str, Any]) -> bytes:
+        error = {"type": "api_error", "message": "Internal server error", **payload}
+        return _event("error", {"type": "error", "error": error})
+
+    def _error(self, status: int, message: str) -> Reply:
+        return JSONReply(self.error_body(status, message), status=status)
+
+    # -- routing ---------------------------------------------------------
+    def handle(self, req: RecordedRequest) -> Reply:
+        path = req.path.split("?", 1)[0]
+        if req.method == "POST" and path == "/v1/messages":
+            return self._messages(req)
+        return self.not_found(req)
+
+    def _messages(self, req: RecordedRequest) -> Reply:
+        bearer = req.headers.get("authorization", "")
+        if not (bearer.startswith("Bearer ") and bearer[7:].strip()) and not req.headers.get(
+            "x-api-key"
+        ):
+            return self._error(401, "x-api-key header is required")
+        if not req.headers.get("anthropic-version"):
+            return self._error(400, "anthropic-version: header is required")
+        body = req.json
+        problem = validate_request(body)
+        if problem:
+            return self._error(400, problem)
+        script = self.script_for(body)
+        n = next(self._ids)
+        model = script.model or body["model"]
+        headers = {"request-id": f"req_emu{n}"}
+        if body.get("stream"):
+            return StreamReply(self._events(script, f"msg_emu{n}", model), headers=headers)
+        return JSONReply(self._message(script, f"msg_emu{n}", model), headers=headers)
+
+    # -- replies ---------------------------------------------------------
+    @staticmethod
+    def _message(script: ChatScript, mid: str, model: str) -> dict[str, Any]:
+        content: list[dict[str, Any]] = []
+        if script.reasoning is not None:
+            content.append(
+                {"type": "thinking", "thinking": script.reasoning_text, "signature": SIGNATURE}
+            )
+        if script.text:
+            content.append({"type": "text", "text": script.text})
+        for call in script.tool_calls:
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": call["id"],
+                    "name": call["name"],
+                    "input": _tool_input(call["arguments"]),
+                }
+            )
+        return {
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": _stop_reason(script),
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": script.prompt_tokens,
+                "output_tokens": script.completion_tokens,
+            },
+        }
+
+    @staticmethod
+    def _events(script: ChatScript, mid: str, model: str) -> Iterator[bytes]:
+        start = {
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            # The real API reports a small running output count here already.
+            "usage": {"input_tokens": script.prompt_tokens, "output_tokens": 1},
+        }
+        yield _event("message_start", {"type": "message_start", "message": start})
+        yield _event("ping", {"type": "ping"})
+        index = 0
+
+        def block(first: dict[str, Any], deltas: list[dict[str, Any]]) -> Iterator[bytes]:
+            yield _event(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": first},
+            )
+            for delta in deltas:
+                yield _event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+        if script.reasoning is not None:
+            pieces = [{"type": "thinking_delta", "thinking": p} for p in script.reasoning_pieces]
+            pieces.append({"type": "signature_delta", "signature": SIGNATURE})
+            yield from block({"type": "thinking", "thinking": "", "signature": ""}, pieces)
+            index += 1
+        if script.text:
+            pieces = [{"type": "text_delta", "text": p} for p in script.text_pieces if p]
+            yield from block({"type": "text", "text": ""}, pieces)
+            index += 1
+        for call in script.tool_calls:
+            args = call["arguments"]
+            fragments = split_text(args, max(1, -(-len(args) // 3)))
+            pieces = [{"type": "input_json_delta", "partial_json": f} for f in fragments]
+            first = {"type": "tool_use", "id": call["id"], "name": call["name"], "input": {}}
+            yield from block(first, pieces)
+            index += 1
+        yield _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": _stop_reason(script), "stop_sequence": None},
+                "usage": {"output_tokens": script.completion_tokens},
+            },
+        )
+        yield _event("message_stop", {"type": "message_stop"})
+
+
+def _stop_reason(script: ChatScript) -> str:
+    reason = script.final_finish_reason
+    return STOP_REASONS.get(reason, reason)
+
+
+def _tool_input(arguments: str) -> dict[str, Any]:
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def validate_request(body: Any) -> str | None:
+    """What the real API would reject in this body (a 400 message), or None."""
+    if not isinstance(body, dict):
+        return "invalid JSON body"
+    if not isinstance(body.get("model"), str):
+        return "model: Field required"
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or max_tokens < 1:
+        return "max_tokens: Field required"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages: at least one message is required"
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"messages.{i}: Input should be an object"
+        if message.get("role") not in ("user", "assistant"):
+            return f'messages.{i}: Unexpected role "{message.get("role")}"'
+        extra = set(message) - {"role", "content"}
+        if extra:
+            return f"messages.{i}.{sorted(extra)[0]}: Extra inputs are not permitted"
+        problem = _content_problem(message.get("content"), f"messages.{i}.content")
+        if problem:
+            return problem
+    system = body.get("system")
+    if system is not None and not isinstance(system, (str, list)):
+        return "system: Input should be a valid string or list"
+    for i, tool in enumerate(body.get("tools") or []):
+        if not isinstance(tool, dict) or not tool.get("name") or "input_schema" not in tool:
+            return f"tools.{i}: name and input_schema are required"
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if not isinstance(choice, dict) or choice.get("type") not in (
+            "auto",
+            "any",
+            "tool",
+            "none",
+        ):
+            return "tool_choice: Input tag is not one of 'auto', 'any', 'tool', 'none'"
+        if choice["type"] == "tool" and not choice.get("name"):
+            return "tool_choice.tool.name: Field required"
+    thinking = body.get("thinking")
+    if thinking is not None and isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        if budget >= max_tokens:
+            return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    return None
+
+
+def _content_problem(content: Any, where: str) -> str | None:
+    if isinstance(content, str):
+        return None
+    if not isinstance(content, list) or not content:
+        return f"{where}: Input should be a valid string or a non-empty list"
+    for j, block in enumerate(content):
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in BLOCK_TYPES:
+            return f"{where}.{j}: Input tag '{kind}' does not match any of the expected tags"
+        if kind == "text" and not block.get("text"):
+            return f"{where}.{j}: text content blocks must be non-empty"
+        if kind == "image":
+            source = block.get("source")
+            if not isinstance(source, dict) or source.get("type") not in ("url", "base64"):
+                return f"{where}.{j}.source: Input tag does not match 'base64', 'url'"
+            if source["type"] == "base64":
+                data = source.get("data")
+                if not isinstance(data, str) or not data or data.startswith("data:"):
+                    return f"{where}.{j}.source.base64.data: invalid base64 data"
+                if not str(source.get("media_type", "")).startswith("image/"):
+                    return f"{where}.{j}.source.base64.media_type: invalid media type"
+        if kind == "tool_use" and not (
+            block.get("id") and block.get("name") and isinstance(block.get("input"), dict)
+        ):
+            return f"{where}.{j}: tool_use blocks need id, name and an input object"
+        if kind == "tool_result" and not block.get("tool_use_id"):
+            return f"{where}.{j}.tool_use_id: Field required"
+    return None
+
+
+# -- fixture ------------------------------------------------------------------------------
+_lock = threading.Lock()
+_shared: AnthropicEmulator | None = None
+
+
+def shared_anthropic_emulator() -> AnthropicEmulator:
+    """The session-wide running :class:`AnthropicEmulator` (started on first call)."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = AnthropicEmulator().start()
+            atexit.register(_shared.stop)
+        return _shared
+
+
+@pytest.fixture
+def anthropic_server() -> Iterator[AnthropicEmulator]:
+    """A running, freshly cleared Anthropic emulator (shared across the session)."""
+    ensure_no_proxy()
+    server = shared_anthropic_emulator()
+    server.clear()
+    yield server
+    server.clear()

@@ -1,0 +1,213 @@
+"""An emulator of the Gemini Developer API as the ``google-genai`` SDK calls it.
+
+Routes (``wire_protocols.md`` section 6), under ``/v1`` (the SDK's default) and ``/v1beta``:
+
+* ``POST /{version}/models/{model}:generateContent``: one ``GenerateContentResponse``;
+* ``POST /{version}/models/{model}:streamGenerateContent?alt=sse``: SSE, ``data: `` (with the
+  space) and a full ``GenerateContentResponse`` per event, no ``[DONE]``: EOF ends the stream;
+* ``POST /{version}/models/{model}:batchEmbedContents``: ``{"embeddings": [{"values": [...]}]}``.
+
+The scripted reply (:class:`~tests.emulators.script.ChatScript`) is rendered as Gemini does:
+thoughts are parts with ``"thought": true``, a tool call is one whole ``functionCall`` part with
+``args`` as an object (never split across events), and ``finishReason`` is ``STOP`` for tool
+calls too. ``usageMetadata`` carries ``thoughtsTokenCount`` (half of the scripted completion
+tokens, when there is reasoning) apart from ``candidatesTokenCount`` (the rest). Gemini's
+``functionCall.id`` is optional and usually absent: a scripted call keeps the default id
+``call_<i>`` off the wire, while an explicitly scripted id is sent as ``id``. Errors have
+Google's shape ``{"error": {"code", "message", "status"}}``, in a stream as one ``data:`` event.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from .base import JSONReply, RecordedRequest, Reply, StreamReply
+from .openai_compat import DEFAULT_EMBEDDING_DIM, embedding_vector
+from .script import ChatScript, ScriptedChatServer
+
+__all__ = ["GeminiEmulator", "google_status"]
+
+_ROUTE = re.compile(r"^/(v1|v1beta|v1alpha)/((?:models|tunedModels)/[^/:]+):(\w+)$")
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+
+
+def google_status(code: int) -> str:
+    """The ``google.rpc.Code`` name Google APIs pair with an HTTP status."""
+    return _STATUS.get(code, "UNKNOWN")
+
+
+class GeminiEmulator(ScriptedChatServer):
+    """Gemini API server answering from the scripted chat reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ids = itertools.count(1)
+        #: When True, :meth:`handle` also answers ``usageMetadata`` for embeddings.
+        self.embedding_usage = False
+
+    def clear(self) -> None:
+        super().clear()
+        self.embedding_usage = False
+
+    # -- errors ----------------------------------------------------------
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": {"code": status, "message": message, "status": google_status(status)}}
+
+    def error_event(self, payload: dict[str, Any]) -> bytes:
+        code = int(payload.get("code") or 500)
+        error = {
+            "code": code,
+            "message": payload.get("message", "internal error"),
+            "status": payload.get("status") or google_status(code),
+        }
+        return b"data: %s\n\n" % json.dumps({"error": error}).encode()
+
+    def _error(self, status: int, message: str) -> Reply:
+        return JSONReply(self.error_body(status, message), status=status)
+
+    # -- routing ---------------------------------------------------------
+
+    def handle(self, req: RecordedRequest) -> Reply:
+        path, _, query = req.path.partition("?")
+        match = _ROUTE.match(path)
+        if req.method != "POST" or match is None:
+            return self.not_found(req)
+        if not req.headers.get("x-goog-api-key"):
+            return self._error(403, "Method doesn't allow unregistered callers.")
+        if not isinstance(req.json, dict):
+            return self._error(400, "Invalid JSON payload received.")
+        resource, method = match.group(2), match.group(3)
+        if method == "generateContent":
+            return self._generate(req.json, resource, stream=False)
+        if method == "streamGenerateContent":
+            if "alt=sse" not in query.split("&"):
+                return self._error(400, "this emulator streams only with alt=sse")
+            return self._generate(req.json, resource, stream=True)
+        if method == "batchEmbedContents":
+            return self._embed(req.json, resource)
+        return self.not_found(req)
+
+    # -- generateContent -------------------------------------------------
+
+    def _generate(self, body: dict[str, Any], resource: str, stream: bool) -> Reply:
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            return self._error(400, "* GenerateContentRequest.contents: contents is not specified")
+        for content in contents:
+            if not isinstance(content, dict) or not content.get("parts"):
+                return self._error(
+                    400, "* GenerateContentRequest.contents: parts must not be empty"
+                )
+        script = self.script_for(body)
+        meta = {
+            "modelVersion": script.model or resource.split("/", 1)[1],
+            "responseId": f"resp-emu{next(self._ids)}",
+        }
+        if stream:
+            return StreamReply(self._events(script, meta))
+        return JSONReply(self._response(script, _all_parts(script) or [{"text": ""}], meta, True))
+
+    @staticmethod
+    def _response(
+        script: ChatScript, parts: list[dict[str, Any]], meta: dict[str, Any], final: bool
+    ) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
+        usage: dict[str, int] = {"promptTokenCount": script.prompt_tokens}
+        if final:
+            candidate["finishReason"] = _FINISH.get(
+                script.final_finish_reason, script.final_finish_reason.upper()
+            )
+            thoughts = script.completion_tokens // 2 if script.reasoning is not None else 0
+            usage["candidatesTokenCount"] = script.completion_tokens - thoughts
+            if thoughts:
+                usage["thoughtsTokenCount"] = thoughts
+        usage["totalTokenCount"] = sum(usage.values())
+        return {"candidates": [candidate], "usageMetadata": usage, **meta}
+
+    def _events(self, script: ChatScript, meta: dict[str, Any]) -> Iterator[bytes]:
+        pieces = [[{"text": p, "thought": True}] for p in script.reasoning_pieces]
+        pieces += [[{"text": p}] for p in script.text_pieces]
+        pieces += [[part] for part in _call_parts(script)]
+        if not pieces:
+            pieces = [[{"text": ""}]]
+        for i, parts in enumerate(pieces):
+            event = self._response(script, parts, meta, final=i == len(pieces) - 1)
+            yield b"data: %s\n\n" % json.dumps(event).encode()
+
+    # -- embeddings ------------------------------------------------------
+
+    def _embed(self, body: dict[str, Any], resource: str) -> Reply:
+        requests = body.get("requests")
+        if not isinstance(requests, list) or not requests:
+            return self._error(400, "* BatchEmbedContentsRequest.requests: must not be empty")
+        embeddings = []
+        words = 0
+        for i, item in enumerate(requests):
+            text = _texts(item.get("content")) if isinstance(item, dict) else None
+            if text is None:
+                return self._error(400, f"* requests[{i}].content: content is not specified")
+            if item.get("model") != resource:
+                return self._error(
+                    400, f"Model names should match: requests[{i}].model must be {resource}"
+                )
+            dim = item.get("outputDimensionality") or DEFAULT_EMBEDDING_DIM
+            if not isinstance(dim, int) or dim < 1:
+                return self._error(400, "outputDimensionality must be a positive integer")
+            embeddings.append({"values": embedding_vector(text, dim)})
+            words += len(text.split())
+        reply: dict[str, Any] = {"embeddings": embeddings}
+        if self.embedding_usage:
+            reply["usageMetadata"] = {"promptTokenCount": words, "totalTokenCount": words}
+        return JSONReply(reply)
+
+
+def _all_parts(script: ChatScript) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    if script.reasoning is not None:
+        parts.append({"text": script.reasoning_text, "thought": True})
+    if script.text:
+        parts.append({"text": script.text})
+    return parts + _call_parts(script)
+
+
+def _call_parts(script: ChatScript) -> list[dict[str, Any]]:
+    parts = []
+    for i, call in enumerate(script.tool_calls):
+        try:
+            args = json.loads(call["arguments"])
+        except ValueError:
+            args = {"raw": call["arguments"]}
+        function: dict[str, Any] = {"name": call["name"], "args": args}
+        if call["id"] != f"call_{i}":
+            function["id"] = call["id"]
+        part: dict[str, Any] = {"functionCall": function}
+        if i == 0 and script.reasoning is not None:  # thinking models sign the first call
+            part["thoughtSignature"] = base64.b64encode(b"emu-signature").decode()
+        parts.append(part)
+    return parts
+
+
+def _texts(content: Any) -> str | None:
+    if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
+        return None
+    return "".join(p.get("text", "") for p in content["parts"] if isinstance(p, dict))

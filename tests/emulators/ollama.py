@@ -1,0 +1,193 @@
+"""An emulator of the Ollama HTTP API: ``/api/chat``, ``/api/generate``, ``/api/embed``.
+
+Replies are the shapes the ``ollama`` SDK 0.6.3 was verified to accept (``wire_protocols.md``
+section 5): one JSON object, or NDJSON (``application/x-ndjson``) with incremental
+``message.content`` / ``message.thinking`` / ``response`` parts and a final ``"done": true``
+part carrying ``prompt_eval_count`` / ``eval_count``. Tool calls are whole objects with the
+arguments as a JSON object and no id. Errors are ``{"error": "..."}``, also as a line inside
+a 200 stream. Images must be base64, as the real server requires.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .base import JSONReply, RecordedRequest, Reply, StreamReply
+from .fixtures import ensure_no_proxy
+from .openai_compat import embedding_vector
+from .script import ChatScript, ScriptedChatServer
+
+__all__ = ["OllamaEmulator", "ollama_server"]
+
+CREATED_AT = "2025-01-01T00:00:00Z"
+NDJSON = "application/x-ndjson"
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
+
+
+class OllamaEmulator(ScriptedChatServer):
+    """Ollama server answering chat and generate requests from the scripted reply."""
+
+    def error_body(self, status: int, message: str) -> Any:
+        return {"error": message}
+
+    def error_event(self, payload: dict[str, Any]) -> bytes:
+        return _line({"error": payload.get("message") or json.dumps(payload)})
+
+    def handle(self, req: RecordedRequest) -> Reply:
+        path = req.path.split("?", 1)[0]
+        body = req.json
+        if req.method != "POST" or path not in ("/api/chat", "/api/generate", "/api/embed"):
+            return self.not_found(req)
+        if not isinstance(body, dict):
+            return self._error(400, "invalid JSON body")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return self._error(400, "model is required")
+        if path == "/api/embed":
+            return self._embed(body)
+        bad = _bad_image(body)
+        if bad:
+            return self._error(400, bad)
+        if path == "/api/chat":
+            if not isinstance(body.get("messages"), list):
+                return self._error(400, "messages must be an array")
+            return self._reply(body, self._chat_parts(self.script_for(body), body))
+        if not isinstance(body.get("prompt", ""), str):
+            return self._error(400, "prompt must be a string")
+        return self._reply(body, self._generate_parts(self.script_for(body), body))
+
+    def _error(self, status: int, message: str) -> Reply:
+        return JSONReply(self.error_body(status, message), status=status)
+
+    # -- chat / generate -------------------------------------------------
+
+    @staticmethod
+    def _reply(body: dict[str, Any], parts: tuple[dict[str, Any], list[dict[str, Any]]]) -> Reply:
+        whole, stream = parts
+        if body.get("stream", True):  # Ollama streams unless told not to
+            return StreamReply((_line(p) for p in stream), content_type=NDJSON)
+        return JSONReply(whole)
+
+    @staticmethod
+    def _final(script: ChatScript, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "model": script.model or body["model"],
+            "created_at": CREATED_AT,
+            "done": True,
+            "done_reason": script.finish_reason or "stop",  # "stop" after tool calls too
+            "total_duration": 1000,
+            "load_duration": 1,
+            "prompt_eval_count": script.prompt_tokens,
+            "prompt_eval_duration": 1,
+            "eval_count": script.completion_tokens,
+            "eval_duration": 1,
+        }
+
+    def _chat_parts(
+        self, script: ChatScript, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        model = script.model or body["model"]
+        thinking = script.reasoning is not None and body.get("think") is not False
+        calls = [
+            {"function": {"name": c["name"], "arguments": json.loads(c["arguments"])}}
+            for c in script.tool_calls
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": script.text}
+        if thinking:
+            message["thinking"] = script.reasoning_text
+        if calls:
+            message["tool_calls"] = calls
+        whole = {**self._final(script, body), "message": message}
+
+        def part(**fields: Any) -> dict[str, Any]:
+            message = {"role": "assistant", "content": "", **fields}
+            return {"model": model, "created_at": CREATED_AT, "message": message, "done": False}
+
+        stream = [part(thinking=p) for p in (script.reasoning_pieces if thinking else [])]
+        stream += [part(content=p) for p in script.text_pieces]
+        stream += [part(tool_calls=[c]) for c in calls]
+        final = {**self._final(script, body), "message": {"role": "assistant", "content": ""}}
+        return whole, [*stream, final]
+
+    def _generate_parts(
+        self, script: ChatScript, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        model = script.model or body["model"]
+        thinking = script.reasoning is not None and body.get("think") is not False
+        whole = {**self._final(script, body), "response": script.text, "context": [1, 2, 3]}
+        if thinking:
+            whole["thinking"] = script.reasoning_text
+
+        def part(**fields: Any) -> dict[str, Any]:
+            return {"model": model, "created_at": CREATED_AT, "response": "", **fields}
+
+        stream = [part(thinking=p) for p in (script.reasoning_pieces if thinking else [])]
+        stream += [part(response=p) for p in script.text_pieces]
+        final = {**self._final(script, body), "response": "", "context": [1, 2, 3]}
+        return whole, [*(dict(p, done=False) for p in stream), final]
+
+    # -- embeddings ------------------------------------------------------
+
+    def _embed(self, body: dict[str, Any]) -> Reply:
+        raw = body.get("input")
+        inputs = [raw] if isinstance(raw, str) else raw
+        if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+            return self._error(400, "invalid input type")
+        dim = body.get("dimensions") or 8
+        return JSONReply(
+            {
+                "model": body["model"],
+                "embeddings": [embedding_vector(text, dim) for text in inputs],
+                "total_duration": 1000,
+                "load_duration": 1,
+                "prompt_eval_count": sum(len(text.split()) for text in inputs),
+            }
+        )
+
+
+def _bad_image(body: dict[str, Any]) -> str | None:
+    """The real server's error for an image that is not base64, else None."""
+    images = list(body.get("images") or [])
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            images += message.get("images") or []
+    for image in images:
+        try:
+            base64.b64decode(image, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            return "illegal base64 data at input byte 0"
+    return None
+
+
+_lock = threading.Lock()
+_shared: OllamaEmulator | None = None
+
+
+def shared_ollama_emulator() -> OllamaEmulator:
+    """The session-wide running emulator (started on first call)."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = OllamaEmulator().start()
+            atexit.register(_shared.stop)
+        return _shared
+
+
+@pytest.fixture
+def ollama_server() -> Iterator[OllamaEmulator]:
+    """A running, freshly cleared Ollama emulator (shared across the session)."""
+    ensure_no_proxy()
+    server = shared_ollama_emulator()
+    server.clear()
+    yield server
+    server.clear()

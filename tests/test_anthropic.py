@@ -1,0 +1,597 @@
+"""anthropic_chat through the real ``anthropic`` SDK against the loopback Anthropic emulator.
+
+Nothing in the SDK is mocked: the tests pin what goes over the wire (the emulator records it and
+rejects what the real API rejects) and what the wrapper makes of the replies.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from agentscope_legacy.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+from agentscope_legacy.message import Msg
+from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from agentscope_legacy.models.anthropic import deltas_from_events
+from tests.emulators import TINY_PNG, Fault
+from tests.emulators import anthropic as emulator
+
+anthropic_server = emulator.anthropic_server
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+CALL_A = {"id": "toolu_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}
+CALL_B = {"id": "toolu_b", "name": "get_time", "arguments": {"tz": "Europe/Paris"}}
+PNG_B64 = base64.b64encode(TINY_PNG).decode()
+
+
+def new_key() -> str:
+    return f"sk-ant-test-{uuid.uuid4().hex}"
+
+
+def chat_config(server: Any, **overrides: Any) -> dict[str, Any]:
+    config = {
+        "config_name": "claude",
+        "model_type": "anthropic_chat",
+        "model_name": "claude-sonnet-4-6",
+        "api_key": new_key(),
+        "base_url": server.base_url,
+        "retry_interval": 0.01,
+        "max_retries": 2,
+    }
+    config.update(overrides)
+    return config
+
+
+def load(config: dict[str, Any]) -> Any:
+    read_model_configs([config])
+    return load_model_by_config_name(config["config_name"])
+
+
+def sent(server: Any, index: int = -1) -> dict[str, Any]:
+    return server.requests[index].json
+
+
+def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
+    if not chunks:
+        return [(True, "")]
+    items, text = [], ""
+    for i, chunk in enumerate(chunks):
+        text += chunk
+        items.append((i == len(chunks) - 1, text))
+    return items
+
+
+# -- stream / non-stream parity ---------------------------------------------------------------
+PARITY_CASES = {
+    "text": {
+        "chunks": ["The quick", " brown", " fox."],
+        "prompt_tokens": 9,
+        "completion_tokens": 4,
+    },
+    "reasoning": {
+        "chunks": ["The answer", " is 42."],
+        "reasoning": ["Let me ", "think it ", "through."],
+        "prompt_tokens": 7,
+        "completion_tokens": 12,
+    },
+    "tools_only": {
+        "chunks": [],
+        "tool_calls": [CALL_A],
+        "prompt_tokens": 20,
+        "completion_tokens": 8,
+    },
+    "text_and_two_tools": {
+        "chunks": ["Checking ", "both."],
+        "tool_calls": [CALL_A, CALL_B],
+        "prompt_tokens": 30,
+        "completion_tokens": 15,
+    },
+}
+
+
+@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+def test_stream_and_non_stream_agree(anthropic_server, script):
+    anthropic_server.set_reply(**script)
+    model = load(chat_config(anthropic_server))
+    calls = script.get("tool_calls", [])
+    reasoning = "".join(script["reasoning"]) if "reasoning" in script else None
+
+    plain = model(MESSAGES)
+    streamed = model(MESSAGES, stream=True)
+    items = list(streamed.stream)
+
+    assert plain.stream is None
+    assert items == expected_stream(script["chunks"])  # answer only, never the thinking
+    for response in (plain, streamed):
+        assert response.text == "".join(script["chunks"])
+        assert response.reasoning == reasoning
+        assert response.tool_calls == [
+            {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
+            for c in calls
+        ] or (response.tool_calls is None and not calls)
+        assert response.finish_reason == ("tool_use" if calls else "end_turn")
+        # message_start already reports output_tokens=1: it must not be added to the total.
+        assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (
+            script["prompt_tokens"],
+            script["completion_tokens"],
+        )
+        assert response.request_id and response.request_id.startswith("req_emu")
+
+
+def test_streamed_usage_is_the_last_running_total():
+    def usage(**fields: int) -> SimpleNamespace:
+        return SimpleNamespace(**fields)
+
+    events = [
+        SimpleNamespace(
+            type="message_start",
+            message=SimpleNamespace(
+                usage=usage(input_tokens=10, cache_read_input_tokens=5, output_tokens=1)
+            ),
+        ),
+        SimpleNamespace(
+            type="message_delta",
+            delta=SimpleNamespace(stop_reason=None),
+            usage=usage(output_tokens=6),
+        ),
+        SimpleNamespace(
+            type="message_delta",
+            delta=SimpleNamespace(stop_reason="end_turn"),
+            usage=usage(input_tokens=10, output_tokens=12),
+        ),
+    ]
+    deltas = list(deltas_from_events(events))
+    assert [d.usage for d in deltas] == [(15, 1), (15, 6), (15, 12)]
+    assert deltas[-1].finish_reason == "end_turn"
+
+
+@pytest.mark.parametrize(
+    ("config_stream", "call_stream", "expect_stream"),
+    [(True, None, True), (True, False, False), (False, True, True), (False, None, False)],
+)
+def test_stream_setting_and_per_call_override(
+    anthropic_server, config_stream, call_stream, expect_stream
+):
+    model = load(chat_config(anthropic_server, stream=config_stream))
+    response = model(MESSAGES, stream=call_stream)
+    assert sent(anthropic_server).get("stream", False) is expect_stream
+    assert (response.stream is not None) is expect_stream
+    assert response.text == "Hello!"
+
+
+# -- request building -------------------------------------------------------------------------
+def test_request_shape(anthropic_server):
+    config = chat_config(
+        anthropic_server,
+        generate_args={"temperature": 0.3},
+        thinking={"type": "enabled", "budget_tokens": 1024},
+    )
+    model = load(config)
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "system", "content": [{"type": "text", "text": "Answer in French."}]},
+        {"role": "user", "name": "alice", "content": "hi"},
+        {"role": "assistant", "name": "bot", "content": "salut"},
+        {"role": "system", "content": "A late note."},
+    ]
+    model(messages, top_k=5, metadata={"user_id": "u1"})
+    body = sent(anthropic_server)
+    assert body == {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 4096,
+        "system": "Be brief.\n\nAnswer in French.",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "salut"},
+            {"role": "user", "content": "A late note."},
+        ],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "temperature": 0.3,  # not a create() parameter in SDK 2.x: sent through extra_body
+        "top_k": 5,
+        "metadata": {"user_id": "u1"},
+    }
+    model(MESSAGES, max_tokens=100, thinking={"type": "disabled"})
+    assert sent(anthropic_server)["max_tokens"] == 100
+    assert sent(anthropic_server)["thinking"] == {"type": "disabled"}
+
+
+def test_config_max_tokens_and_generate_args(anthropic_server):
+    model = load(chat_config(anthropic_server, max_tokens=512))
+    model(MESSAGES)
+    assert sent(anthropic_server)["max_tokens"] == 512
+    model = load(chat_config(anthropic_server, config_name="c2", generate_args={"max_tokens": 64}))
+    model(MESSAGES)
+    assert sent(anthropic_server)["max_tokens"] == 64
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "expected"),
+    [
+        ("auto", {"type": "auto"}),
+        ("required", {"type": "any"}),
+        ("none", {"type": "none"}),
+        ("get_weather", {"type": "tool", "name": "get_weather"}),
+    ],
+)
+def test_tools_and_tool_choice_on_the_wire(anthropic_server, tool_choice, expected):
+    wrapped = {"type": "function", "function": {**WEATHER, "name": "get_time"}}
+    load(chat_config(anthropic_server))(MESSAGES, tools=[WEATHER, wrapped], tool_choice=tool_choice)
+    body = sent(anthropic_server)
+    assert body["tools"] == [
+        {"name": name, "description": WEATHER["description"], "input_schema": WEATHER["parameters"]}
+        for name in ("get_weather", "get_time")
+    ]
+    assert body["tool_choice"] == expected
+
+
+def test_openai_style_tool_history_is_converted(anthropic_server):
+    messages = [
+        {"role": "user", "content": "Weather and time in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "t1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                },
+                {
+                    "id": "t2",
+                    "type": "function",
+                    "function": {"name": "get_time", "arguments": "{}"},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "t1", "name": "get_weather", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "t2", "name": "get_time", "content": "12:00"},
+    ]
+    assert load(chat_config(anthropic_server))(messages).text == "Hello!"
+    assert sent(anthropic_server)["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}},
+                {"type": "tool_use", "id": "t2", "name": "get_time", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": "sunny"},
+                {"type": "tool_result", "tool_use_id": "t2", "content": "12:00"},
+            ],
+        },
+    ]
+
+
+# -- format() ---------------------------------------------------------------------------------
+def test_format_chat_mode(anthropic_server, tmp_path):
+    image = tmp_path / "cat.png"
+    image.write_bytes(TINY_PNG)
+    model = load(chat_config(anthropic_server))
+    msgs = [
+        Msg("system", "You are helpful.", role="system"),
+        Msg("alice", "What are these?", role="user", url=[str(image), "https://x.test/dog.jpg"]),
+        Msg(
+            "bot",
+            [
+                {"type": "text", "text": "Let me look."},
+                {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"q": "dog"}},
+            ],
+            role="assistant",
+        ),
+        Msg(
+            "tool",
+            [{"type": "tool_result", "id": "t1", "name": "lookup", "output": "a dog"}],
+            "system",
+        ),
+        Msg(
+            "alice",
+            [
+                # 0.x put the data-URL prefix inside `data`: fixed on the way out.
+                {
+                    "type": "image",
+                    "source": {
+                        "type": "base64",
+                        "media_type": "image/png",
+                        "data": f"data:image/png;base64,{PNG_B64}",
+                    },
+                },
+                {"type": "image", "url": f"data:image/png;base64,{PNG_B64}"},
+            ],
+            role="user",
+        ),
+    ]
+    messages = model.format(msgs, multi_agent_mode=False)
+    png = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": PNG_B64},
+    }
+    assert messages == [
+        {"role": "system", "content": "You are helpful."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What are these?"},
+                png,
+                {"type": "image", "source": {"type": "url", "url": "https://x.test/dog.jpg"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me look."},
+                {"type": "tool_use", "id": "t1", "name": "lookup", "input": {"q": "dog"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "a dog"}],
+        },
+        {"role": "user", "content": [png, png]},
+    ]
+    assert model(messages).text == "Hello!"  # the emulator accepts it as the API would
+    assert sent(anthropic_server)["system"] == "You are helpful."
+
+
+def test_format_multi_agent_mode(anthropic_server):
+    model = load(chat_config(anthropic_server))
+    msgs = [
+        Msg("system", "You moderate.", role="system"),
+        Msg("alice", "hi", role="user", url="https://x.test/a.png"),
+        Msg(
+            "bob",
+            [
+                {"type": "text", "text": "hello"},
+                {"type": "tool_use", "id": "t1", "name": "wave", "input": {}},
+            ],
+        ),
+    ]
+    messages = model.format(msgs)
+    assert messages == [
+        {"role": "system", "content": "You moderate."},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": "## Conversation History\nalice: hi\nbob: hello\n"
+                    '<tool_use>{"id": "t1", "name": "wave", "input": {}}</tool_use>',
+                },
+                {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+            ],
+        },
+    ]
+    assert model(messages).text == "Hello!"
+    body = sent(anthropic_server)
+    assert body["system"] == "You moderate." and len(body["messages"]) == 1
+
+
+# -- errors and retries -----------------------------------------------------------------------
+def test_401_is_not_retried_and_hides_the_key(anthropic_server):
+    config = chat_config(anthropic_server)
+    key = config["api_key"]
+    anthropic_server.add_fault(
+        Fault(status=401, message=f"invalid x-api-key {key}", headers={"request-id": "req_401"})
+    )
+    with pytest.raises(AuthenticationError) as info:
+        load(config)(MESSAGES)
+    err = info.value
+    assert len(anthropic_server.requests) == 1
+    assert anthropic_server.requests[0].headers["authorization"] == f"Bearer {key}"
+    assert (err.status, err.request_id, err.provider) == (401, "req_401", "anthropic")
+    assert "authentication_error" in str(err)
+    assert key not in str(err) and key not in repr(err)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
+@pytest.mark.parametrize(
+    ("fault", "requests", "min_elapsed"),
+    [
+        (Fault(status=429, headers={"retry-after": "0.1"}, times=2), 3, 0.2),
+        (Fault(status=500), 2, 0.0),
+        (Fault(status=529, message="Overloaded"), 2, 0.0),
+    ],
+    ids=["429-retry-after", "500", "529-overloaded"],
+)
+def test_transient_failures_are_retried(anthropic_server, fault, requests, min_elapsed, stream):
+    anthropic_server.set_reply(chunks=["all ", "good"])
+    anthropic_server.add_fault(fault)
+    started = time.perf_counter()
+    response = load(chat_config(anthropic_server))(MESSAGES, stream=stream)
+    assert response.text == "all good"
+    assert time.perf_counter() - started >= min_elapsed
+    assert len(anthropic_server.requests) == requests
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault(status=429, headers={"retry-after": "0"}, times=3), RateLimitError),
+        (Fault(status=529, message="Overloaded", times=3), ServerError),
+    ],
+    ids=["429", "529"],
+)
+def test_persistent_failures_raise_typed_errors(anthropic_server, fault, error):
+    anthropic_server.add_fault(fault)
+    with pytest.raises(error) as info:
+        load(chat_config(anthropic_server))(MESSAGES)
+    assert info.value.status == fault.status and info.value.attempts == 3
+    assert len(anthropic_server.requests) == 3
+
+
+def test_400_is_a_bad_request(anthropic_server):
+    anthropic_server.add_fault(Fault(status=400, message="messages: roles must alternate"))
+    with pytest.raises(BadRequestError) as info:
+        load(chat_config(anthropic_server))(MESSAGES)
+    assert "invalid_request_error: messages: roles must alternate" in str(info.value)
+    assert len(anthropic_server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault(malformed=True), Fault(empty_body=True)], ids=["json", "empty"]
+)
+def test_malformed_body_raises_response_format_error(anthropic_server, fault):
+    anthropic_server.add_fault(fault)
+    with pytest.raises(ResponseFormatError):
+        load(chat_config(anthropic_server))(MESSAGES)
+    assert len(anthropic_server.requests) == 1
+
+
+# Events: message_start, ping, content_block_start, then one per chunk: 5 let "ab", "cd" through.
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault(drop_after=5), ProviderConnectionError),
+        (
+            Fault(drop_after=5, stream_error={"type": "overloaded_error", "message": "Overloaded"}),
+            ProviderError,
+        ),
+    ],
+    ids=["dropped", "error-event"],
+)
+def test_mid_stream_failure_keeps_partial_text(anthropic_server, fault, error):
+    anthropic_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
+    anthropic_server.add_fault(fault)
+    response = load(chat_config(anthropic_server))(MESSAGES, stream=True)
+    with pytest.raises(error) as info:
+        list(response.stream)
+    err = info.value
+    assert err.partial_text == "abcd"
+    assert err.config_name == "claude" and err.provider == "anthropic"
+    if fault.stream_error:
+        assert "overloaded_error: Overloaded" in str(err)
+        assert not isinstance(err, ProviderConnectionError)
+        assert err.status is None
+    assert len(anthropic_server.requests) == 1
+
+
+def test_connection_refused_is_a_connection_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = chat_config(SimpleNamespace(base_url=f"http://127.0.0.1:{port}"), max_retries=1)
+    with pytest.raises(ProviderConnectionError) as info:
+        load(config)(MESSAGES)
+    assert info.value.attempts == 2
+
+
+def test_timeout_is_a_timeout_error(anthropic_server):
+    anthropic_server.add_fault(Fault(delay=0.6))
+    model = load(chat_config(anthropic_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
+    with pytest.raises(ProviderTimeoutError):
+        model(MESSAGES)
+
+
+def test_huge_non_streamed_max_tokens_is_refused_before_sending(anthropic_server):
+    model = load(chat_config(anthropic_server))
+    with pytest.raises(BadRequestError) as info:
+        model(MESSAGES, max_tokens=64000)
+    assert "stream" in str(info.value)
+    assert anthropic_server.requests == []
+    assert model(MESSAGES, max_tokens=64000, stream=True).text == "Hello!"
+
+
+# -- keys and clients -------------------------------------------------------------------------
+def test_two_configs_with_their_own_keys_and_servers(anthropic_server):
+    other = emulator.AnthropicEmulator().start()
+    try:
+        first = chat_config(anthropic_server, config_name="one")
+        second = chat_config(other, config_name="two", model_name="claude-haiku-4-5")
+        read_model_configs([first, second])
+        one, two = load_model_by_config_name("one"), load_model_by_config_name("two")
+        other.set_reply(text="from two")
+        assert [m(MESSAGES).text for m in (one, two, one)] == ["Hello!", "from two", "Hello!"]
+        assert [r.headers["authorization"] for r in anthropic_server.requests] == [
+            f"Bearer {first['api_key']}"
+        ] * 2
+        (request,) = other.requests
+        assert request.headers["authorization"] == f"Bearer {second['api_key']}"
+        assert request.json["model"] == "claude-haiku-4-5"
+    finally:
+        other.stop()
+
+
+def test_missing_key_is_a_config_error(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    read_model_configs(
+        [{"config_name": "nokey", "model_type": "anthropic_chat", "model_name": "c"}]
+    )
+    with pytest.raises(ConfigError) as info:
+        load_model_by_config_name("nokey")
+    assert "ANTHROPIC_API_KEY" in str(info.value) and "nokey" in str(info.value)
+
+
+def test_key_from_the_environment(anthropic_server, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-env")
+    config = chat_config(anthropic_server)
+    del config["api_key"]
+    assert load(config)(MESSAGES).text == "Hello!"
+    assert anthropic_server.requests[0].headers["authorization"] == "Bearer sk-ant-from-env"
+
+
+def test_unknown_config_field_is_rejected(anthropic_server):
+    with pytest.raises(ConfigError):
+        read_model_configs([chat_config(anthropic_server, max_token=10)])
+
+
+# -- the emulator itself ----------------------------------------------------------------------
+def test_emulator_accepts_x_api_key_and_requires_auth(anthropic_server):
+    url = anthropic_server.base_url + "/v1/messages"
+    body = {"model": "m", "max_tokens": 10, "messages": MESSAGES}
+    version = {"anthropic-version": "2023-06-01"}
+    ok = httpx.post(url, json=body, headers={**version, "x-api-key": "k"})
+    assert ok.status_code == 200 and ok.json()["content"] == [{"type": "text", "text": "Hello!"}]
+    denied = httpx.post(url, json=body, headers=version)
+    assert denied.status_code == 401
+    assert denied.json()["error"]["type"] == "authentication_error"
+    stream = httpx.post(url, json={**body, "stream": True}, headers={**version, "x-api-key": "k"})
+    assert stream.text.startswith("event: message_start\ndata: ")
+
+
+def test_calls_are_recorded_without_the_key(anthropic_server, tmp_path):
+    import json
+
+    import agentscope_legacy
+    from agentscope_legacy.logging import setup_logger
+
+    config = chat_config(anthropic_server)
+    try:
+        agentscope_legacy.init(model_configs=[config], save_dir=str(tmp_path), save_api_invoke=True)
+        model = load_model_by_config_name("claude")
+        anthropic_server.set_reply(reasoning="hmm", tool_calls=[CALL_A], prompt_tokens=11)
+        model(MESSAGES)
+        assert model(MESSAGES, stream=True).text == "Hello!"
+        run_dir = agentscope_legacy.get_runtime().run_dir
+        lines = (run_dir / "invocations.jsonl").read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines]
+        assert [r["usage"]["prompt_tokens"] for r in records] == [11, 11]
+        assert records[0]["response"]["content"][0]["type"] == "thinking"
+        for path in run_dir.rglob("*"):
+            if path.is_file():
+                assert config["api_key"].encode() not in path.read_bytes(), path
+    finally:
+        setup_logger(None, "INFO", save_log=False)

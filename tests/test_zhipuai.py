@@ -1,0 +1,448 @@
+"""zhipuai_chat and zhipuai_embedding through the real ``zhipuai`` SDK against the emulator.
+
+Nothing in the SDK is mocked: the tests pin what goes over the wire and what the wrappers make
+of the replies, including the SDK's own quirks (null fields, temperature clamping).
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+import time
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from agentscope_legacy.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConfigError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
+from agentscope_legacy.message import Msg
+from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from tests.emulators import Fault, embedding_vector
+from tests.emulators import zhipuai as emulator
+
+zhipuai_server = emulator.zhipuai_server
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}
+CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "Asia/Shanghai"}}
+
+
+def new_key() -> str:
+    return f"{uuid.uuid4().hex[:12]}.{uuid.uuid4().hex}"
+
+
+def chat_config(server: Any, **overrides: Any) -> dict[str, Any]:
+    config = {
+        "config_name": "glm",
+        "model_type": "zhipuai_chat",
+        "model_name": "glm-4.5",
+        "api_key": new_key(),
+        "base_url": server.base_url + "/api/paas/v4",
+        "retry_interval": 0.01,
+        "max_retries": 2,
+    }
+    config.update(overrides)
+    return config
+
+
+def embedding_config(server: Any, **overrides: Any) -> dict[str, Any]:
+    return chat_config(
+        server,
+        config_name="emb",
+        model_type="zhipuai_embedding",
+        model_name="embedding-3",
+        **overrides,
+    )
+
+
+def load(config: dict[str, Any]) -> Any:
+    read_model_configs([config])
+    return load_model_by_config_name(config["config_name"])
+
+
+def sent(server: Any, index: int = -1) -> dict[str, Any]:
+    return server.requests[index].json
+
+
+def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
+    if not chunks:
+        return [(True, "")]
+    items, text = [], ""
+    for i, chunk in enumerate(chunks):
+        text += chunk
+        items.append((i == len(chunks) - 1, text))
+    return items
+
+
+# -- stream / non-stream parity ---------------------------------------------------------------
+PARITY_CASES = {
+    "text": {"chunks": ["你好", "，世界", "!"], "prompt_tokens": 9, "completion_tokens": 4},
+    "reasoning": {
+        "chunks": ["The answer", " is 42."],
+        "reasoning": ["Let me ", "think it ", "through."],
+        "prompt_tokens": 7,
+        "completion_tokens": 12,
+    },
+    "tools_only": {
+        "chunks": [],
+        "tool_calls": [CALL_A],
+        "prompt_tokens": 20,
+        "completion_tokens": 8,
+    },
+    "text_and_two_tools": {
+        "chunks": ["Checking ", "both."],
+        "tool_calls": [CALL_A, CALL_B],
+        "prompt_tokens": 30,
+        "completion_tokens": 15,
+    },
+}
+
+
+@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+def test_stream_and_non_stream_agree(zhipuai_server, script):
+    zhipuai_server.set_reply(**script)
+    model = load(chat_config(zhipuai_server))
+    calls = script.get("tool_calls", [])
+    reasoning = "".join(script["reasoning"]) if "reasoning" in script else None
+
+    plain = model(MESSAGES)
+    streamed = model(MESSAGES, stream=True)
+    items = list(streamed.stream)
+
+    assert plain.stream is None
+    assert items == expected_stream(script["chunks"])  # answer only, never the reasoning
+    for response in (plain, streamed):
+        assert response.text == "".join(script["chunks"])
+        assert response.reasoning == reasoning
+        expected_calls = [
+            {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
+            for c in calls
+        ]
+        assert response.tool_calls == (expected_calls or None)
+        assert response.finish_reason == ("tool_calls" if calls else "stop")
+        assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (
+            script["prompt_tokens"],
+            script["completion_tokens"],
+        )
+        assert response.request_id and response.request_id.startswith("2025")
+
+
+@pytest.mark.parametrize(
+    ("config_stream", "call_stream", "expect_stream"),
+    [(True, None, True), (True, False, False), (False, True, True), (False, None, False)],
+)
+def test_stream_setting_and_per_call_override(
+    zhipuai_server, config_stream, call_stream, expect_stream
+):
+    model = load(chat_config(zhipuai_server, stream=config_stream))
+    response = model(MESSAGES, stream=call_stream)
+    assert bool(sent(zhipuai_server).get("stream")) is expect_stream
+    assert (response.stream is not None) is expect_stream
+    assert response.text == "Hello!"
+
+
+# -- request building -------------------------------------------------------------------------
+def test_request_shape_and_sdk_quirks(zhipuai_server):
+    model = load(chat_config(zhipuai_server, generate_args={"max_tokens": 50, "top_p": 0.5}))
+    model(MESSAGES, temperature=0, enable_search=True, extra_body={"foo": "bar"})
+    assert sent(zhipuai_server) == {
+        "model": "glm-4.5",
+        "messages": MESSAGES,
+        "max_tokens": 50,
+        "top_p": 0.5,
+        # The SDK rewrites temperature 0 and always sends these two fields, null when unset.
+        "temperature": 0.01,
+        "do_sample": False,
+        "response_format": None,
+        "thinking": None,
+        # Fields create() does not name go top-level through extra_body.
+        "enable_search": True,
+        "foo": "bar",
+    }
+    model(MESSAGES, temperature=1.5, top_p=1)
+    assert (sent(zhipuai_server)["temperature"], sent(zhipuai_server)["top_p"]) == (0.99, 0.99)
+
+
+def test_thinking_from_config_and_per_call(zhipuai_server):
+    model = load(chat_config(zhipuai_server, thinking={"type": "enabled"}))
+    model(MESSAGES)
+    assert sent(zhipuai_server)["thinking"] == {"type": "enabled"}
+    model(MESSAGES, thinking={"type": "disabled"}, stream=True).text  # noqa: B018
+    assert sent(zhipuai_server)["thinking"] == {"type": "disabled"}
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "expected"),
+    [("auto", "auto"), ("get_weather", {"type": "function", "function": {"name": "get_weather"}})],
+)
+def test_tools_and_tool_choice_on_the_wire(zhipuai_server, tool_choice, expected):
+    wrapped = {"type": "function", "function": {**WEATHER, "name": "get_time"}}
+    load(chat_config(zhipuai_server))(MESSAGES, tools=[WEATHER, wrapped], tool_choice=tool_choice)
+    body = sent(zhipuai_server)
+    assert body["tools"] == [{"type": "function", "function": WEATHER}, wrapped]
+    assert body["tool_choice"] == expected
+
+
+def test_callers_messages_are_not_modified(zhipuai_server):
+    data_url = "data:image/png;base64,iVBORw0KGgo="
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": data_url}},
+            ],
+        }
+    ]
+    before = copy.deepcopy(messages)
+    load(chat_config(zhipuai_server, model_name="glm-4v-plus"))(messages)
+    assert messages == before
+    # The SDK strips the data-URL prefix on the wire, as the Zhipu API expects.
+    assert sent(zhipuai_server)["messages"][0]["content"][1]["image_url"]["url"] == "iVBORw0KGgo="
+
+
+# -- format() ---------------------------------------------------------------------------------
+def test_format_common_modes(zhipuai_server):
+    model = load(chat_config(zhipuai_server))
+    system = Msg("system", "You are helpful.", role="system")
+    history = [
+        Msg("alice", "hi", role="user", url="https://x.test/cat.png"),
+        Msg("bob", "hello", role="assistant"),
+    ]
+    merged = model.format(system, history)
+    assert merged == [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "## Conversation History\nalice: hi\nbob: hello"},
+    ]
+    assert model.format(system, history, multi_agent_mode=False) == [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "hi"},  # text only: the image URL is not sent
+        {"role": "assistant", "content": "hello"},
+    ]
+    assert model(merged).text == "Hello!"
+    assert sent(zhipuai_server)["messages"] == merged
+
+
+# -- errors and retries -----------------------------------------------------------------------
+def test_401_is_not_retried_and_hides_the_key(zhipuai_server):
+    config = chat_config(zhipuai_server)
+    key = config["api_key"]
+    zhipuai_server.add_fault(Fault(status=401, message=f"令牌已过期或验证不正确 {key}"))
+    with pytest.raises(AuthenticationError) as info:
+        load(config)(MESSAGES)
+    err = info.value
+    assert len(zhipuai_server.requests) == 1
+    assert zhipuai_server.requests[0].headers["authorization"] == f"Bearer {key}"
+    assert (err.status, err.provider) == (401, "zhipuai")
+    assert "(code 1000)" in str(err)
+    assert key not in str(err) and key not in repr(err)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
+@pytest.mark.parametrize(
+    ("fault", "requests", "min_elapsed"),
+    [
+        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.2),
+        (Fault(status=500), 2, 0.0),
+        (Fault(status=503), 2, 0.0),
+    ],
+    ids=["429-retry-after", "500", "503"],
+)
+def test_transient_failures_are_retried(zhipuai_server, fault, requests, min_elapsed, stream):
+    zhipuai_server.set_reply(chunks=["all ", "good"])
+    zhipuai_server.add_fault(fault)
+    started = time.perf_counter()
+    response = load(chat_config(zhipuai_server))(MESSAGES, stream=stream)
+    assert response.text == "all good"
+    assert time.perf_counter() - started >= min_elapsed
+    assert len(zhipuai_server.requests) == requests
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "requests"),
+    [
+        (Fault(status=429, headers={"Retry-After": "0"}, times=3), RateLimitError, 3),
+        (Fault(status=500, times=3), ServerError, 3),
+        (Fault(status=400, message="参数有误"), BadRequestError, 1),
+        (Fault(status=404, message="模型不存在"), BadRequestError, 1),
+    ],
+    ids=["429", "500", "400", "404"],
+)
+def test_failures_raise_typed_errors(zhipuai_server, fault, error, requests):
+    zhipuai_server.add_fault(fault)
+    with pytest.raises(error) as info:
+        load(chat_config(zhipuai_server))(MESSAGES)
+    assert info.value.status == fault.status and info.value.attempts == requests
+    assert len(zhipuai_server.requests) == requests
+    if fault.message:
+        assert fault.message in str(info.value)
+
+
+def test_sdk_retries_are_off(zhipuai_server):
+    zhipuai_server.add_fault(Fault(status=500, times=5))
+    with pytest.raises(ServerError):
+        load(chat_config(zhipuai_server, max_retries=0))(MESSAGES)
+    assert len(zhipuai_server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault(malformed=True), Fault(empty_body=True)], ids=["json", "empty"]
+)
+def test_malformed_body_raises_response_format_error(zhipuai_server, fault):
+    zhipuai_server.add_fault(fault)
+    with pytest.raises(ResponseFormatError):
+        load(chat_config(zhipuai_server))(MESSAGES)
+    assert len(zhipuai_server.requests) == 1
+
+
+# Events: one per text chunk, so 2 let "ab" and "cd" through.
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault(drop_after=2), ProviderConnectionError),
+        (
+            Fault(drop_after=2, stream_error={"code": "1301", "message": "内容不安全"}),
+            ProviderError,
+        ),
+    ],
+    ids=["dropped", "error-event"],
+)
+def test_mid_stream_failure_keeps_partial_text(zhipuai_server, fault, error):
+    zhipuai_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
+    zhipuai_server.add_fault(fault)
+    response = load(chat_config(zhipuai_server))(MESSAGES, stream=True)
+    with pytest.raises(error) as info:
+        list(response.stream)
+    err = info.value
+    assert err.partial_text == "abcd"
+    assert err.config_name == "glm" and err.provider == "zhipuai"
+    if fault.stream_error:
+        assert "内容不安全 (code 1301)" in str(err)
+        assert not isinstance(err, ProviderConnectionError)
+    assert len(zhipuai_server.requests) == 1
+
+
+def test_connection_refused_is_a_connection_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = SimpleNamespace(base_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(ProviderConnectionError) as info:
+        load(chat_config(server, max_retries=1))(MESSAGES)
+    assert info.value.attempts == 2
+
+
+def test_timeout_is_a_timeout_error(zhipuai_server):
+    zhipuai_server.add_fault(Fault(delay=0.6))
+    model = load(chat_config(zhipuai_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
+    with pytest.raises(ProviderTimeoutError):
+        model(MESSAGES)
+
+
+# -- keys and clients -------------------------------------------------------------------------
+def test_two_configs_with_their_own_keys_and_servers(zhipuai_server):
+    other = emulator.ZhipuAIEmulator().start()
+    try:
+        first = chat_config(zhipuai_server, config_name="one")
+        second = chat_config(other, config_name="two", model_name="glm-4-flash")
+        read_model_configs([first, second])
+        one, two = load_model_by_config_name("one"), load_model_by_config_name("two")
+        other.set_reply(text="from two")
+        assert [m(MESSAGES).text for m in (one, two, one)] == ["Hello!", "from two", "Hello!"]
+        assert [r.headers["authorization"] for r in zhipuai_server.requests] == [
+            f"Bearer {first['api_key']}"
+        ] * 2
+        (request,) = other.requests
+        assert request.headers["authorization"] == f"Bearer {second['api_key']}"
+        assert request.json["model"] == "glm-4-flash"
+    finally:
+        other.stop()
+
+
+@pytest.mark.parametrize("model_type", ["zhipuai_chat", "zhipuai_embedding"])
+def test_missing_key_is_a_config_error(monkeypatch, model_type):
+    monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
+    read_model_configs([{"config_name": "nokey", "model_type": model_type, "model_name": "glm"}])
+    with pytest.raises(ConfigError) as info:
+        load_model_by_config_name("nokey")
+    assert "ZHIPUAI_API_KEY" in str(info.value) and "nokey" in str(info.value)
+
+
+def test_key_from_the_environment(zhipuai_server, monkeypatch):
+    monkeypatch.setenv("ZHIPUAI_API_KEY", "env-id.env-secret")
+    config = chat_config(zhipuai_server)
+    del config["api_key"]
+    assert load(config)(MESSAGES).text == "Hello!"
+    assert zhipuai_server.requests[0].headers["authorization"] == "Bearer env-id.env-secret"
+
+
+# -- embeddings -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "texts", ["hello world", ["first text", "second one here", "third"]], ids=["str", "list"]
+)
+def test_embeddings(zhipuai_server, texts):
+    response = load(embedding_config(zhipuai_server))(texts)
+    inputs = [texts] if isinstance(texts, str) else texts
+    assert response.embedding == [pytest.approx(embedding_vector(t)) for t in inputs]
+    assert response.usage.prompt_tokens == sum(len(t.split()) for t in inputs)
+    assert sent(zhipuai_server) == {"input": texts, "model": "embedding-3"}
+
+
+def test_embedding_kwargs_are_forwarded(zhipuai_server):
+    model = load(embedding_config(zhipuai_server, generate_args={"dimensions": 4}))
+    response = model("abc", user="u-1", custom_flag=True)
+    assert sent(zhipuai_server) == {
+        "input": "abc",
+        "model": "embedding-3",
+        "dimensions": 4,
+        "user": "u-1",
+        "custom_flag": True,
+    }
+    assert response.embedding == [pytest.approx(embedding_vector("abc", 4))]
+
+
+def test_embedding_errors_are_typed(zhipuai_server):
+    zhipuai_server.add_fault(Fault(status=429, headers={"Retry-After": "0"}))
+    assert len(load(embedding_config(zhipuai_server))("x").embedding) == 1
+    assert len(zhipuai_server.requests) == 2
+
+
+def test_calls_are_recorded_without_the_key(zhipuai_server, tmp_path):
+    import json
+
+    import agentscope_legacy
+    from agentscope_legacy.logging import setup_logger
+
+    config = chat_config(zhipuai_server)
+    try:
+        agentscope_legacy.init(model_configs=[config], save_dir=str(tmp_path), save_api_invoke=True)
+        model = load_model_by_config_name("glm")
+        zhipuai_server.set_reply(reasoning="hmm", tool_calls=[CALL_A], prompt_tokens=11)
+        model(MESSAGES)
+        assert model(MESSAGES, stream=True).text == "Hello!"
+        run_dir = agentscope_legacy.get_runtime().run_dir
+        lines = (run_dir / "invocations.jsonl").read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines]
+        assert [r["usage"]["prompt_tokens"] for r in records] == [11, 11]
+        assert records[0]["response"]["choices"][0]["message"]["reasoning_content"] == "hmm"
+        for path in run_dir.rglob("*"):
+            if path.is_file():
+                assert config["api_key"].encode() not in path.read_bytes(), path
+    finally:
+        setup_logger(None, "INFO", save_log=False)
