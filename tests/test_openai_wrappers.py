@@ -561,13 +561,15 @@ def test_calls_are_recorded_in_jsonl_and_sqlite(openai_server, tmp_path):
     assert tokens == (24, 8, 32)
 
 
-def test_failed_call_is_recorded_as_error(openai_server, tmp_path):
+@pytest.mark.parametrize("stream", [False, True])
+def test_failed_call_is_recorded_as_error(openai_server, tmp_path, stream):
     run_dir = start_run(tmp_path, chat_config(openai_server))
     openai_server.add_fault(Fault(status=404))
     with pytest.raises(BadRequestError):
-        load_model_by_config_name("gpt")(MESSAGES)
+        load_model_by_config_name("gpt")(MESSAGES, stream=stream)
     (record,) = invocations(run_dir)
     assert record["status"] == "error" and record["error"].startswith("BadRequestError")
+    assert record["stream"] is stream
     assert [r["status"] for r in usage_rows(run_dir)] == ["error"]
 
 

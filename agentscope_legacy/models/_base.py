@@ -108,18 +108,21 @@ class ModelWrapperBase:
             raise ValueError(f"model_type '{self.model_type}' does not support streaming")
         request = self._build_request(*args, stream=use_stream, **{**self.generate_args, **kwargs})
         started = time.perf_counter()
+        try:
+            if use_stream:
+                sdk_stream = self._with_retries(lambda: self._open_stream(request))
+            else:
+                response = self._with_retries(lambda: self._call(request))
+        except (ProviderError, KeyboardInterrupt) as err:
+            # A call that never produced a response is still a call: record it.
+            self._record(request, None, err, use_stream, started)
+            raise
         if use_stream:
-            sdk_stream = self._with_retries(lambda: self._open_stream(request))
             return ModelResponse(
                 stream=self._guarded(self._iter_deltas(sdk_stream), sdk_stream),
                 on_finish=lambda res, err: self._record(request, res, err, True),
                 started_at=started,
             )
-        try:
-            response = self._with_retries(lambda: self._call(request))
-        except ProviderError as err:
-            self._record(request, None, err, False, started)
-            raise
         if response.usage is None:
             response.usage = Usage()
         response.usage.latency = time.perf_counter() - started

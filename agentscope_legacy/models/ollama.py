@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +24,7 @@ from ..errors import (
     ResponseFormatError,
     error_for_status,
 )
-from ._base import ModelWrapperBase, transport_error
+from ._base import ModelWrapperBase, parse_retry_after, transport_error
 from ._format import (
     check_messages,
     common_chat_messages,
@@ -93,7 +94,16 @@ class OllamaWrapperBase(ModelWrapperBase):
         self.host = host
         self.options = dict(options or {})
         self.keep_alive = keep_alive
-        self.client = ollama.Client(host=host, timeout=timeout, **client_args)
+        # ResponseError drops the response headers; a hook keeps Retry-After for the retry.
+        self._retry_after = threading.local()
+        hooks = dict(client_args.pop("event_hooks", None) or {})
+        hooks["response"] = [*hooks.get("response", []), self._remember_retry_after]
+        self.client = ollama.Client(host=host, timeout=timeout, event_hooks=hooks, **client_args)
+
+    def _remember_retry_after(self, response: Any) -> None:
+        self._retry_after.value = (
+            parse_retry_after(response.headers) if response.status_code in (429, 503) else None
+        )
 
     def _merge(self, kwargs: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         """Request kwargs: options merged (config < call), option names moved into options."""
@@ -110,7 +120,10 @@ class OllamaWrapperBase(ModelWrapperBase):
         return request
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        return translate_error(exc)
+        error = translate_error(exc)
+        if error is not None and error.status in (429, 503):
+            error.retry_after = getattr(self._retry_after, "value", None)
+        return error
 
     def _open_stream(self, request: dict[str, Any]) -> Any:
         return _PrimedStream(self._sdk_call(request))

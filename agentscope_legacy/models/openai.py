@@ -25,7 +25,7 @@ from ..errors import (
     ResponseFormatError,
     error_for_status,
 )
-from ._base import ModelWrapperBase, parse_retry_after
+from ._base import ModelWrapperBase, parse_retry_after, transport_error
 from ._format import (
     check_messages,
     common_chat_messages,
@@ -126,6 +126,9 @@ class OpenAIWrapperBase(ModelWrapperBase):
             cause = exc.__cause__ or exc.__context__
             detail = f" ({type(cause).__name__}: {cause})" if cause else ""
             return ProviderConnectionError(f"connection error: {exc}{detail}")
+        transport = transport_error(exc)  # openai 2.x lets httpx errors escape mid-stream
+        if transport is not None:
+            return transport
         if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
             return ProviderError(f"error reported by the server: {exc.message}", body=exc.body)
         if isinstance(exc, ValueError):  # malformed JSON in a 200 response

@@ -1,0 +1,230 @@
+"""Every registered chat type, one script, the same result.
+
+Each chat wrapper runs against the loopback emulator of its provider's wire protocol, through
+the provider's real SDK. The same scripted reply must come back with the same text, tool calls
+and usage, streamed and not, and the same faults must surface as the same typed errors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agentscope_legacy.errors import (
+    AuthenticationError,
+    ProviderError,
+    ResponseFormatError,
+    ServerError,
+)
+from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from agentscope_legacy.models.manager import builtin_wrappers
+from tests.emulators.anthropic import shared_anthropic_emulator
+from tests.emulators.base import Fault
+from tests.emulators.dashscope_fixtures import shared_dashscope_emulator
+from tests.emulators.fixtures import shared_openai_emulator
+from tests.emulators.gemini_fixtures import shared_gemini_emulator
+from tests.emulators.ollama import shared_ollama_emulator
+from tests.emulators.zhipuai import shared_zhipuai_emulator
+
+
+def _openai(model: str = "gpt-4o-mini") -> Callable[[Any], dict[str, Any]]:
+    return lambda s: {"model_name": model, "base_url": s.base_url + "/v1"}
+
+
+# model_type -> (emulator, provider-specific config fields)
+CHAT_TYPES: dict[str, tuple[Callable[[], Any], Callable[[Any], dict[str, Any]]]] = {
+    "openai_chat": (shared_openai_emulator, _openai()),
+    "deepseek_chat": (shared_openai_emulator, _openai("deepseek-chat")),
+    "kimi_chat": (shared_openai_emulator, _openai("kimi-k2")),
+    "xai_chat": (shared_openai_emulator, _openai("grok-4")),
+    "vllm_chat": (shared_openai_emulator, _openai("Qwen/Qwen3-8B")),
+    "post_api_chat": (
+        shared_openai_emulator,
+        lambda s: {
+            "api_url": s.base_url + "/v1/chat/completions",
+            "json_args": {"model": "m", "stream_options": {"include_usage": True}},
+        },
+    ),
+    "litellm_chat": (
+        shared_openai_emulator,
+        lambda s: {"model_name": "openai/gpt-4o-mini", "api_base": s.base_url + "/v1"},
+    ),
+    "dashscope_chat": (
+        shared_dashscope_emulator,
+        lambda s: {"model_name": "qwen-plus", "base_url": s.base_url + "/api/v1"},
+    ),
+    "gemini_chat": (
+        shared_gemini_emulator,
+        lambda s: {"model_name": "gemini-2.5-flash", "base_url": s.base_url},
+    ),
+    "zhipuai_chat": (
+        shared_zhipuai_emulator,
+        lambda s: {"model_name": "glm-4-flash", "base_url": s.base_url + "/api/paas/v4"},
+    ),
+    "ollama_chat": (
+        shared_ollama_emulator,
+        lambda s: {"model_name": "llama3.2", "host": s.base_url},
+    ),
+    "anthropic_chat": (
+        shared_anthropic_emulator,
+        lambda s: {"model_name": "claude-sonnet-4-6", "base_url": s.base_url},
+    ),
+}
+# Chat types that have no HTTP wire to emulate (tested in process in test_local_model.py).
+NOT_ON_THE_WIRE = {"llamacpp_chat"}
+KEYLESS = {"ollama_chat"}
+HAS_LITELLM = importlib.util.find_spec("litellm") is not None
+
+
+def chat_types() -> list[Any]:
+    return [
+        pytest.param(
+            t,
+            marks=pytest.mark.skipif(
+                t == "litellm_chat" and not HAS_LITELLM, reason="litellm is not installed"
+            ),
+        )
+        for t in CHAT_TYPES
+    ]
+
+
+def test_every_registered_chat_type_is_covered():
+    chat = {t for t in builtin_wrappers() if t.endswith("_chat")}
+    assert chat - NOT_ON_THE_WIRE == set(CHAT_TYPES)
+
+
+@pytest.fixture
+def chat(request):
+    """(wrapper factory, emulator) for the parametrized chat type, emulator cleared."""
+    model_type = request.param
+    emulator_factory, fields = CHAT_TYPES[model_type]
+    server = emulator_factory()
+    server.clear()
+
+    def build(**overrides: Any) -> Any:
+        name = f"{model_type}-{uuid.uuid4().hex[:6]}"
+        config = {
+            "config_name": name,
+            "model_type": model_type,
+            "max_retries": 2,
+            "retry_interval": 0.01,
+            **fields(server),
+            **overrides,
+        }
+        if model_type not in KEYLESS and model_type != "post_api_chat":
+            config.setdefault("api_key", f"sk-parity-{uuid.uuid4().hex}")
+        read_model_configs([config])
+        return load_model_by_config_name(name)
+
+    yield build, server
+    server.clear()
+
+
+MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+CALL = {"id": "call_0", "name": "get_weather", "arguments": {"city": "Paris", "days": 2}}
+SCRIPTS = {
+    "text": {"text": "Hello, parity world! Sunny."},
+    "tools": {"text": "", "tool_calls": [CALL]},
+    "text+tools": {"text": "Let me check.", "tool_calls": [CALL]},
+}
+
+
+def outcome(response: Any) -> tuple[Any, ...]:
+    calls = [(c["name"], c["input"]) for c in response.tool_calls or []]
+    usage = response.usage
+    return response.text, calls, (usage.prompt_tokens, usage.completion_tokens)
+
+
+@pytest.mark.parametrize("chat", chat_types(), indirect=True)
+@pytest.mark.parametrize("script", list(SCRIPTS))
+def test_same_script_same_result_streamed_or_not(chat, script):
+    build, server = chat
+    server.set_reply(**SCRIPTS[script], prompt_tokens=11, completion_tokens=7)
+    model = build()
+    kwargs = {"tools": TOOLS} if "tools" in script else {}
+    plain = model(MESSAGES, stream=False, **kwargs)
+    streamed = model(MESSAGES, stream=True, **kwargs)
+    items = list(streamed.stream)
+    expected_calls = [("get_weather", {"city": "Paris", "days": 2})] if "tools" in script else []
+    expected = (SCRIPTS[script]["text"], expected_calls, (11, 7))
+    assert outcome(plain) == expected
+    assert outcome(streamed) == expected
+    assert items[-1] == (True, SCRIPTS[script]["text"])
+    assert all(last is False for last, _ in items[:-1])
+    # Ids are the provider's or invented, but the same streamed or not.
+    assert [c["id"] for c in plain.tool_calls or []] == [c["id"] for c in streamed.tool_calls or []]
+    assert not streamed.usage.estimated
+
+
+@pytest.mark.parametrize("chat", chat_types(), indirect=True)
+def test_401_is_an_authentication_error_without_retry(chat):
+    build, server = chat
+    server.add_fault(Fault(status=401, times=5))
+    with pytest.raises(AuthenticationError) as info:
+        build()(MESSAGES)
+    assert info.value.status == 401 and info.value.attempts == 1
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("chat", chat_types(), indirect=True)
+@pytest.mark.parametrize("stream", [False, True])
+def test_429_with_retry_after_is_retried(chat, stream):
+    build, server = chat
+    server.set_reply(text="after the wait")
+    server.add_fault(Fault(status=429, headers={"Retry-After": "0.2"}))
+    started = time.perf_counter()
+    response = build()(MESSAGES, stream=stream)
+    assert response.text == "after the wait"
+    assert len(server.requests) == 2
+    assert time.perf_counter() - started >= 0.2
+
+
+@pytest.mark.parametrize("chat", chat_types(), indirect=True)
+def test_500_is_retried_then_raised(chat):
+    build, server = chat
+    server.add_fault(Fault(status=500, times=3))
+    with pytest.raises(ServerError) as info:
+        build(max_retries=2)(MESSAGES)
+    assert info.value.status == 500 and info.value.attempts == 3
+    assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("chat", chat_types(), indirect=True)
+def test_malformed_body_is_a_response_format_error(chat):
+    build, server = chat
+    server.add_fault(Fault(malformed=True))
+    with pytest.raises(ResponseFormatError):
+        build(max_retries=0)(MESSAGES, stream=False)
+
+
+@pytest.mark.parametrize("chat", chat_types(), indirect=True)
+def test_stream_dropped_midway_keeps_the_partial_text(chat):
+    build, server = chat
+    text = "one two three four five six seven eight nine ten"
+    server.set_reply(text=text)
+    server.add_fault(Fault(drop_after=6))
+    response = build()(MESSAGES, stream=True)
+    with pytest.raises(ProviderError) as info:
+        list(response.stream)
+    partial = info.value.partial_text
+    assert partial and text.startswith(partial) and partial != text
+    assert len(server.requests) == 1  # never retried once text was delivered
