@@ -11,6 +11,10 @@ from typing import Any
 
 from ._version import __version__ as __version__
 
+# Imported now, not lazily: the function has the name of its module, and a lazy lookup would
+# find the module once anything imported ``agentscope_legacy.msghub``. The module is tiny.
+from .msghub import msghub as msghub
+
 _LAZY = {
     "init": "._runtime",
     "print_llm_usage": "._runtime",
@@ -24,7 +28,7 @@ _LAZY = {
     "ModelWrapperBase": ".models",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = sorted([*_LAZY, "__version__", "msghub"])
 
 
 def __getattr__(name: str) -> Any:

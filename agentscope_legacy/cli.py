@@ -1,4 +1,4 @@
-"""The ``agentscope-legacy`` command: ``chat``, ``validate`` and ``models``.
+"""The ``agentscope-legacy`` command: ``chat``, ``validate``, ``models`` and ``run``.
 
 Imports are deferred to the subcommand that needs them, so ``--help`` stays instant.
 """
@@ -47,12 +47,44 @@ def _parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the configs in model config files")
     models.add_argument("files", nargs="+", metavar="FILE")
+
+    run = sub.add_parser(
+        "run",
+        help="run a multi-agent experiment file",
+        description="Run an experiment file: agents and a pipeline declared in YAML. Exit "
+        "codes: 0 done, 1 invalid file or failed run, 130 interrupted (Ctrl-C).",
+    )
+    run.add_argument("file", metavar="EXPERIMENT", help="the experiment YAML file")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a value before validation, e.g. agents.judge.model=gpt-4o or rounds=5 "
+        "(a variable from vars); the value is read as YAML; repeatable",
+    )
+    run.add_argument(
+        "--model-configs",
+        "-m",
+        action="append",
+        metavar="FILE",
+        help="use this model config file instead of the experiment's model_configs; repeatable",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="validate and show the plan; call no model"
+    )
+    run.add_argument("--quiet", "-q", action="store_true", help="print only the final message")
+    run.add_argument(
+        "--no-input",
+        action="store_true",
+        help="never ask at the terminal: user agents use their scripted inputs",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"chat": _chat, "validate": _validate, "models": _models}[args.command]
+    handler = {"chat": _chat, "validate": _validate, "models": _models, "run": _run}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -180,6 +212,32 @@ def _chat(args: argparse.Namespace) -> int:
     if args.usage:
         print_llm_usage()
     return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .errors import AgentScopeError, ConfigError
+    from .experiment import load
+
+    try:
+        experiment = load(args.file, overrides=args.set, model_configs=args.model_configs)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        print(f"{len(exc.issues)} error(s) in {args.file}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        print(experiment.plan())
+        print(f"ok: {args.file} is valid (dry run: no model was called)")
+        return 0
+    try:
+        experiment.run(quiet=args.quiet, interactive=False if args.no_input else None)
+    except KeyboardInterrupt:
+        print("interrupted: the transcript so far is saved", file=sys.stderr)
+        return 130
+    except AgentScopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -48,8 +48,14 @@ def line_of(path: Path, text: str) -> int:
 
 # -- validate ----------------------------------------------------------------------------------
 def test_validate_the_example_file(capsys, monkeypatch):
-    for var in ("OPENAI_API_KEY", "LOCAL_MODEL_NAME", "LOCAL_BASE_URL", "POST_API_URL",
-                "POST_API_KEY", "POST_API_EMBEDDING_URL"):
+    for var in (
+        "OPENAI_API_KEY",
+        "LOCAL_MODEL_NAME",
+        "LOCAL_BASE_URL",
+        "POST_API_URL",
+        "POST_API_KEY",
+        "POST_API_EMBEDDING_URL",
+    ):
         monkeypatch.delenv(var, raising=False)
     count = len(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")))
     code, out, err = run(capsys, "validate", str(EXAMPLE))
@@ -57,8 +63,10 @@ def test_validate_the_example_file(capsys, monkeypatch):
     assert out == f"ok: {count} config(s) in 1 file(s)\n"
     # Unset variables are notes, located, and do not fail validation.
     key_line = line_of(EXAMPLE, "${OPENAI_API_KEY}")
-    assert (f"note: {EXAMPLE}:{key_line}: config 'gpt-4o-mini', field 'api_key': "
-            "environment variable OPENAI_API_KEY is not set") in err.splitlines()
+    assert (
+        f"note: {EXAMPLE}:{key_line}: config 'gpt-4o-mini', field 'api_key': "
+        "environment variable OPENAI_API_KEY is not set"
+    ) in err.splitlines()
     assert "error" not in err
     assert ModelManager.get_instance().config_names == []  # validation registers nothing
 
@@ -79,8 +87,10 @@ def test_validate_a_broken_file_reports_each_problem_with_its_location(capsys):
     assert lines[0] == (
         f"error: {path}:4: config 'x', field 'stream': expected boolean, got string 'yes'"
     )
-    assert lines[1].startswith(f"error: {path}:6: config 'y', field 'model_type': unknown "
-                               "model_type 'openai_caht'; did you mean 'openai_chat'?")
+    assert lines[1].startswith(
+        f"error: {path}:6: config 'y', field 'model_type': unknown "
+        "model_type 'openai_caht'; did you mean 'openai_chat'?"
+    )
     assert lines[-1] == "2 error(s) in 1 file(s)"
     assert len(lines) == 3
 
@@ -92,15 +102,23 @@ def test_validate_several_files_at_once(capsys, tmp_path):
     assert out == f"ok: {count} config(s) in 2 file(s)\n"
 
     bad_json = tmp_path / "bad.json"
-    bad_json.write_text('[\n  {"config_name": "j",\n   "model_type": "openai_chat",\n'
-                        '   "max_retries": -1}\n]\n')
+    bad_json.write_text(
+        '[\n  {"config_name": "j",\n   "model_type": "openai_chat",\n   "max_retries": -1}\n]\n'
+    )
     missing = tmp_path / "missing.yaml"
-    code, out, err = run(capsys, "validate", str(DATA / "broken.yaml"), str(bad_json),
-                         str(missing), str(DATA / "basic.yaml"))
+    code, out, err = run(
+        capsys,
+        "validate",
+        str(DATA / "broken.yaml"),
+        str(bad_json),
+        str(missing),
+        str(DATA / "basic.yaml"),
+    )
     assert code == 1 and out == ""
     assert f"error: {DATA / 'broken.yaml'}:4: config 'x'" in err
-    assert (f"error: {bad_json}:4: config 'j', field 'max_retries': "
-            "expected a value >= 0, got -1") in err.splitlines()
+    assert (
+        f"error: {bad_json}:4: config 'j', field 'max_retries': expected a value >= 0, got -1"
+    ) in err.splitlines()
     assert f"error: {missing}: config: file not found" in err.splitlines()
     assert err.splitlines()[-1] == "4 error(s) in 4 file(s)"
 
@@ -179,8 +197,9 @@ def test_chat_once_streams_one_reply(capsys, chat_file, openai_server):
 
 
 def test_chat_once_without_streaming(capsys, chat_file, openai_server):
-    code, out, err = run(capsys, "chat", "-m", str(chat_file), "-c", "emu", "--once", "Hi",
-                         "--no-stream")
+    code, out, err = run(
+        capsys, "chat", "-m", str(chat_file), "-c", "emu", "--once", "Hi", "--no-stream"
+    )
     assert code == 0, err
     assert "emu: Hello!" in out.splitlines()
     [request] = openai_server.requests
@@ -191,12 +210,26 @@ def test_chat_once_without_streaming(capsys, chat_file, openai_server):
 
 def test_chat_name_and_system_prompt_options(capsys, chat_file, openai_server):
     openai_server.set_reply(text="Short answer.")
-    code, out, _ = run(capsys, "chat", "-m", str(chat_file), "-c", "emu", "--once", "Hi",
-                       "--name", "Bot", "--system", "Be brief.")
+    code, out, _ = run(
+        capsys,
+        "chat",
+        "-m",
+        str(chat_file),
+        "-c",
+        "emu",
+        "--once",
+        "Hi",
+        "--name",
+        "Bot",
+        "--system",
+        "Be brief.",
+    )
     assert code == 0
     assert "Bot: Short answer." in out.splitlines()
-    assert openai_server.requests[0].json["messages"][0] == {"role": "system",
-                                                              "content": "Be brief."}
+    assert openai_server.requests[0].json["messages"][0] == {
+        "role": "system",
+        "content": "Be brief.",
+    }
 
 
 def test_chat_with_an_unknown_config_name_fails_clearly(capsys, chat_file, openai_server):
@@ -227,8 +260,7 @@ def test_chat_reports_a_401_without_leaking_the_key(capsys, chat_file, openai_se
 
 
 def test_interactive_chat_keeps_the_conversation(capsys, monkeypatch, chat_file, openai_server):
-    openai_server.set_reply_fn(
-        lambda body: {"text": f"Reply {len(body['messages']) // 2}."})
+    openai_server.set_reply_fn(lambda body: {"text": f"Reply {len(body['messages']) // 2}."})
     monkeypatch.setattr(sys, "stdin", io.StringIO("Hi\nHow are you?\nexit\n"))
     code, out, err = run(capsys, "chat", "-m", str(chat_file), "-c", "emu")
     assert code == 0, err
@@ -244,8 +276,9 @@ def test_interactive_chat_keeps_the_conversation(capsys, monkeypatch, chat_file,
     ]
 
 
-def test_interactive_chat_skips_blank_lines_and_ends_at_eof(capsys, monkeypatch, chat_file,
-                                                            openai_server):
+def test_interactive_chat_skips_blank_lines_and_ends_at_eof(
+    capsys, monkeypatch, chat_file, openai_server
+):
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n   \nHi\n"))
     code, out, _ = run(capsys, "chat", "-m", str(chat_file), "-c", "emu", "--no-stream")
     assert code == 0
@@ -253,8 +286,9 @@ def test_interactive_chat_skips_blank_lines_and_ends_at_eof(capsys, monkeypatch,
     assert len(openai_server.requests) == 1
 
 
-def test_interactive_chat_drops_a_failed_turn_and_goes_on(capsys, monkeypatch, chat_file,
-                                                          openai_server):
+def test_interactive_chat_drops_a_failed_turn_and_goes_on(
+    capsys, monkeypatch, chat_file, openai_server
+):
     openai_server.add_fault(Fault(status=400, message="bad request"))
     monkeypatch.setattr(sys, "stdin", io.StringIO("Hi\nAgain\nquit\n"))
     code, out, err = run(capsys, "chat", "-m", str(chat_file), "-c", "emu")

@@ -118,9 +118,9 @@ def test_a_single_dict_loads_one_config():
 def test_the_registry_records_where_each_config_came_from():
     read_model_configs(BASIC_YAML)
     manager = ModelManager.get_instance()
-    assert [(manager.get_model_config(n).file, manager.get_model_config(n).line)
-            for n in BASIC_NAMES] == [(str(BASIC_YAML), 2), (str(BASIC_YAML), 13),
-                                      (str(BASIC_YAML), 20)]
+    assert [
+        (manager.get_model_config(n).file, manager.get_model_config(n).line) for n in BASIC_NAMES
+    ] == [(str(BASIC_YAML), 2), (str(BASIC_YAML), 13), (str(BASIC_YAML), 20)]
     assert manager.get_model_config("post").key_lines["api_url"] == 22
 
 
@@ -189,8 +189,14 @@ def test_env_vars_are_expanded_everywhere(tmp_path, monkeypatch):
 
 def test_env_vars_are_expanded_in_dict_sources(monkeypatch):
     monkeypatch.setenv("T_NAME", "from-env")
-    read_model_configs({"config_name": "d", "model_type": "openai_chat",
-                        "model_name": "${T_NAME}", "generate_args": {"x": ["${T_NAME}"]}})
+    read_model_configs(
+        {
+            "config_name": "d",
+            "model_type": "openai_chat",
+            "model_name": "${T_NAME}",
+            "generate_args": {"x": ["${T_NAME}"]},
+        }
+    )
     assert get_config_by_name("d")["model_name"] == "from-env"
     assert get_config_by_name("d")["generate_args"] == {"x": ["from-env"]}
 
@@ -224,7 +230,11 @@ def test_an_unset_var_fails_only_when_the_wrapper_is_built(tmp_path, monkeypatch
         load_model_by_config_name("needs-key")
     issue = only_issue(info.value)
     assert (issue.file, issue.line, issue.config_name, issue.field) == (
-        str(path), 7, "needs-key", "api_key")
+        str(path),
+        7,
+        "needs-key",
+        "api_key",
+    )
     assert "T_MISSING_KEY" in issue.message
     assert str(info.value) == (
         f"{path}:7: config 'needs-key', field 'api_key': "
@@ -457,7 +467,11 @@ def test_a_duplicate_within_one_file_names_both_locations(tmp_path):
     path = write(tmp_path, "dup.yaml", DUPLICATES)
     issue = only_issue(load_error(path))
     assert (issue.file, issue.line, issue.config_name, issue.field) == (
-        str(path), 6, "a", "config_name")
+        str(path),
+        6,
+        "a",
+        "config_name",
+    )
     assert f"first defined at {path}:1" in issue.message
     assert "replace: true" in issue.message
     assert registry() == {}
@@ -509,8 +523,9 @@ def test_allow_replace_accepts_duplicates(tmp_path):
 
 def test_clear_existing_forgets_earlier_configs():
     read_model_configs(BASIC)
-    assert read_model_configs({"config_name": "chat", "model_type": "openai_embedding"},
-                              clear_existing=True) == ["chat"]
+    assert read_model_configs(
+        {"config_name": "chat", "model_type": "openai_embedding"}, clear_existing=True
+    ) == ["chat"]
     assert registry() == {"chat": {"config_name": "chat", "model_type": "openai_embedding"}}
 
 
@@ -524,8 +539,11 @@ def test_clear_model_configs_allows_loading_the_same_names_again():
 # -- safety and robustness of parsing ----------------------------------------------------------
 @pytest.mark.parametrize(
     "tag",
-    ["!!python/object/apply:os.system", "!!python/object/apply:subprocess.call",
-     "!!python/object/new:os.system"],
+    [
+        "!!python/object/apply:os.system",
+        "!!python/object/apply:subprocess.call",
+        "!!python/object/new:os.system",
+    ],
 )
 def test_python_tags_are_rejected_and_never_executed(tmp_path, tag):
     marker = tmp_path / "pwned"
@@ -563,8 +581,11 @@ def test_duplicate_yaml_keys_are_an_error_with_their_line(tmp_path):
 
 
 def test_duplicate_json_keys_are_an_error(tmp_path):
-    path = write(tmp_path, "dupkey.json",
-                 '{"config_name": "a", "model_type": "openai_chat", "config_name": "b"}\n')
+    path = write(
+        tmp_path,
+        "dupkey.json",
+        '{"config_name": "a", "model_type": "openai_chat", "config_name": "b"}\n',
+    )
     issue = only_issue(load_error(path))
     assert issue.file == str(path)
     assert "duplicate key 'config_name'" in issue.message
@@ -616,8 +637,9 @@ def test_a_utf8_bom_is_accepted(tmp_path):
     assert read_model_configs(path) == ["bom"]
 
 
-@pytest.mark.parametrize(("text", "kind"), [("42\n", "int"), ("just text\n", "str"),
-                                            ("true\n", "bool")])
+@pytest.mark.parametrize(
+    ("text", "kind"), [("42\n", "int"), ("just text\n", "str"), ("true\n", "bool")]
+)
 def test_a_top_level_scalar_is_a_config_error(tmp_path, text, kind):
     path = write(tmp_path, "scalar.yaml", text)
     issue = only_issue(load_error(path))
@@ -654,8 +676,11 @@ def test_a_path_with_a_nul_byte_is_a_config_error():
 
 
 def test_a_recursive_yaml_alias_is_a_located_error(tmp_path):
-    path = write(tmp_path, "loop.yaml",
-                 "config_name: a\nmodel_type: openai_chat\ngenerate_args: &g {stop: [*g]}\n")
+    path = write(
+        tmp_path,
+        "loop.yaml",
+        "config_name: a\nmodel_type: openai_chat\ngenerate_args: &g {stop: [*g]}\n",
+    )
     issue = only_issue(load_error(path))
     assert (issue.file, issue.line) == (str(path), 3)
     assert "recursive" in issue.message
@@ -682,8 +707,12 @@ def test_yaml_aliases_to_scalars_and_mappings_work(tmp_path):
 
 
 def _alias_bomb(levels: int) -> str:
-    lines = ["config_name: bomb", "model_type: openai_chat", "generate_args:",
-             "  l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    lines = [
+        "config_name: bomb",
+        "model_type: openai_chat",
+        "generate_args:",
+        "  l0: &l0 [x, x, x, x, x, x, x, x, x]",
+    ]
     for level in range(1, levels):
         lines.append(f"  l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
     return "\n".join(lines) + "\n"
@@ -754,10 +783,29 @@ def test_get_config_by_name_returns_a_copy():
 
 
 # -- property-based: arbitrary input never escapes as anything but ConfigError -----------------
-_FIELDS = ["config_name", "model_type", "model_name", "stream", "generate_args", "max_retries",
-           "timeout", "api_key", "base_url", "api_url", "headers", "replace", "n_ctx"]
-_scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
-            | st.text(max_size=12) | st.sampled_from(["${HYPO_UNSET}", "${HYPO_X:-d}", "$${"]))
+_FIELDS = [
+    "config_name",
+    "model_type",
+    "model_name",
+    "stream",
+    "generate_args",
+    "max_retries",
+    "timeout",
+    "api_key",
+    "base_url",
+    "api_url",
+    "headers",
+    "replace",
+    "n_ctx",
+]
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=12)
+    | st.sampled_from(["${HYPO_UNSET}", "${HYPO_X:-d}", "$${"])
+)
 _keys = st.text(max_size=8) | st.sampled_from(["read", "connect"])
 _values = st.recursive(
     _scalars,
@@ -768,11 +816,16 @@ _random_configs = st.fixed_dictionaries(
     {},
     optional={
         "config_name": st.sampled_from(["a", "b"]) | _scalars,
-        "model_type": st.sampled_from(["openai_chat", "post_api_chat", "llamacpp_chat",
-                                       "openai_embedding"]) | _scalars,
+        "model_type": st.sampled_from(
+            ["openai_chat", "post_api_chat", "llamacpp_chat", "openai_embedding"]
+        )
+        | _scalars,
     },
-).flatmap(lambda base: st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=8), _values,
-                                       max_size=6).map(lambda extra: {**extra, **base}))
+).flatmap(
+    lambda base: st.dictionaries(
+        st.sampled_from(_FIELDS) | st.text(max_size=8), _values, max_size=6
+    ).map(lambda extra: {**extra, **base})
+)
 # Mostly-valid openai_chat configs, so that the success path is exercised too.
 _plausible_configs = st.fixed_dictionaries(
     {"config_name": st.sampled_from(["a", "b", "c"]), "model_type": st.just("openai_chat")},

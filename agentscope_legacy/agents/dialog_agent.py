@@ -1,0 +1,52 @@
+"""``DialogAgent``: replies with its model, given its system prompt and (a window of) memory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..message import Msg
+from .agent_base import AgentBase
+
+
+class DialogAgent(AgentBase):
+    """Replies with its model, given its system prompt and memory; streams when configured.
+
+    ``memory_window`` keeps only the last N remembered messages in the prompt, so long
+    experiments stay inside a small model's context.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sys_prompt: str,
+        model_config_name: str,
+        use_memory: bool = True,
+        multi_agent_mode: bool | None = True,
+        memory_window: int | None = None,
+    ) -> None:
+        super().__init__(name, sys_prompt, model_config_name, use_memory)
+        self.multi_agent_mode = multi_agent_mode
+        if memory_window is not None and memory_window < 1:
+            raise ValueError(f"memory_window must be >= 1, got {memory_window}")
+        self.memory_window = memory_window
+
+    def reply(self, x: Msg | Sequence[Msg] | None = None, **kwargs: Any) -> Msg:
+        self.observe(x)
+        text = self._ask(self._history(x), **kwargs)
+        msg = Msg(self.name, text, "assistant")
+        self.observe(msg)
+        return msg
+
+    def _history(self, x: Msg | Sequence[Msg] | None) -> Any:
+        """The messages the prompt is built from: the memory (windowed), else ``x``."""
+        if self.memory is None:
+            return x
+        return self.memory[-self.memory_window :] if self.memory_window else self.memory
+
+    def _ask(self, *history: Any, **kwargs: Any) -> str:
+        """Call the model on system prompt + ``history``, speak the reply, return its text."""
+        system = Msg("system", self.sys_prompt, "system") if self.sys_prompt else None
+        prompt = self.model.format(system, *history, multi_agent_mode=self.multi_agent_mode)
+        response = self.model(prompt, **kwargs)
+        return self.speak(response) or ""

@@ -1,0 +1,97 @@
+"""``DictDialogAgent``: a dialog agent whose replies are JSON objects checked by a schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from ..errors import ResponseParsingError
+from ..message import Msg
+from ._json_reply import find_json_object, format_instruction, schema_problem
+from .dialog_agent import DialogAgent
+
+DEFAULT_SCHEMA: dict[str, Any] = {"type": "object"}
+
+
+class DictDialogAgent(DialogAgent):
+    """Replies parsed into a dict: the model is told the JSON shape, its reply is parsed and
+    validated against ``schema``, and it is asked again (up to ``max_retries`` times) with the
+    problem spelled out when the reply does not parse or validate.
+
+    The parsed dict is the reply's ``metadata``; its content is the reply text, or the value
+    of ``content_field``. After the last retry ``on_parse_error="keep"`` returns the text with
+    ``metadata={"parse_error": ...}`` (the run goes on, the failure is recorded);
+    ``"raise"`` raises :class:`~agentscope_legacy.errors.ResponseParsingError`.
+    (0.1.x stored ``max_retries`` but never retried.)
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sys_prompt: str,
+        model_config_name: str,
+        schema: dict[str, Any] | None = None,
+        max_retries: int = 3,
+        on_parse_error: Literal["raise", "keep"] = "keep",
+        content_field: str | None = None,
+        use_memory: bool = True,
+        memory_window: int | None = None,
+    ) -> None:
+        from jsonschema import Draft202012Validator
+
+        if on_parse_error not in ("raise", "keep"):
+            raise ValueError(f"on_parse_error must be 'raise' or 'keep', got {on_parse_error!r}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.schema = schema or DEFAULT_SCHEMA
+        Draft202012Validator.check_schema(self.schema)
+        self._validator = Draft202012Validator(self.schema)
+        super().__init__(name, sys_prompt, model_config_name, use_memory, True, memory_window)
+        self.max_retries = max_retries
+        self.on_parse_error = on_parse_error
+        self.content_field = content_field
+        self.instruction = format_instruction(self.schema)
+
+    def reply(self, x: Msg | Sequence[Msg] | None = None, **kwargs: Any) -> Msg:
+        self.observe(x)
+        history = self._history(x)
+        retry: list[Msg] = []
+        problem = ""
+        text = ""
+        attempts = self.max_retries + 1
+        for _ in range(attempts):
+            instruction = Msg("system", self.instruction, "system")
+            text = self._ask(history, *retry, instruction, **kwargs)
+            parsed, problem = self.parse(text)
+            if parsed is not None:
+                msg = Msg(self.name, self._content(parsed, text), "assistant", metadata=parsed)
+                self.observe(msg)
+                return msg
+            retry = [
+                Msg(self.name, text, "assistant"),
+                Msg("system", f"Your reply could not be used: {problem}.", "system"),
+            ]
+        if self.on_parse_error == "raise":
+            raise ResponseParsingError(
+                f"{self.name}: no valid JSON reply after {attempts} attempt(s): {problem}", text
+            )
+        msg = Msg(
+            self.name, text, "assistant", metadata={"parse_error": problem, "attempts": attempts}
+        )
+        self.observe(msg)
+        return msg
+
+    def parse(self, text: str) -> tuple[dict[str, Any] | None, str]:
+        """``(parsed, "")`` for a valid reply, else ``(None, what is wrong)``."""
+        try:
+            value = find_json_object(text)
+        except ValueError as exc:
+            return None, str(exc)
+        problem = schema_problem(self._validator, value)
+        return (None, problem) if problem else (value, "")
+
+    def _content(self, parsed: dict[str, Any], text: str) -> str:
+        if self.content_field is None or self.content_field not in parsed:
+            return text
+        value = parsed[self.content_field]
+        return value if isinstance(value, str) else str(value)

@@ -1,0 +1,228 @@
+"""``load()`` an experiment file into a validated :class:`Experiment`, and ``run()`` it."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import random
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..message import Msg
+from . import agent_specs
+from .checks import ModelSources, check, class_search_path
+from .document import Document, apply_overrides, read_document, substitute_vars
+from .runner import Progress, RunContext, Transcript
+from .schema import schema_issues
+from .steps import Sequential, parse_pipeline
+
+Overrides = Mapping[str, Any] | Iterable[str] | None
+
+
+@dataclass
+class RunResult:
+    """What a finished run left: its directory, every message in order, the last one, usage."""
+
+    run_dir: Path | None
+    messages: list[Msg]
+    final: Msg | None
+    usage: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Experiment:
+    """A validated experiment: agents, pipeline and run settings, ready to run.
+
+    Build it with :func:`load`; nothing is called and no model is loaded until :meth:`run`.
+    """
+
+    document: Document
+    models: ModelSources
+    pipeline: Sequential
+
+    @property
+    def name(self) -> str:
+        run = self.document.data.get("run") or {}
+        stem = Path(self.document.file).stem if self.document.file else "experiment"
+        return str(run.get("name") or stem)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The ``run`` section with its defaults filled in."""
+        return {
+            "save_dir": "./runs",
+            "project": self.name,
+            "name": self.name,
+            "seed": None,
+            "logger_level": "WARNING",
+            "stream": None,
+            **(self.document.data.get("run") or {}),
+        }
+
+    def plan(self) -> str:
+        """What would run, as text (``--dry-run``)."""
+        source = f" ({self.document.file})" if self.document.file else ""
+        lines = [f"experiment {self.name!r}{source}"]
+        for name, spec in self.document.data["agents"].items():
+            model = agent_specs.model_config_name(spec)
+            lines.append(f"  agent {name}: {spec['class']}" + (f" on {model}" if model else ""))
+        lines.append("  pipeline:")
+        lines += ["    " + line for line in self.pipeline.describe()]
+        return "\n".join(lines)
+
+    def build_agents(self) -> dict[str, Any]:
+        """Instantiate the agents (models load here, once per config name).
+
+        Needs the model configs loaded, which :meth:`run` does through ``init()``.
+        """
+        from ..models.manager import ModelManager
+
+        agents_spec = self.document.data["agents"]
+        stream = self.settings["stream"]
+        if stream is not None:  # run.stream switches streaming for every model the run uses
+            manager = ModelManager.get_instance()
+            for spec in agents_spec.values():
+                name = agent_specs.model_config_name(spec)
+                model = manager.get_model_by_config_name(name) if name else None
+                if model is not None and model.can_stream:
+                    model.stream = stream
+        search = class_search_path(self.document)
+        return {
+            name: agent_specs.resolve_class(spec["class"], search)(
+                **agent_specs.agent_kwargs(name, spec)
+            )
+            for name, spec in agents_spec.items()
+        }
+
+    def run(
+        self, quiet: bool = False, progress: bool | None = None, interactive: bool | None = None
+    ) -> RunResult:
+        """Run the pipeline, streaming each reply to the terminal; return what happened.
+
+        The run directory gets ``transcript.jsonl`` (every message as it is finished),
+        ``experiment.yaml`` (this experiment resolved, keys redacted), ``invocations.jsonl``
+        and ``usage.txt``; the usage table is printed to stderr at the end, also after an
+        error or Ctrl-C (``KeyboardInterrupt`` is re-raised once everything is saved).
+        ``quiet`` prints only the final message; ``progress`` defaults to ``not quiet``;
+        ``interactive=False`` makes every UserAgent use its scripted inputs even on a terminal.
+        """
+        from .. import _runtime
+
+        settings = self.settings
+        if settings["seed"] is not None:
+            random.seed(settings["seed"])
+        _runtime.init(
+            model_configs=self.models.sources or None,
+            project=settings["project"],
+            name=settings["name"],
+            save_dir=settings["save_dir"],
+            save_api_invoke=True,
+            logger_level=settings["logger_level"],
+            runtime_id=_run_id(settings["save_dir"], settings["name"]),
+            allow_replace=True,  # the experiment's configs win over earlier ones
+        )
+        runtime = _runtime.get_runtime()
+        run_dir = runtime.run_dir
+        self._save_resolved(run_dir)
+        transcript = Transcript(run_dir / "transcript.jsonl" if run_dir else None)
+        final: Msg | None = None
+        try:
+            agents = self.build_agents()
+            if interactive is not None:
+                for agent in agents.values():
+                    if hasattr(agent, "interactive"):
+                        agent.interactive = interactive
+            ctx = RunContext(
+                agents,
+                transcript,
+                Progress(enabled=not quiet if progress is None else progress),
+                self.document.data.get("vars"),
+            )
+            with _silenced(quiet):
+                final = self.pipeline.run(ctx, None)
+        finally:
+            transcript.close()
+            _report_usage(runtime, run_dir)
+        if quiet and final is not None:
+            from ..logging import format_msg
+
+            print(format_msg(final, colored=sys.stdout.isatty()))
+        return RunResult(run_dir, transcript.messages, final, runtime.monitor.usage_rows())
+
+    def _save_resolved(self, run_dir: Path | None) -> None:
+        import yaml
+
+        from .._secrets import redact
+
+        if run_dir is None:
+            return
+        data = copy.deepcopy(self.document.data)
+        if self.models.configs:
+            data["model_configs"] = [c.data for c in self.models.configs]
+        source = self.document.file or "experiment"
+        header = f"# {source}, as run (overrides and variables applied, keys redacted)\n"
+        text = yaml.safe_dump(redact(data), sort_keys=False, allow_unicode=True)
+        (run_dir / "experiment.yaml").write_text(header + text, encoding="utf-8")
+
+
+def load(
+    source: str | os.PathLike | Mapping[str, Any],
+    overrides: Overrides = None,
+    model_configs: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+) -> Experiment:
+    """Read, override and validate an experiment; every problem is in one ConfigError.
+
+    ``source`` is a YAML file or a mapping (then relative paths are from the current
+    directory). ``overrides`` are ``"path=value"`` strings (values read as YAML, as ``--set``)
+    or a ``{path: value}`` mapping. ``model_configs`` replaces the file's ``model_configs``
+    (paths relative to the current directory), e.g. to run on other models.
+    """
+    if isinstance(source, Mapping):
+        doc = Document(copy.deepcopy(dict(source)))
+    else:
+        doc = read_document(source)
+    issues: list[Any] = apply_overrides(doc, overrides)
+    if model_configs is not None:
+        paths = [model_configs] if isinstance(model_configs, (str, os.PathLike)) else model_configs
+        doc.data["model_configs"] = [str(Path(p).resolve()) for p in paths]
+    refs_left = substitute_vars(doc)
+    issues += schema_issues(doc)
+    models, found = check(doc, refs_left)
+    issues += found
+    if issues:
+        issues.sort(key=lambda i: (i.file or "", i.line or 0))
+        raise ConfigError(issues)
+    return Experiment(doc, models, parse_pipeline(doc.data["pipeline"]))
+
+
+def _run_id(save_dir: str, name: str) -> str:
+    """A fresh run directory name: two runs of one experiment never share a transcript."""
+    base = f"run_{time.strftime('%Y%m%d-%H%M%S')}_{name}"
+    run_id, n = base, 1
+    while Path(save_dir, run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+@contextlib.contextmanager
+def _silenced(quiet: bool) -> Any:
+    if not quiet:
+        yield
+        return
+    with open(os.devnull, "w", encoding="utf-8") as devnull, contextlib.redirect_stdout(devnull):
+        yield
+
+
+def _report_usage(runtime: Any, run_dir: Path | None) -> None:
+    table = runtime.monitor.usage_table()
+    if run_dir is not None:
+        (run_dir / "usage.txt").write_text(table + "\n", encoding="utf-8")
+    where = f" (saved in {run_dir})" if run_dir else ""
+    print(f"LLM usage{where}:\n{table}", file=sys.stderr, flush=True)

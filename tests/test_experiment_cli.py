@@ -1,0 +1,119 @@
+"""``agentscope-legacy run`` as a user starts it: a real process, Ctrl-C, dry runs; and one
+example on the real local model (slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agentscope_legacy.cli import main
+from agentscope_legacy.message import Msg
+from tests.emulators.base import Fault
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "experiments"
+SCRIPT = Path(sys.executable).parent / "agentscope-legacy"
+
+
+def wait_for_first_message(runs: Path, proc: subprocess.Popen, timeout: float = 60) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it was interrupted"
+        for path in runs.glob("run_*/transcript.jsonl"):
+            if path.read_text().count("\n") >= 1:
+                return path
+        time.sleep(0.02)
+    raise AssertionError("no message reached the transcript")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
+def test_ctrl_c_stops_the_run_cleanly(openai_server, tmp_path):
+    openai_server.set_reply(text="ping pong " * 4)
+    openai_server.add_fault(Fault(delay=0.05, times=100_000), "/v1/chat")  # replies take time
+    env = {**os.environ, "EMULATOR_URL": openai_server.base_url + "/v1"}
+    runs = tmp_path / "runs"
+    command = [str(SCRIPT), "run", str(DATA / "long.yaml"), "--set", f"run.save_dir={runs}"]
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=ROOT, env=env
+        )
+        try:
+            transcript = wait_for_first_message(runs, proc)
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    stderr = (tmp_path / "err").read_text()
+    assert rc == 130, stderr
+    messages = [Msg.from_json(line) for line in transcript.read_text().splitlines()]
+    assert messages and [m.name for m in messages] == ["ping", "pong"] * (len(messages) // 2) + [
+        "ping"
+    ] * (len(messages) % 2)
+    stdout = (tmp_path / "out").read_text()
+    for msg in messages:
+        assert f"{msg.name}: {msg.content}" in stdout
+    assert "interrupted" in stderr and "LLM usage" in stderr
+    table = (transcript.parent / "usage.txt").read_text()
+    assert table.splitlines()[0].startswith("config_name") and table.strip() in stderr
+    records = [json.loads(line) for line in (transcript.parent / "invocations.jsonl").open()]
+    assert len(records) >= len(messages)
+
+
+def test_dry_run_does_not_import_the_local_model(tmp_path):
+    code = (
+        "import sys\n"
+        "from agentscope_legacy.cli import main\n"
+        f"rc = main(['run', {str(ROOT / 'examples/debate.yaml')!r}, '--dry-run'])\n"
+        "print('RESULT', rc, 'llama_cpp' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert "RESULT 0 False" in result.stdout, result.stderr
+    assert list(tmp_path.iterdir()) == []  # no run directory
+
+
+def test_run_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--set", "--dry-run", "--quiet", "--model-configs", "--no-input"):
+        assert option in out
+
+
+@pytest.mark.slow
+def test_debate_on_the_local_model(tmp_path, capsys):
+    pytest.importorskip("llama_cpp", reason="needs the [local] extra")
+    rc = main(
+        [
+            "run",
+            str(ROOT / "examples/debate.yaml"),
+            "--set",
+            f"run.save_dir={tmp_path}",
+            "--set",
+            "rounds=1",
+            "--set",
+            "agents.judge.max_retries=0",
+            "--set",
+            "model_configs[0].generate_args.max_tokens=12",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    (run_dir,) = tmp_path.iterdir()
+    messages = [Msg.from_json(line) for line in (run_dir / "transcript.jsonl").open()]
+    assert [m.name for m in messages] == ["moderator", "alice", "bob", "judge"]
+    assert all(m.content for m in messages)
+    judge = messages[-1].metadata
+    assert "verdict" in judge or "parse_error" in judge  # a 135M model may not manage JSON
+    assert "[round 1/1] judge" in err
+    usage = (run_dir / "usage.txt").read_text().splitlines()
+    assert usage[1].split()[0] == "local" and usage[1].split()[2] == "3"
