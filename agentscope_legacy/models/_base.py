@@ -14,9 +14,11 @@ failures with exponential backoff honouring Retry-After, and records usage and i
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
@@ -103,10 +105,7 @@ class ModelWrapperBase:
     # -- the template ------------------------------------------------------------------------
     def __call__(self, *args: Any, stream: bool | None = None, **kwargs: Any) -> ModelResponse:
         """Call the model. ``stream`` overrides the config; other kwargs override generate_args."""
-        use_stream = self.stream if stream is None else bool(stream)
-        if use_stream and not self.can_stream:
-            raise ValueError(f"model_type '{self.model_type}' does not support streaming")
-        request = self._build_request(*args, stream=use_stream, **{**self.generate_args, **kwargs})
+        use_stream, request = self._prepare(args, stream, kwargs)
         started = time.perf_counter()
         try:
             if use_stream:
@@ -123,6 +122,46 @@ class ModelWrapperBase:
                 on_finish=lambda res, err: self._record(request, res, err, True),
                 started_at=started,
             )
+        return self._completed(request, response, started)
+
+    async def acall(self, *args: Any, stream: bool | None = None, **kwargs: Any) -> ModelResponse:
+        """The async twin of ``__call__``: same request, retries and records.
+
+        A streamed reply is consumed with ``async for ... in response.astream`` (or ``adeltas``)
+        and ``await response.get_text()``. Providers with an async SDK client implement
+        ``_acall``/``_aopen_stream``/``_aiter_deltas``; others run their sync hooks in a thread.
+        """
+        use_stream, request = self._prepare(args, stream, kwargs)
+        started = time.perf_counter()
+        try:
+            if use_stream:
+                sdk_stream = await self._awith_retries(lambda: self._aopen_stream(request))
+            else:
+                response = await self._awith_retries(lambda: self._acall(request))
+        except (ProviderError, KeyboardInterrupt, asyncio.CancelledError) as err:
+            self._record(request, None, err, use_stream, started)
+            raise
+        if use_stream:
+            return ModelResponse(
+                astream=self._aguarded(self._aiter_deltas(sdk_stream), sdk_stream),
+                on_finish=lambda res, err: self._record(request, res, err, True),
+                started_at=started,
+            )
+        return self._completed(request, response, started)
+
+    def _prepare(
+        self, args: tuple[Any, ...], stream: bool | None, kwargs: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any]]:
+        use_stream = self.stream if stream is None else bool(stream)
+        if use_stream and not self.can_stream:
+            raise ValueError(f"model_type '{self.model_type}' does not support streaming")
+        return use_stream, self._build_request(
+            *args, stream=use_stream, **{**self.generate_args, **kwargs}
+        )
+
+    def _completed(
+        self, request: dict[str, Any], response: ModelResponse, started: float
+    ) -> ModelResponse:
         if response.usage is None:
             response.usage = Usage()
         response.usage.latency = time.perf_counter() - started
@@ -141,6 +180,25 @@ class ModelWrapperBase:
 
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
         raise NotImplementedError(f"{type(self).__name__} does not stream")
+
+    # Async hooks. The defaults run the sync hooks in a worker thread, so every wrapper has a
+    # correct async path; providers with an async SDK client override them.
+    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
+        return await asyncio.to_thread(self._call, request)
+
+    async def _aopen_stream(self, request: dict[str, Any]) -> Any:
+        return await asyncio.to_thread(self._open_stream, request)
+
+    async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
+        deltas = self._iter_deltas(sdk_stream)
+        end = object()
+        try:
+            while (delta := await asyncio.to_thread(next, deltas, end)) is not end:
+                yield delta
+        finally:
+            close = getattr(deltas, "close", None)
+            if close is not None:
+                close()
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         """Map an SDK exception to a typed error; ``None`` leaves it untouched."""
@@ -178,22 +236,38 @@ class ModelWrapperBase:
                 with self._translating():
                     return fn()
             except ProviderError as err:
-                err.attempts = attempt + 1
-                delay = self._retry_delay(err, attempt)
-                if delay is None:
-                    raise
-                logger.warning(
-                    "{} [{}]: {} (status {}), retry {}/{} in {:.2f}s",
-                    self.model_type,
-                    self.config_name,
-                    type(err).__name__,
-                    err.status,
-                    attempt + 1,
-                    self.max_retries,
-                    delay,
-                )
+                delay = self._next_attempt(err, attempt)
                 time.sleep(delay)
                 attempt += 1
+
+    async def _awith_retries(self, fn: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            try:
+                with self._translating():
+                    return await fn()
+            except ProviderError as err:
+                delay = self._next_attempt(err, attempt)
+                await asyncio.sleep(delay)
+                attempt += 1
+
+    def _next_attempt(self, err: ProviderError, attempt: int) -> float:
+        """The wait before retrying after ``err``; re-raises it when no retry is due."""
+        err.attempts = attempt + 1
+        delay = self._retry_delay(err, attempt)
+        if delay is None:
+            raise err
+        logger.warning(
+            "{} [{}]: {} (status {}), retry {}/{} in {:.2f}s",
+            self.model_type,
+            self.config_name,
+            type(err).__name__,
+            err.status,
+            attempt + 1,
+            self.max_retries,
+            delay,
+        )
+        return delay
 
     def _retry_delay(self, err: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
@@ -214,6 +288,24 @@ class ModelWrapperBase:
             if close is not None:
                 try:
                     close()
+                except Exception:
+                    pass
+
+    async def _aguarded(
+        self, deltas: AsyncIterator[Delta], sdk_stream: Any
+    ) -> AsyncIterator[Delta]:
+        """Async :meth:`_guarded`."""
+        try:
+            with self._translating():
+                async for delta in deltas:
+                    yield delta
+        finally:
+            close = getattr(sdk_stream, "aclose", None) or getattr(sdk_stream, "close", None)
+            if close is not None:
+                try:
+                    result = close()
+                    if inspect.isawaitable(result):
+                        await result
                 except Exception:
                     pass
 

@@ -13,7 +13,7 @@ import inspect
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -101,13 +101,22 @@ class OpenAIWrapperBase(ModelWrapperBase):
         if self.timeout is not None:
             client_args["timeout"] = _sdk_timeout(openai, self.timeout)
         self.base_url = base_url
-        self.client = openai.OpenAI(
-            api_key=key or "EMPTY",
-            organization=organization,
-            base_url=base_url,
-            max_retries=0,
+        self._client_kwargs = dict(
+            api_key=key or "EMPTY", organization=organization, base_url=base_url, max_retries=0,
             **client_args,
-        )
+        )  # fmt: skip
+        self.client = openai.OpenAI(**self._client_kwargs)
+        self._async_client: Any = None
+
+    @property
+    def aclient(self) -> Any:
+        """The SDK's async client, built on first async use (once per wrapper)."""
+        if self._async_client is None:
+            self._async_client = import_openai().AsyncOpenAI(**self._client_kwargs)
+        return self._async_client
+
+    def __repr__(self) -> str:  # the client kwargs hold the key: never show them
+        return super().__repr__()
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         openai = import_openai()
@@ -212,6 +221,16 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
         for chunk in sdk_stream:
             yield delta_from_chunk(chunk)
 
+    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
+        return response_from_completion(await self.aclient.chat.completions.create(**request))
+
+    async def _aopen_stream(self, request: dict[str, Any]) -> Any:
+        return await self.aclient.chat.completions.create(**request)
+
+    async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
+        async for chunk in sdk_stream:
+            yield delta_from_chunk(chunk)
+
 
 def response_from_completion(completion: Any) -> ModelResponse:
     if not getattr(completion, "choices", None):
@@ -270,10 +289,17 @@ class OpenAIEmbeddingWrapper(OpenAIWrapperBase):
         return {**kwargs, "input": texts, "model": self.model_name}
 
     def _call(self, request: dict[str, Any]) -> ModelResponse:
-        result = self.client.embeddings.create(**request)
-        vectors = [item.embedding for item in sorted(result.data, key=lambda d: d.index)]
-        tokens = result.usage.prompt_tokens if result.usage else 0
-        return ModelResponse(embedding=vectors, raw=result, usage=Usage(tokens, 0))
+        return embedding_response(self.client.embeddings.create(**request))
+
+    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
+        return embedding_response(await self.aclient.embeddings.create(**request))
+
+
+def embedding_response(result: Any) -> ModelResponse:
+    """A ModelResponse with one vector per input, in input order."""
+    vectors = [item.embedding for item in sorted(result.data, key=lambda d: d.index)]
+    tokens = result.usage.prompt_tokens if result.usage else 0
+    return ModelResponse(embedding=vectors, raw=result, usage=Usage(tokens, 0))
 
 
 class OpenAIDALLEWrapper(OpenAIWrapperBase):

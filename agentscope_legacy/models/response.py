@@ -19,10 +19,11 @@ Rules for ``stream`` (documented contract, tested):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +129,8 @@ def tool_call_block(call_id: str, name: str, arguments: str | dict[str, Any] | N
 
 
 FinishHook = Callable[["ModelResponse", "BaseException | None"], None]
+#: ``(text, reasoning, tool_calls)`` of a reply so far.
+Snapshot = tuple[str, str, list[dict[str, Any]]]
 
 
 class ModelResponse:
@@ -141,6 +144,7 @@ class ModelResponse:
         raw: Any = None,
         parsed: Any = None,
         stream: Iterator[Delta] | None = None,
+        astream: AsyncIterator[Delta] | None = None,
         tool_calls: list[dict[str, Any]] | None = None,
         usage: Usage | None = None,
         reasoning: str | None = None,
@@ -159,12 +163,14 @@ class ModelResponse:
         self.request_id: str | None = None
         self.error: BaseException | None = None
         self._text = text
-        self._source = stream
+        self._source: Any = stream if stream is not None else astream
+        self._async = astream is not None
+        self._alock: asyncio.Lock | None = None
         self._on_finish = on_finish
         self._pieces: list[str] = []
         self._reasoning_pieces: list[str] = []
         self._calls: dict[int, _ToolCallBuffer] = {}
-        self._done = stream is None
+        self._done = self._source is None
         self._lock = threading.RLock()
         self._started = time.perf_counter() if started_at is None else started_at
         self._first_text_at: float | None = None
@@ -181,8 +187,10 @@ class ModelResponse:
 
     @property
     def text(self) -> str | None:
-        """The full text; drains a pending stream first."""
+        """The full text; drains a pending stream first (async replies: ``await get_text()``)."""
         if self._text is None and self.is_stream:
+            if self._async and not self._done:
+                raise RuntimeError("read an async streamed reply with `await response.get_text()`")
             self._drain()
             self._text = "".join(self._pieces)
         return self._text
@@ -196,6 +204,7 @@ class ModelResponse:
         """Accumulative ``(last, text_so_far)`` tuples; ``None`` for a non-streamed reply."""
         if not self.is_stream:
             return None
+        self._require_sync()
         return self._accumulate()
 
     @property
@@ -203,7 +212,14 @@ class ModelResponse:
         """The text pieces as they arrive (no accumulation); ``None`` if not streamed."""
         if not self.is_stream:
             return None
+        self._require_sync()
         return self._iter_pieces()
+
+    def _require_sync(self) -> None:
+        if self._async and not self._done:
+            raise RuntimeError(
+                "this reply came from acall(): iterate `response.astream` or `response.adeltas`"
+            )
 
     # -- iteration machinery ----------------------------------------------------------------
     def _iter_pieces(self) -> Iterator[str]:
@@ -238,32 +254,19 @@ class ModelResponse:
 
     def _pull(self) -> bool:
         """Consume source deltas until one adds text; False when the source has ended."""
-        with self._lock:
-            if self._done:
-                if self.error is not None:
-                    raise self.error
-                return False
-            n = len(self._pieces)
-            source = self._source
-            try:
-                while len(self._pieces) == n:
-                    delta = next(source)  # type: ignore[arg-type]
-                    self._apply(delta)
-            except StopIteration:
-                self._finish(None)
+        n = len(self._pieces)
+        while len(self._pieces) == n:
+            if not self._pull_delta(False):
                 return len(self._pieces) > n
-            except BaseException as exc:
-                if isinstance(exc, ProviderError):
-                    exc.partial_text = "".join(self._pieces)
-                self._finish(exc)
-                raise
-            return True
+        return True
 
     def _drain(self) -> None:
         while self._pull():
             pass
 
-    def _apply(self, delta: Delta) -> None:
+    def _apply(self, delta: Delta) -> bool:
+        """Fold one delta into the reply; True when it changed text, reasoning or tool calls."""
+        changed = bool(delta.text or delta.reasoning or delta.tool_calls)
         if delta.text:
             if not self._pieces:
                 self._first_text_at = time.perf_counter()
@@ -289,6 +292,7 @@ class ModelResponse:
             self.finish_reason = delta.finish_reason
         if delta.request_id:
             self.request_id = delta.request_id
+        return changed
 
     def _finish(self, error: BaseException | None) -> None:
         """Assemble the final fields and run the finish hook, exactly once."""
@@ -319,6 +323,150 @@ class ModelResponse:
                 pass
         if self._on_finish is not None:
             self._on_finish(self, error)
+
+    # -- async views (replies from ``acall``) -------------------------------------------------
+    @property
+    def astream(self) -> AsyncIterator[tuple[bool, str]]:
+        """Async accumulative ``(last, text_so_far)`` tuples, with the rules of ``stream``."""
+        return self._aaccumulate()
+
+    @property
+    def adeltas(self) -> AsyncIterator[str]:
+        """Async text pieces as they arrive."""
+        return self._aiter_pieces()
+
+    async def get_text(self) -> str | None:
+        """The full text of an async (or any) reply, draining what is left of the stream."""
+        if self._text is None and self.is_stream:
+            while await self._apull_delta():
+                pass
+            self._text = "".join(self._pieces)
+        return self._text
+
+    async def aupdates(self) -> AsyncIterator[tuple[bool, Snapshot]]:
+        """Accumulative ``(last, (text, reasoning, tool_calls))`` after every change.
+
+        For consumers that rebuild a view of everything as it grows (the ChatModel layer). One
+        snapshot is held back so the final one is flagged ``last=True`` exactly once; a reply
+        that never changed yields one empty final snapshot.
+        """
+        held: Snapshot | None = None
+        try:
+            while await self._apull_delta(changes_only=True):
+                if held is not None:
+                    yield False, held
+                held = self.snapshot()
+        except GeneratorExit:
+            await self.aclose()
+            raise
+        yield True, self.snapshot()
+
+    async def _aiter_pieces(self) -> AsyncIterator[str]:
+        i = 0
+        completed = False
+        try:
+            while True:
+                if i < len(self._pieces):
+                    yield self._pieces[i]
+                    i += 1
+                elif not await self._apull():
+                    completed = True
+                    return
+        finally:
+            if not completed:
+                await self.aclose()
+
+    async def _aaccumulate(self) -> AsyncIterator[tuple[bool, str]]:
+        pieces = self._aiter_pieces()
+        held = False
+        text = ""
+        try:
+            async for piece in pieces:
+                if held:
+                    yield False, text
+                text += piece
+                held = True
+        finally:
+            await pieces.aclose()
+        yield True, text
+
+    async def _apull(self) -> bool:
+        """Consume deltas until one adds text; False when the source has ended."""
+        n = len(self._pieces)
+        while len(self._pieces) == n:
+            if not await self._apull_delta():
+                return len(self._pieces) > n
+        return True
+
+    async def _apull_delta(self, changes_only: bool = False) -> bool:
+        """Consume one delta (with ``changes_only``: one that changes the reply); False at end."""
+        if not self._async:
+            return await asyncio.to_thread(self._pull_delta, changes_only)
+        if self._alock is None:
+            self._alock = asyncio.Lock()
+        async with self._alock:
+            if self._done:
+                if self.error is not None:
+                    raise self.error
+                return False
+            try:
+                while True:
+                    delta = await self._source.__anext__()
+                    if self._apply(delta) or not changes_only:
+                        return True
+            except StopAsyncIteration:
+                await self._aclose_source()
+                self._finish(None)
+                return False
+            except BaseException as exc:
+                if isinstance(exc, ProviderError):
+                    exc.partial_text = "".join(self._pieces)
+                await self._aclose_source()
+                self._finish(exc)
+                raise
+
+    def _pull_delta(self, changes_only: bool) -> bool:
+        with self._lock:
+            if self._done:
+                if self.error is not None:
+                    raise self.error
+                return False
+            try:
+                while True:
+                    if self._apply(next(self._source)) or not changes_only:
+                        return True
+            except StopIteration:
+                self._finish(None)
+                return False
+            except BaseException as exc:
+                if isinstance(exc, ProviderError):
+                    exc.partial_text = "".join(self._pieces)
+                self._finish(exc)
+                raise
+
+    async def _aclose_source(self) -> None:
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:  # closing a broken stream must not mask the real outcome
+                pass
+
+    async def aclose(self) -> None:
+        """Async :meth:`close`: stop the stream, release the connection, finalise once."""
+        if not self._done:
+            self.finish_reason = self.finish_reason or "cancelled"
+            if self._async:
+                await self._aclose_source()
+            self._finish(None)
+
+    def snapshot(self) -> Snapshot:
+        """``(text, reasoning, tool_calls)`` received so far; tool inputs parsed when complete."""
+        calls = [
+            tool_call_block(b.id, b.name, b.input if b.input is not None else "".join(b.arguments))
+            for _, b in sorted(self._calls.items())
+        ]
+        return "".join(self._pieces), "".join(self._reasoning_pieces), calls
 
     def close(self) -> None:
         """Stop a stream early: release the connection and finalise with the text so far."""

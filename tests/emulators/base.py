@@ -126,6 +126,7 @@ class _QueuedFault:
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = 256  # bursts of concurrent clients must not be refused
     daemon_threads = True
     # Idle keep-alive threads would make server_close() wait forever.
     block_on_close = False
