@@ -3,6 +3,7 @@
 litellm is imported once per process, lazily, with its cost map read from the bundled copy
 (at import it would otherwise fetch it from GitHub). The key and base URL are passed on each
 call, never set globally, and litellm's own retries are off: the base class retries.
+``acall`` goes through ``litellm.acompletion`` with the same request and parsing.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import (
@@ -116,9 +118,17 @@ class LiteLLMChatWrapper(ModelWrapperBase):
         return request
 
     def _complete(self, request: dict[str, Any]) -> Any:
+        with _mcp_needed():
+            return import_litellm().completion(**request, **self._secret_args())
+
+    async def _acomplete(self, request: dict[str, Any]) -> Any:
+        with _mcp_needed():
+            return await import_litellm().acompletion(**request, **self._secret_args())
+
+    def _secret_args(self) -> dict[str, Any]:
         # The key is added here, not in the request, so it is never recorded.
-        extra = {"api_key": self._api_key} if self._api_key else {}
-        return import_litellm().completion(**request, **extra, max_retries=0)
+        extra: dict[str, Any] = {"api_key": self._api_key} if self._api_key else {}
+        return {**extra, "max_retries": 0}
 
     def _call(self, request: dict[str, Any]) -> ModelResponse:
         return response_from_completion(self._complete(request))
@@ -128,6 +138,17 @@ class LiteLLMChatWrapper(ModelWrapperBase):
 
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
         for chunk in sdk_stream:
+            yield delta_from_chunk(chunk)
+
+    # litellm.acompletion: the same request, replies and chunks.
+    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
+        return response_from_completion(await self._acomplete(request))
+
+    async def _aopen_stream(self, request: dict[str, Any]) -> Any:
+        return await self._acomplete(request)
+
+    async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
+        async for chunk in sdk_stream:
             yield delta_from_chunk(chunk)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
@@ -249,3 +270,19 @@ def translate_error(exc: Exception) -> ProviderError | None:
 
 
 __all__ = ["LiteLLMChatWrapper"]
+
+
+@contextmanager
+def _mcp_needed() -> Iterator[None]:
+    """litellm imports ``mcp`` for any call with tools; say so instead of a bare ImportError."""
+    try:
+        yield
+    except ImportError as exc:
+        if "mcp" not in str(exc):
+            raise
+        raise MissingDependencyError(
+            "mcp>=2.3",
+            "litellm",
+            hint=" (litellm needs it for calls with tools; mcp 2 requires PyJWT>=2.10, which the "
+            "zhipuai SDK's pin excludes, so use an environment without the zhipuai extra)",
+        ) from exc
