@@ -1,5 +1,8 @@
 """An emulator of the Anthropic Messages API (``POST /v1/messages``), plus its pytest fixture.
 
+``POST /v1/messages/count_tokens`` answers ``{"input_tokens": n}`` with a deterministic count of
+the request (:func:`count_input_tokens`), after validating it like a messages request.
+
 It answers in the shapes the real ``anthropic`` SDK was verified to accept
 (``wire_protocols.md`` section 2): a ``message`` JSON object, or an SSE stream of **named**
 events (``message_start`` ... ``message_stop``; the SDK silently skips events without an
@@ -75,7 +78,27 @@ class AnthropicEmulator(ScriptedChatServer):
         path = req.path.split("?", 1)[0]
         if req.method == "POST" and path == "/v1/messages":
             return self._messages(req)
+        if req.method == "POST" and path == "/v1/messages/count_tokens":
+            return self._count_tokens(req)
         return self.not_found(req)
+
+    def _count_tokens(self, req: RecordedRequest) -> Reply:
+        """``{"input_tokens": n}``, n from :func:`count_input_tokens` (deterministic)."""
+        bearer = req.headers.get("authorization", "")
+        if not (bearer.startswith("Bearer ") and bearer[7:].strip()) and not req.headers.get(
+            "x-api-key"
+        ):
+            return self._error(401, "x-api-key header is required")
+        if not req.headers.get("anthropic-version"):
+            return self._error(400, "anthropic-version: header is required")
+        body = req.json
+        for key in ("max_tokens", "stream"):
+            if isinstance(body, dict) and key in body:
+                return self._error(400, f"{key}: Extra inputs are not permitted")
+        problem = validate_request({**body, "max_tokens": 1} if isinstance(body, dict) else body)
+        if problem:
+            return self._error(400, problem)
+        return JSONReply({"input_tokens": count_input_tokens(body)})
 
     def _messages(self, req: RecordedRequest) -> Reply:
         bearer = req.headers.get("authorization", "")
@@ -189,6 +212,42 @@ class AnthropicEmulator(ScriptedChatServer):
 def _stop_reason(script: ChatScript) -> str:
     reason = script.final_finish_reason
     return STOP_REASONS.get(reason, reason)
+
+
+#: What the count route charges for an image or a document block.
+MEDIA_TOKENS = 100
+
+
+def count_input_tokens(body: dict[str, Any]) -> int:
+    """The emulator's token count: whitespace-separated words of every text (system, text,
+    thinking and tool_result text), a tool_use's name and its input as sorted JSON, each tool's
+    sorted JSON, and :data:`MEDIA_TOKENS` per image or document block."""
+
+    def words(text: Any) -> int:
+        return len(str(text).split())
+
+    def content(value: Any) -> int:
+        if isinstance(value, str):
+            return words(value)
+        total = 0
+        for block in value or []:
+            kind = block.get("type")
+            if kind == "text":
+                total += words(block.get("text", ""))
+            elif kind == "thinking":
+                total += words(block.get("thinking", ""))
+            elif kind in ("image", "document"):
+                total += MEDIA_TOKENS
+            elif kind == "tool_use":
+                total += words(block["name"]) + words(json.dumps(block["input"], sort_keys=True))
+            elif kind == "tool_result":
+                total += content(block.get("content"))
+        return total
+
+    total = content(body.get("system"))
+    total += sum(content(m.get("content")) for m in body["messages"])
+    total += sum(words(json.dumps(t, sort_keys=True)) for t in body.get("tools") or [])
+    return total
 
 
 def _tool_input(arguments: str) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Routes (``wire_protocols.md`` section 6), under ``/v1`` (the SDK's default) and 
 * ``POST /{version}/models/{model}:generateContent``: one ``GenerateContentResponse``;
 * ``POST /{version}/models/{model}:streamGenerateContent?alt=sse``: SSE, ``data: `` (with the
   space) and a full ``GenerateContentResponse`` per event, no ``[DONE]``: EOF ends the stream;
-* ``POST /{version}/models/{model}:batchEmbedContents``: ``{"embeddings": [{"values": [...]}]}``.
+* ``POST /{version}/models/{model}:batchEmbedContents``: ``{"embeddings": [{"values": [...]}]}``;
+* ``POST /{version}/models/{model}:countTokens``: ``{"totalTokens": n}`` (see ``count_tokens_of``).
 
 The scripted reply (:class:`~tests.emulators.script.ChatScript`) is rendered as Gemini does:
 thoughts are parts with ``"thought": true``, a tool call is one whole ``functionCall`` part with
@@ -105,7 +106,22 @@ class GeminiEmulator(ScriptedChatServer):
             return self._generate(req.json, resource, stream=True)
         if method == "batchEmbedContents":
             return self._embed(req.json, resource)
+        if method == "countTokens":
+            return self._count_tokens(req.json)
         return self.not_found(req)
+
+    # -- countTokens -----------------------------------------------------
+
+    def _count_tokens(self, body: dict[str, Any]) -> Reply:
+        """``{"totalTokens": n}``, n from :func:`count_tokens_of` (deterministic)."""
+        request = body.get("generateContentRequest") or {}
+        contents = body.get("contents") or request.get("contents")
+        if not isinstance(contents, list) or not contents:
+            return self._error(400, "* CountTokensRequest.contents: contents is not specified")
+        for content in contents:
+            if not isinstance(content, dict) or not content.get("parts"):
+                return self._error(400, "* CountTokensRequest.contents: parts must not be empty")
+        return JSONReply({"totalTokens": count_tokens_of(contents)})
 
     # -- generateContent -------------------------------------------------
 
@@ -179,6 +195,31 @@ class GeminiEmulator(ScriptedChatServer):
         if self.embedding_usage:
             reply["usageMetadata"] = {"promptTokenCount": words, "totalTokenCount": words}
         return JSONReply(reply)
+
+
+#: What the countTokens route charges for an ``inlineData`` or ``fileData`` part.
+MEDIA_TOKENS = 258
+
+
+def count_tokens_of(contents: list[dict[str, Any]]) -> int:
+    """The emulator's token count: whitespace-separated words of text parts, of a functionCall's
+    name and sorted-JSON args and of a functionResponse's sorted-JSON response, plus
+    :data:`MEDIA_TOKENS` per media part."""
+    total = 0
+    for content in contents:
+        for part in content["parts"]:
+            if "text" in part:
+                total += len(str(part["text"]).split())
+            elif "functionCall" in part:
+                call = part["functionCall"]
+                args = json.dumps(call.get("args") or {}, sort_keys=True)
+                total += len(call.get("name", "").split()) + len(args.split())
+            elif "functionResponse" in part:
+                response = part["functionResponse"].get("response") or {}
+                total += len(json.dumps(response, sort_keys=True).split())
+            elif "inlineData" in part or "fileData" in part:
+                total += MEDIA_TOKENS
+    return total
 
 
 def _all_parts(script: ChatScript) -> list[dict[str, Any]]:
