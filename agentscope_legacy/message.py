@@ -1,19 +1,227 @@
-"""``Msg``: the unit agents exchange.
+"""``Msg``: the unit agents exchange, and the content blocks it may carry.
 
-``content`` is a string or a list of content blocks (dicts with a ``type``: ``text``,
-``thinking``, ``image``, ``audio``, ``video``, ``tool_use``, ``tool_result``). ``url`` keeps the
-0.x way of attaching images and files to a message.
+``content`` is a string or a list of content blocks. Blocks are plain dicts with a ``type``
+(``text``, ``thinking``, ``image``, ``audio``, ``video``, ``tool_use``, ``tool_result``), typed by
+the ``TypedDict`` classes below, so a ``Msg`` round-trips through JSON unchanged. Media blocks
+carry a ``source``: a :class:`URLSource` (a web URL or a local path) or a :class:`Base64Source`.
+``url`` keeps the 0.x way of attaching images and files to a message.
+
+::
+
+    Msg("user", [TextBlock(type="text", text="What is this?"),
+                 image_block("photo.png")], "user")
 """
 
 from __future__ import annotations
 
 import json
+import mimetypes
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 Role = Literal["system", "user", "assistant"]
 ROLES = ("system", "user", "assistant")
+
+
+# -- sources ----------------------------------------------------------------------------------
+class URLSource(TypedDict):
+    """Media given by a URL: ``http(s)://...``, ``file://...`` or a local path."""
+
+    type: Literal["url"]
+    url: str
+
+
+class Base64Source(TypedDict):
+    """Media given inline: base64 ``data`` (no ``data:`` prefix) and its ``media_type``."""
+
+    type: Literal["base64"]
+    media_type: str
+    data: str
+
+
+# -- blocks -----------------------------------------------------------------------------------
+class TextBlock(TypedDict):
+    type: Literal["text"]
+    text: str
+
+
+class _ThinkingRequired(TypedDict):
+    type: Literal["thinking"]
+    thinking: str
+
+
+class ThinkingBlock(_ThinkingRequired, total=False):
+    """Reasoning text; ``signature`` is the provider's seal (Anthropic) when it sent one."""
+
+    signature: str
+
+
+class ImageBlock(TypedDict):
+    type: Literal["image"]
+    source: URLSource | Base64Source
+
+
+class AudioBlock(TypedDict):
+    type: Literal["audio"]
+    source: URLSource | Base64Source
+
+
+class VideoBlock(TypedDict):
+    type: Literal["video"]
+    source: URLSource | Base64Source
+
+
+class _ToolUseRequired(TypedDict):
+    type: Literal["tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class ToolUseBlock(_ToolUseRequired, total=False):
+    """A tool call; ``raw_input`` keeps arguments a model sent that were not a JSON object."""
+
+    raw_input: str
+
+
+class _ToolResultRequired(TypedDict):
+    type: Literal["tool_result"]
+    id: str
+    output: str | list[TextBlock | ImageBlock | AudioBlock]
+
+
+class ToolResultBlock(_ToolResultRequired, total=False):
+    """The result of the tool call ``id``: a string or text/image/audio blocks."""
+
+    name: str
+
+
+ContentBlock = (
+    TextBlock
+    | ThinkingBlock
+    | ImageBlock
+    | AudioBlock
+    | VideoBlock
+    | ToolUseBlock
+    | ToolResultBlock
+)
+
+#: block ``type`` -> its TypedDict class (and back, :func:`block_type_name`).
+BLOCK_CLASSES: dict[str, type] = {
+    "text": TextBlock,
+    "thinking": ThinkingBlock,
+    "image": ImageBlock,
+    "audio": AudioBlock,
+    "video": VideoBlock,
+    "tool_use": ToolUseBlock,
+    "tool_result": ToolResultBlock,
+}
+_BLOCK_NAMES = {cls: name for name, cls in BLOCK_CLASSES.items()}
+MEDIA_TYPES = ("image", "audio", "video")
+
+
+def block_type_name(block_type: str | type | None) -> str | None:
+    """``"text"`` for ``"text"`` or :class:`TextBlock`; None stays None."""
+    if block_type is None or isinstance(block_type, str):
+        return block_type
+    try:
+        return _BLOCK_NAMES[block_type]
+    except KeyError:
+        raise TypeError(f"not a content block type: {block_type!r}") from None
+
+
+# -- constructors -----------------------------------------------------------------------------
+def url_source(url: str) -> URLSource:
+    return {"type": "url", "url": url}
+
+
+def base64_source(data: str, media_type: str) -> Base64Source:
+    return {"type": "base64", "media_type": media_type, "data": data}
+
+
+def _source(source: str | URLSource | Base64Source) -> URLSource | Base64Source:
+    return url_source(source) if isinstance(source, str) else source
+
+
+def text_block(text: str) -> TextBlock:
+    return {"type": "text", "text": text}
+
+
+def thinking_block(thinking: str, signature: str | None = None) -> ThinkingBlock:
+    block: ThinkingBlock = {"type": "thinking", "thinking": thinking}
+    if signature is not None:
+        block["signature"] = signature
+    return block
+
+
+def image_block(source: str | URLSource | Base64Source) -> ImageBlock:
+    """An image from a URL or local path (a str) or from a source dict."""
+    return {"type": "image", "source": _source(source)}
+
+
+def audio_block(source: str | URLSource | Base64Source) -> AudioBlock:
+    return {"type": "audio", "source": _source(source)}
+
+
+def video_block(source: str | URLSource | Base64Source) -> VideoBlock:
+    return {"type": "video", "source": _source(source)}
+
+
+def tool_use_block(id: str, name: str, input: dict[str, Any] | None = None) -> ToolUseBlock:
+    return {"type": "tool_use", "id": id, "name": name, "input": dict(input or {})}
+
+
+def tool_result_block(
+    id: str,
+    output: str | list[TextBlock | ImageBlock | AudioBlock],
+    name: str | None = None,
+) -> ToolResultBlock:
+    block: ToolResultBlock = {"type": "tool_result", "id": id, "output": output}
+    if name is not None:
+        block["name"] = name
+    return block
+
+
+# The 0.1.x extension table for ``url`` attachments (by the last "." segment, lowercase).
+_URL_KINDS = {
+    "image": "bmp dib icns ico jfif jpe jpeg jpg j2c j2k jp2 jpc jpf jpx apng png bw rgb rgba sgi "
+    "tif tiff webp gif heic heif".split(),
+    "audio": "amr wav 3gp 3gpp aac mp3 flac ogg m4a opus aiff".split(),
+    "video": "mp4 webm mkv flv avi mov wmv rmvb mpeg mpg".split(),
+}
+
+
+def url_media_type(url: str) -> str | None:
+    """``image``/``audio``/``video`` for a URL, data URL or path, else None."""
+    if url.startswith("data:"):
+        major = url[5:].split("/", 1)[0]
+        return major if major in MEDIA_TYPES else None
+    path = url.split("?", 1)[0].split("#", 1)[0]
+    ext = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    for kind, extensions in _URL_KINDS.items():
+        if ext in extensions:
+            return kind
+    mime = mimetypes.guess_type(path)[0] or ""
+    major = mime.split("/", 1)[0]
+    return major if major in MEDIA_TYPES else None
+
+
+def url_block(url: str) -> ImageBlock | AudioBlock | VideoBlock | None:
+    """The media block for a 0.x ``url`` attachment, or None when it is not image/audio/video."""
+    kind = url_media_type(url)
+    if kind is None:
+        return None
+    return {"type": kind, "source": url_source(url)}  # type: ignore[return-value]
+
+
+def _check_blocks(content: list[Any]) -> None:
+    for i, block in enumerate(content):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise TypeError(
+                f"Msg content[{i}] must be a content block (a dict with a 'type'), "
+                f"got {block!r:.80}"
+            )
 
 
 def _now() -> str:
@@ -44,6 +252,8 @@ class Msg:
                 "Msg content must be a str or a list of content blocks, "
                 f"got {type(content).__name__}"
             )
+        if isinstance(content, list):
+            _check_blocks(content)
         if metadata is not None:
             try:
                 json.dumps(metadata)
@@ -71,15 +281,28 @@ class Msg:
         texts = [b.get("text", "") for b in self.content if b.get("type") == "text"]
         return "\n".join(texts) if texts else None
 
-    def get_content_blocks(self, block_type: str | None = None) -> list[dict[str, Any]]:
-        """Content as blocks (a str becomes one text block), optionally of one ``type``."""
+    def get_content_blocks(
+        self, block_type: str | type | None = None, *, type: str | type | None = None
+    ) -> list[dict[str, Any]]:
+        """Content as blocks (a str becomes one text block), optionally of one type.
+
+        The type is a name (``"image"``) or a block class (:class:`ImageBlock`), given
+        positionally, as ``block_type=`` or as ``type=`` (0.1.x's name).
+        """
+        if block_type is not None and type is not None:
+            raise TypeError("give the block type once: block_type= or type=")
+        wanted = block_type_name(block_type if block_type is not None else type)
         if isinstance(self.content, str):
             blocks = [{"type": "text", "text": self.content}]
         else:
             blocks = list(self.content or [])
-        if block_type is None:
+        if wanted is None:
             return blocks
-        return [b for b in blocks if b.get("type") == block_type]
+        return [b for b in blocks if b.get("type") == wanted]
+
+    def has_content_blocks(self, block_type: str | type | None = None) -> bool:
+        """Whether the message has any block (of that type)."""
+        return bool(self.get_content_blocks(block_type))
 
     @property
     def urls(self) -> list[str]:

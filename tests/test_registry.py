@@ -38,6 +38,7 @@ BUILTIN_MODEL_TYPES = frozenset(
         "post_api_chat",
         "post_api_embedding",
         "llamacpp_chat",
+        "local_embedding",
         "dashscope_chat",
         "dashscope_multimodal",
         "dashscope_text_embedding",

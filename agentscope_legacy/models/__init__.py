@@ -24,6 +24,7 @@ from .dashscope import (
 from .gemini import GeminiChatWrapper, GeminiEmbeddingWrapper
 from .litellm import LiteLLMChatWrapper
 from .llamacpp import LlamaCppChatWrapper
+from .local_embedding import LocalEmbeddingWrapper
 from .manager import ModelManager
 from .ollama import OllamaChatWrapper, OllamaEmbeddingWrapper, OllamaGenerationWrapper
 from .openai import OpenAIChatWrapper, OpenAIDALLEWrapper, OpenAIEmbeddingWrapper
@@ -76,6 +77,7 @@ __all__ = [
     "KimiChatWrapper",
     "LiteLLMChatWrapper",
     "LlamaCppChatWrapper",
+    "LocalEmbeddingWrapper",
     "ModelManager",
     "ModelResponse",
     "ModelWrapperBase",

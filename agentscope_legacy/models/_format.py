@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import mimetypes
 import os
+import tempfile
 from typing import Any
 
 from ..message import Msg
@@ -67,24 +69,15 @@ def openai_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
             if kind == "text":
                 parts.append({"type": "text", "text": block.get("text", "")})
             elif kind == "image":
-                parts.append(image_part(_block_url(block)))
+                parts.append(image_part(block_url(block)))
             elif kind == "tool_use":
-                tool_calls.append(
-                    {
-                        "id": block["id"],
-                        "type": "function",
-                        "function": {
-                            "name": block["name"],
-                            "arguments": json.dumps(block.get("input", {}), ensure_ascii=False),
-                        },
-                    }
-                )
+                tool_calls.append(openai_tool_call(block))
             elif kind == "tool_result":
                 messages.append(
                     {
                         "role": "tool",
                         "tool_call_id": block["id"],
-                        "content": _tool_output_text(block.get("output")),
+                        "content": tool_output_text(block.get("output")),
                         "name": block.get("name", ""),
                     }
                 )
@@ -119,27 +112,85 @@ def to_data_url(url: str) -> str:
     return f"data:{mime};base64,{data}"
 
 
-def _block_url(block: dict[str, Any]) -> str:
+def block_url(block: dict[str, Any]) -> str:
+    """A media block's location: its URL (or local path), or a data URL for base64 data.
+
+    Takes the newer ``source`` form (:class:`~agentscope_legacy.message.URLSource` or
+    ``Base64Source``) and 0.1.x's bare ``url``.
+    """
     source = block.get("source")
     if isinstance(source, dict):
         if source.get("type") == "base64":
-            return f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
+            data = str(source.get("data", ""))
+            if data.startswith("data:"):  # 0.x sent the data-URL prefix inside `data`
+                return data
+            return f"data:{source.get('media_type', 'image/png')};base64,{data}"
         return source.get("url", "")
+    if isinstance(source, str):
+        return source
     return block.get("url", "")
 
 
-def _tool_output_text(output: Any) -> str:
+_block_url = block_url  # the name before the formatter package reused it
+
+
+def media_location(block: dict[str, Any]) -> str:
+    """Where a media block can be found: its URL or path; base64 data is saved to a file.
+
+    The file is named by a hash of the data in a temporary folder, so the same data gives the
+    same path and is written once.
+    """
+    url = block_url(block)
+    header, sep, data = url.partition(",")
+    if not (url.startswith("data:") and sep and header.endswith(";base64")):
+        return url
+    media_type = header[5:].split(";", 1)[0]
+    extension = mimetypes.guess_extension(media_type) or ".bin"
+    folder = os.path.join(tempfile.gettempdir(), "agentscope_legacy_media")
+    digest = hashlib.sha256(data.encode("ascii", "replace")).hexdigest()[:32]
+    path = os.path.join(folder, digest + extension)
+    if not os.path.exists(path):
+        try:
+            raw = base64.b64decode(data)
+        except ValueError:  # not base64 after all: show it as it was given
+            return url
+        os.makedirs(folder, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(raw)
+    return path
+
+
+def tool_output_text(output: Any) -> str:
+    """A tool result as text: text blocks joined by newlines, media by their location."""
     if isinstance(output, str):
         return output
     if isinstance(output, list):
         texts = []
         for block in output:
-            if isinstance(block, dict) and block.get("type") == "text":
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text":
                 texts.append(block.get("text", ""))
-            elif isinstance(block, dict):
-                texts.append(f"<{block.get('type')}> {_block_url(block)}")
+            elif kind in ("image", "audio", "video"):
+                texts.append(f"The returned {kind} can be found at: {media_location(block)}")
+            else:
+                texts.append(json.dumps(block, ensure_ascii=False, default=str))
         return "\n".join(texts)
-    return json.dumps(output, ensure_ascii=False) if output is not None else ""
+    return json.dumps(output, ensure_ascii=False, default=str) if output is not None else ""
+
+
+_tool_output_text = tool_output_text
+
+
+def openai_tool_call(block: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_use`` block as an OpenAI ``tool_calls`` entry (arguments as a JSON string)."""
+    return {
+        "id": block["id"],
+        "type": "function",
+        "function": {
+            "name": block["name"],
+            "arguments": json.dumps(block.get("input") or {}, ensure_ascii=False),
+        },
+    }
 
 
 def _extension(url: str) -> str:

@@ -11,6 +11,9 @@ Request kwargs that ``messages.create()`` does not name (in SDK 2.x that include
 ``max_tokens`` is required by the API: the config's ``max_tokens`` (default 4096) is used
 unless generate_args or the call give one. Text blocks are joined with no separator, streamed
 or not, and ``finish_reason`` is Anthropic's ``stop_reason`` (``end_turn``, ``tool_use``...).
+
+``acall`` uses the SDK's ``AsyncAnthropic`` (one per event loop, built on first use) with the
+same requests, and the same per-event parsing (:class:`EventParser`) as the sync stream.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import inspect
 import json
 import mimetypes
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import (
@@ -33,6 +37,7 @@ from ..errors import (
     error_for_status,
 )
 from ..message import Msg
+from ._aio import PerLoop
 from ._base import ModelWrapperBase, parse_retry_after, transport_error
 from ._format import (
     HISTORY_HEADER,
@@ -98,7 +103,11 @@ class AnthropicChatWrapper(ModelWrapperBase):
         self.base_url = base_url
         self.max_tokens = max_tokens
         self.thinking = dict(thinking) if thinking else None
-        self.client = anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, **args)
+        client_kwargs = dict(api_key=key, base_url=base_url, max_retries=0, **args)
+        self.client = anthropic.Anthropic(**client_kwargs)
+        self._async_clients = PerLoop(
+            lambda: anthropic.AsyncAnthropic(**client_kwargs), lambda c: c.close()
+        )
         create = self.client.messages.create
         self._known_params = frozenset(inspect.signature(create).parameters) - {"kwargs"}
 
@@ -144,28 +153,35 @@ class AnthropicChatWrapper(ModelWrapperBase):
         return request
 
     # -- calls -------------------------------------------------------------------------------
+    @property
+    def aclient(self) -> Any:
+        """The SDK's ``AsyncAnthropic`` client, built on first async use (once per loop)."""
+        return self._async_clients.get()
+
     def _call(self, request: dict[str, Any]) -> ModelResponse:
-        try:
+        with _streaming_required(request):
             message = self.client.messages.create(**request)
-        except ValueError as exc:
-            if "Streaming is required" not in str(exc):
-                raise
-            # The SDK refuses, before sending anything, a non-streamed call whose max_tokens
-            # could take longer than 10 minutes (when no timeout is configured).
-            raise BadRequestError(
-                f"max_tokens={request.get('max_tokens')} is too large for a non-streamed call: "
-                "the anthropic SDK requires streaming for it. Use `stream: true`, a smaller "
-                "max_tokens, or set `timeout` in the config"
-            ) from exc
         return response_from_message(message)
 
     def _open_stream(self, request: dict[str, Any]) -> Any:
         return self.client.messages.create(**request)
 
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
-        response = getattr(sdk_stream, "response", None)
-        request_id = response.headers.get("request-id") if response is not None else None
-        yield from deltas_from_events(sdk_stream, request_id)
+        yield from deltas_from_events(sdk_stream, _stream_request_id(sdk_stream))
+
+    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
+        with _streaming_required(request):
+            message = await self.aclient.messages.create(**request)
+        return response_from_message(message)
+
+    async def _aopen_stream(self, request: dict[str, Any]) -> Any:
+        return await self.aclient.messages.create(**request)
+
+    async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
+        parse = EventParser(_stream_request_id(sdk_stream))
+        async for event in sdk_stream:
+            if (delta := parse(event)) is not None:
+                yield delta
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         anthropic = import_anthropic()
@@ -197,6 +213,27 @@ class AnthropicChatWrapper(ModelWrapperBase):
         if isinstance(exc, (anthropic.APIResponseValidationError, ValueError)):
             return ResponseFormatError(f"malformed response: {exc}")
         return None
+
+
+@contextmanager
+def _streaming_required(request: dict[str, Any]) -> Iterator[None]:
+    """The SDK refuses, before sending anything, a non-streamed call whose max_tokens could
+    take longer than 10 minutes (when no timeout is configured): say what to do instead."""
+    try:
+        yield
+    except ValueError as exc:
+        if "Streaming is required" not in str(exc):
+            raise
+        raise BadRequestError(
+            f"max_tokens={request.get('max_tokens')} is too large for a non-streamed call: "
+            "the anthropic SDK requires streaming for it. Use `stream: true`, a smaller "
+            "max_tokens, or set `timeout` in the config"
+        ) from exc
+
+
+def _stream_request_id(sdk_stream: Any) -> str | None:
+    response = getattr(sdk_stream, "response", None)
+    return response.headers.get("request-id") if response is not None else None
 
 
 def _sdk_timeout(anthropic: Any, timeout: float | dict[str, float]) -> Any:
@@ -331,7 +368,8 @@ def image_source(url: str) -> dict[str, Any]:
     return {"type": "url", "url": url}
 
 
-def _image_block(block: dict[str, Any]) -> dict[str, Any] | None:
+def image_block(block: dict[str, Any]) -> dict[str, Any] | None:
+    """An image content block (ours or 0.1.x's) as an Anthropic image block, or None."""
     source = block.get("source")
     if isinstance(source, dict) and source.get("type") == "base64":
         data = str(source.get("data", ""))
@@ -344,6 +382,36 @@ def _image_block(block: dict[str, Any]) -> dict[str, Any] | None:
         }
     url = source.get("url") if isinstance(source, dict) else source or block.get("url")
     return {"type": "image", "source": image_source(url)} if isinstance(url, str) and url else None
+
+
+_image_block = image_block  # the name before the formatter package reused it
+
+
+def tool_use_to_anthropic(block: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_use`` content block as Anthropic's (only the fields the API takes)."""
+    return {
+        "type": "tool_use",
+        "id": block["id"],
+        "name": block["name"],
+        "input": block.get("input") or {},
+    }
+
+
+def tool_result_to_anthropic(block: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_result`` block as Anthropic's: text as a string, images kept as image blocks."""
+    output = block.get("output")
+    content: str | list[dict[str, Any]] = _tool_output_text(output)
+    if isinstance(output, list) and any(
+        isinstance(item, dict) and item.get("type") == "image" for item in output
+    ):
+        content = []
+        for item in output:
+            image = image_block(item) if item.get("type") == "image" else None
+            if image is not None:
+                content.append(image)
+            elif text := _tool_output_text([item]):
+                content.append({"type": "text", "text": text})
+    return {"type": "tool_result", "tool_use_id": block["id"], "content": content}
 
 
 def _msg_images(msg: Msg) -> list[dict[str, Any]]:
@@ -372,22 +440,9 @@ def anthropic_chat_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
             elif kind == "image" and (image := _image_block(block)) is not None:
                 blocks.append(image)
             elif kind == "tool_use":
-                blocks.append(
-                    {
-                        "type": "tool_use",
-                        "id": block["id"],
-                        "name": block["name"],
-                        "input": block.get("input") or {},
-                    }
-                )
+                blocks.append(tool_use_to_anthropic(block))
             elif kind == "tool_result":
-                results.append(
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": block["id"],
-                        "content": _tool_output_text(block.get("output")),
-                    }
-                )
+                results.append(tool_result_to_anthropic(block))
         blocks.extend(_msg_images(msg))
         if blocks:
             result.append({"role": "user" if msg.role == "system" else msg.role, "content": blocks})
@@ -479,40 +534,54 @@ def response_from_message(message: Any) -> ModelResponse:
 
 
 def deltas_from_events(events: Iterable[Any], request_id: str | None = None) -> Iterator[Delta]:
-    """Deltas from raw stream events (``message_start`` ... ``message_stop``).
+    """Deltas from raw stream events (``message_start`` ... ``message_stop``)."""
+    parse = EventParser(request_id)
+    for event in events:
+        if (delta := parse(event)) is not None:
+            yield delta
+
+
+class EventParser:
+    """One raw stream event to a Delta (None for events that carry nothing); sync and async
+    streams share it.
 
     Usage: input tokens come from ``message_start`` (or a later cumulative value); output
     tokens are the last running total of ``message_delta``.
     """
-    tokens = _Tokens()
-    for event in events:
+
+    def __init__(self, request_id: str | None = None) -> None:
+        self.request_id = request_id
+        self.tokens = _Tokens()
+
+    def __call__(self, event: Any) -> Delta | None:
         kind = getattr(event, "type", None)
         if kind == "message_start":
-            yield Delta(usage=tokens.update(event.message.usage), request_id=request_id)
-        elif kind == "content_block_start":
+            return Delta(usage=self.tokens.update(event.message.usage), request_id=self.request_id)
+        if kind == "content_block_start":
             block = event.content_block
             if block.type == "tool_use":
                 call: dict[str, Any] = {"index": event.index, "id": block.id, "name": block.name}
                 if block.input:
                     call["input"] = block.input
-                yield Delta(tool_calls=[call])
-            elif block.type == "text" and block.text:
-                yield Delta(text=block.text)
-            elif block.type == "thinking" and block.thinking:
-                yield Delta(reasoning=block.thinking)
+                return Delta(tool_calls=[call])
+            if block.type == "text" and block.text:
+                return Delta(text=block.text)
+            if block.type == "thinking" and block.thinking:
+                return Delta(reasoning=block.thinking)
         elif kind == "content_block_delta":
             delta = event.delta
             if delta.type == "text_delta":
-                yield Delta(text=delta.text)
-            elif delta.type == "thinking_delta":
-                yield Delta(reasoning=delta.thinking)
-            elif delta.type == "input_json_delta" and delta.partial_json:
-                yield Delta(tool_calls=[{"index": event.index, "arguments": delta.partial_json}])
+                return Delta(text=delta.text)
+            if delta.type == "thinking_delta":
+                return Delta(reasoning=delta.thinking)
+            if delta.type == "input_json_delta" and delta.partial_json:
+                return Delta(tool_calls=[{"index": event.index, "arguments": delta.partial_json}])
         elif kind == "message_delta":
-            yield Delta(
-                usage=tokens.update(getattr(event, "usage", None)),
+            return Delta(
+                usage=self.tokens.update(getattr(event, "usage", None)),
                 finish_reason=getattr(event.delta, "stop_reason", None),
             )
+        return None
 
 
 __all__ = ["AnthropicChatWrapper"]

@@ -13,6 +13,11 @@ Streams request ``incremental_output=True``; a stream that is cumulative anyway 
 The SDK uploads local files named in user messages (and image-synthesis inputs) to a remote
 OSS bucket. Local images, audio and video are therefore inlined as base64 data URLs before the
 call, and anything else the SDK would upload is rejected with a ValueError.
+
+Chat's ``acall`` uses ``AioGeneration``/``AioMultiModalConversation``, which answer exactly like
+the sync API (same parsing), each call through its own aiohttp session, closed when the call or
+its stream ends: the SDK's shared per-loop session is never opened, so nothing is left for
+``dashscope.close_shared_aio_session()``. Embeddings and image synthesis run in a thread.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import copy
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +47,8 @@ from ..errors import (
     ServerError,
     error_for_status,
 )
-from ._base import ModelWrapperBase, parse_retry_after
+from ._aio import aiohttp_error
+from ._base import ModelWrapperBase, parse_retry_after, wraps_urllib3_timeout
 from ._format import (
     HISTORY_HEADER,
     _block_url,
@@ -51,6 +57,7 @@ from ._format import (
     check_messages,
     flatten_msgs,
     normalize_tools,
+    openai_tool_call,
     to_data_url,
 )
 from .response import Delta, ModelResponse, Usage, tool_call_block
@@ -250,11 +257,21 @@ class DeltaParser:
 
 def _next(responses: Iterator[Any]) -> Any:
     """The SDK's next streamed response; None at the end."""
+    with _sdk_shape():
+        return next(responses, None)
+
+
+async def _anext(responses: AsyncIterator[Any]) -> Any:
+    """The async SDK's next streamed response; None at the end."""
+    with _sdk_shape():
+        return await anext(responses, None)
+
+
+@contextmanager
+def _sdk_shape() -> Iterator[None]:
     try:
-        return next(responses)
-    except StopIteration:
-        return None
-    except TypeError as exc:  # the SDK unpacks a 200 chunk without `output`
+        yield
+    except TypeError as exc:  # the SDK unpacks a 200 body or chunk without `output`
         raise ResponseFormatError(f"unexpected response shape: {exc}") from exc
 
 
@@ -276,6 +293,26 @@ class _Stream:
             close()
 
 
+class _AStream:
+    """:class:`_Stream` for the async SDK; it also owns the call's aiohttp session."""
+
+    def __init__(self, first: Any, rest: Any, cumulative: bool, session: Any) -> None:
+        self.first, self.rest, self.cumulative = first, rest, cumulative
+        self.session = session
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        rsp, self.first = self.first, None
+        while rsp is not None:
+            yield rsp
+            rsp = await _anext(self.rest)
+
+    async def aclose(self) -> None:
+        try:
+            await self.rest.aclose()
+        finally:
+            await self.session.close()
+
+
 # -- messages ---------------------------------------------------------------------------------
 def media_kind(url: str) -> str | None:
     """``image``/``audio``/``video`` guessed from a data URL's type or the file extension."""
@@ -286,25 +323,18 @@ def media_kind(url: str) -> str | None:
     return next((kind for kind, exts in _EXTENSIONS.items() if ext in exts), None)
 
 
-def _local_uri(url: str) -> str:
+def local_uri(url: str) -> str:
     """An existing local path as a ``file://`` URI (0.x DashScopeFormatter); others as is."""
     if "://" not in url and not url.startswith("data:") and os.path.isfile(url):
         return "file://" + os.path.abspath(url)
     return url
 
 
+_local_uri = local_uri  # the name before the formatter package reused it
+
+
 def _tool_calls(msg: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": b["id"],
-            "type": "function",
-            "function": {
-                "name": b["name"],
-                "arguments": json.dumps(b.get("input", {}), ensure_ascii=False),
-            },
-        }
-        for b in msg.get_content_blocks("tool_use")
-    ]
+    return [openai_tool_call(b) for b in msg.get_content_blocks("tool_use")]
 
 
 def dashscope_chat_messages(msgs: list[Any]) -> list[dict[str, Any]]:
@@ -470,14 +500,32 @@ class DashScopeWrapperBase(ModelWrapperBase):
             args["request_timeout"] = float(self.timeout)
         return args
 
+    def _atransport(self, session: Any) -> dict[str, Any]:
+        """:meth:`_transport` for the async SDK: an aiohttp session, one timeout value."""
+        args = {**self._transport(), "session": session}
+        if isinstance(self.timeout, dict):  # aiohttp: total (non-stream) or sock_read (stream)
+            args["request_timeout"] = self.timeout.get("read", 300.0)
+        return args
+
+    @staticmethod
+    def _aio_session() -> Any:
+        """A fresh aiohttp session for one async call (aiohttp sessions are loop-bound; this
+        one is closed when its call or stream ends). ``trust_env`` as ``requests`` does."""
+        import aiohttp
+
+        return aiohttp.ClientSession(trust_env=True)
+
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         import requests
 
         errors = requests.exceptions
-        if isinstance(exc, errors.Timeout):
+        if isinstance(exc, errors.Timeout) or wraps_urllib3_timeout(exc):
             return ProviderTimeoutError(f"request timed out: {exc}")
         if isinstance(exc, (errors.ConnectionError, errors.ChunkedEncodingError)):
             return ProviderConnectionError(f"connection error: {type(exc).__name__}: {exc}")
+        transport = aiohttp_error(exc)  # the async SDK's transport
+        if transport is not None:
+            return transport
         if isinstance(exc, (errors.JSONDecodeError, json.JSONDecodeError)):
             return ResponseFormatError(f"malformed response: {exc}")
         return None
@@ -537,10 +585,14 @@ class _DashScopeChatBase(DashScopeWrapperBase):
 
     def _invoke(self, request: dict[str, Any]) -> Any:
         api = self.sdk.MultiModalConversation if self.multimodal else self.sdk.Generation
-        try:
+        with _sdk_shape():
             return api.call(**request, **self._transport())
-        except TypeError as exc:  # the SDK unpacks a 200 body without `output`
-            raise ResponseFormatError(f"unexpected response shape: {exc}") from exc
+
+    async def _ainvoke(self, request: dict[str, Any], session: Any) -> Any:
+        sdk = self.sdk
+        api = sdk.AioMultiModalConversation if self.multimodal else sdk.AioGeneration
+        with _sdk_shape():
+            return await api.call(**request, **self._atransport(session))
 
     def _call(self, request: dict[str, Any]) -> ModelResponse:
         return response_from_generation(_checked(self._invoke(request)))
@@ -559,6 +611,32 @@ class _DashScopeChatBase(DashScopeWrapperBase):
     def _iter_deltas(self, sdk_stream: _Stream) -> Iterator[Delta]:
         parse = DeltaParser(sdk_stream.cumulative)
         for rsp in sdk_stream:
+            yield parse(_checked(rsp))
+
+    # The async SDK (AioGeneration, AioMultiModalConversation) answers like the sync one.
+    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
+        async with self._aio_session() as session:
+            return response_from_generation(_checked(await self._ainvoke(request, session)))
+
+    async def _aopen_stream(self, request: dict[str, Any]) -> _AStream:
+        session = self._aio_session()
+        responses = None
+        try:
+            responses = await self._ainvoke(request, session)
+            first = await _anext(responses)
+            if first is not None:
+                _checked(first)
+        except BaseException:
+            if responses is not None:
+                await responses.aclose()
+            await session.close()
+            raise
+        cumulative = request.get("incremental_output") is not True
+        return _AStream(first, responses, cumulative, session)
+
+    async def _aiter_deltas(self, sdk_stream: _AStream) -> AsyncIterator[Delta]:
+        parse = DeltaParser(sdk_stream.cumulative)
+        async for rsp in sdk_stream:
             yield parse(_checked(rsp))
 
 

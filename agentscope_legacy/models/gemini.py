@@ -2,7 +2,9 @@
 
 One ``genai.Client`` per wrapper, kept on the wrapper (a dropped client closes its HTTP client),
 built with an explicit key and ``HttpOptions``: nothing process-global is configured. The SDK
-does not retry unless ``retry_options`` is given, and it never is here (the base retries).
+does not retry unless ``retry_options`` is given: they are set to one attempt (the base retries),
+which also turns off the implicit reconnect (after a 1-10 s sleep) of its aiohttp async path.
+Async calls go through ``client.aio``.
 
 Requests are plain dicts (``model``, ``contents``, ``config``) that the SDK validates; tools go
 out as ``FunctionDeclaration`` dicts, never Python callables, and automatic function calling is
@@ -23,7 +25,7 @@ import json
 import mimetypes
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ..errors import (
@@ -34,6 +36,7 @@ from ..errors import (
     ResponseFormatError,
     error_for_status,
 )
+from ._aio import aiohttp_error
 from ._base import ModelWrapperBase, parse_retry_after, transport_error
 from ._format import HISTORY_HEADER, _block_url, _tool_output_text, check_messages, flatten_msgs
 from .response import Delta, ModelResponse, Usage, tool_call_block
@@ -88,7 +91,8 @@ class GeminiWrapperBase(ModelWrapperBase):
         genai = import_genai()
         options = dict(client_args or {})
         client_kwargs = {k: options.pop(k) for k in _CLIENT_KWARGS if k in options}
-        options.pop("retry_options", None)  # retries are the base class's job
+        # Retries are the base class's job: one attempt, and no implicit aiohttp reconnect.
+        options["retry_options"] = genai.types.HttpRetryOptions(attempts=1)
         unknown = set(options) - set(genai.types.HttpOptions.model_fields)
         if unknown:
             raise ConfigError(
@@ -106,8 +110,11 @@ class GeminiWrapperBase(ModelWrapperBase):
         if self.timeout is not None:
             options["timeout"] = _timeout_ms(self.timeout)
         vertex = client_kwargs.get("vertexai") or client_kwargs.get("enterprise")
-        key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
-        key = self._resolve_api_key(key, required=not (vertex or options.get("base_url")))
+        key = self._resolve_api_key(
+            api_key,
+            required=not (vertex or options.get("base_url")),
+            envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        )
         if "vertexai" not in client_kwargs and "enterprise" not in client_kwargs:
             client_kwargs["vertexai"] = False  # never switched on by GOOGLE_GENAI_USE_VERTEXAI
         self.base_url = options.get("base_url")
@@ -135,7 +142,8 @@ class GeminiWrapperBase(ModelWrapperBase):
             )
         if isinstance(exc, (json.JSONDecodeError, errors.UnknownApiResponseError)):
             return ResponseFormatError(f"malformed response: {exc}")
-        return transport_error(exc)  # the SDK's transports raise their own errors
+        # The SDK's transports (httpx2; aiohttp for async) raise their own errors.
+        return transport_error(exc) or aiohttp_error(exc)
 
 
 def _timeout_ms(timeout: float | dict[str, float]) -> int:
@@ -247,6 +255,20 @@ class GeminiChatWrapper(GeminiWrapperBase):
             calls += n
             yield delta
 
+    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
+        return response_from_gemini(await self.client.aio.models.generate_content(**request))
+
+    async def _aopen_stream(self, request: dict[str, Any]) -> Any:
+        chunks = await self.client.aio.models.generate_content_stream(**request)
+        return await _AStartedStream.start(chunks)
+
+    async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
+        calls = 0
+        async for chunk in sdk_stream:
+            delta, n = delta_from_gemini(chunk, calls)
+            calls += n
+            yield delta
+
 
 class _StartedStream:
     """The SDK's chunk generator with its first chunk already received."""
@@ -264,6 +286,35 @@ class _StartedStream:
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()
+
+
+class _AStartedStream:
+    """:class:`_StartedStream` for ``client.aio``."""
+
+    def __init__(self, chunks: AsyncIterator[Any], first: Any) -> None:
+        self._chunks = chunks
+        self._head = [first] if first is not None else []
+
+    @classmethod
+    async def start(cls, chunks: AsyncIterator[Any]) -> _AStartedStream:
+        try:
+            first = await anext(chunks, None)
+        except BaseException:
+            await cls(chunks, None).aclose()
+            raise
+        return cls(chunks, first)
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        head, self._head = self._head, []
+        for chunk in head:
+            yield chunk
+        async for chunk in self._chunks:
+            yield chunk
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -299,8 +350,8 @@ def _message_parts(message: dict[str, Any]) -> list[dict[str, Any]]:
     # OpenAI shape: content str or parts, tool_calls, role "tool".
     content = message.get("content")
     if message["role"] == "tool":
-        output = {"output": content if isinstance(content, str) else _tool_output_text(content)}
-        return [{"function_response": {"name": message.get("name", ""), "response": output}}]
+        text = content if isinstance(content, str) else _tool_output_text(content)
+        return [function_response_part(message.get("name", ""), text)]
     parts: list[dict[str, Any]] = []
     for item in [content] if isinstance(content, str) else content or []:
         if isinstance(item, str):
@@ -361,20 +412,26 @@ def gemini_chat_contents(msgs: list[Any]) -> list[dict[str, Any]]:
             elif kind in ("image", "audio", "video") and _block_url(block):
                 parts.append(image_part(_block_url(block)))
             elif kind == "tool_use":
-                call = {"name": block["name"], "args": block.get("input") or {}}
-                parts.append({"function_call": call})
+                parts.append(function_call_part(block))
             elif kind == "tool_result":
-                output = block.get("output")
-                response = (
-                    output if isinstance(output, dict) else {"output": _tool_output_text(output)}
-                )
-                result = {"name": block.get("name", ""), "response": response}
-                contents.append({"role": "user", "parts": [{"function_response": result}]})
+                part = function_response_part(block.get("name", ""), block.get("output"))
+                contents.append({"role": "user", "parts": [part]})
         parts.extend(image_part(url) for url in msg.urls if _is_media(url))
         if parts:
             role = "system" if leading else "model" if msg.role == "assistant" else "user"
             contents.append({"role": role, "parts": parts})
     return contents
+
+
+def function_call_part(block: dict[str, Any]) -> dict[str, Any]:
+    """A ``tool_use`` block as a Gemini ``function_call`` part."""
+    return {"function_call": {"name": block["name"], "args": block.get("input") or {}}}
+
+
+def function_response_part(name: str, output: Any) -> dict[str, Any]:
+    """A tool's output as a ``function_response`` part (a dict output is sent as it is)."""
+    response = output if isinstance(output, dict) else {"output": _tool_output_text(output)}
+    return {"function_response": {"name": name, "response": response}}
 
 
 def gemini_multi_agent_contents(msgs: list[Any]) -> list[dict[str, Any]]:

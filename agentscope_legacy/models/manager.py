@@ -35,6 +35,7 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
     from .gemini import GeminiChatWrapper, GeminiEmbeddingWrapper
     from .litellm import LiteLLMChatWrapper
     from .llamacpp import LlamaCppChatWrapper
+    from .local_embedding import LocalEmbeddingWrapper
     from .ollama import OllamaChatWrapper, OllamaEmbeddingWrapper, OllamaGenerationWrapper
     from .openai import OpenAIChatWrapper, OpenAIDALLEWrapper, OpenAIEmbeddingWrapper
     from .openai_compatible import (
@@ -57,6 +58,7 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
         PostAPIChatWrapper,
         PostAPIEmbeddingWrapper,
         LlamaCppChatWrapper,
+        LocalEmbeddingWrapper,
         DashScopeChatWrapper,
         DashScopeMultiModalWrapper,
         DashScopeTextEmbeddingWrapper,
@@ -72,6 +74,10 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
         AnthropicChatWrapper,
     ]
     return {cls.model_type: cls for cls in classes}
+
+
+# More unknown fields than this in one config are reported as one issue, not one each.
+MAX_UNKNOWN_REPORTED = 50
 
 
 class ModelManager:
@@ -209,15 +215,21 @@ class ModelManager:
         schema = validator.schema
         if schema.get("additionalProperties") is False:
             known = list(schema["properties"])
-            for key in data:
-                if key not in schema["properties"]:
-                    close = difflib.get_close_matches(str(key), known, n=1)
-                    hint = f"; did you mean '{close[0]}'?" if close else ""
-                    issues.append(
-                        config.issue(
-                            f"unknown field for model_type '{cls.model_type}'{hint}", str(key)
-                        )
+            unknown = [key for key in data if key not in schema["properties"]]
+            if len(unknown) > MAX_UNKNOWN_REPORTED:  # a broken file, not typos: say so, fast
+                issues.append(
+                    config.issue(
+                        f"{len(unknown)} unknown fields for model_type '{cls.model_type}' "
+                        f"(the first: {', '.join(map(repr, unknown[:5]))})"
                     )
+                )
+                unknown = []
+            for key in unknown:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                issues.append(
+                    config.issue(f"unknown field for model_type '{cls.model_type}'{hint}", str(key))
+                )
         for error in validator.iter_errors(data):
             if error.validator == "additionalProperties":
                 continue  # reported above with a did-you-mean

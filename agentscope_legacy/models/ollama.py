@@ -4,6 +4,9 @@ One ``ollama.Client`` per wrapper. The SDK has no retries (the base class retrie
 timeout by default, so a finite one is always set. Model parameters (temperature, top_p,
 num_predict, ...) live in Ollama's ``options``: the config's ``options`` are merged with the
 call's, and call kwargs that name an option are moved into it.
+
+Chat's ``acall`` uses the SDK's ``AsyncClient`` (one per event loop, built on first use) with
+the same requests and parsing; generate and embeddings run their sync calls in a thread.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from loguru import logger
@@ -24,8 +28,10 @@ from ..errors import (
     ResponseFormatError,
     error_for_status,
 )
+from ._aio import PerLoop
 from ._base import ModelWrapperBase, parse_retry_after, transport_error
 from ._format import (
+    block_url,
     check_messages,
     common_chat_messages,
     common_multi_agent_messages,
@@ -99,11 +105,33 @@ class OllamaWrapperBase(ModelWrapperBase):
         hooks = dict(client_args.pop("event_hooks", None) or {})
         hooks["response"] = [*hooks.get("response", []), self._remember_retry_after]
         self.client = ollama.Client(host=host, timeout=timeout, event_hooks=hooks, **client_args)
+        # The async client (one per event loop) gets only its own, async, Retry-After hook.
+        ahooks = {"response": [_aremember_retry_after]}
+        self._async_clients = PerLoop(
+            lambda: ollama.AsyncClient(
+                host=host, timeout=timeout, event_hooks=ahooks, **client_args
+            ),
+            lambda c: c.close(),
+        )
+
+    @property
+    def aclient(self) -> Any:
+        """The SDK's ``AsyncClient``, built on first async use (once per event loop)."""
+        return self._async_clients.get()
 
     def _remember_retry_after(self, response: Any) -> None:
         self._retry_after.value = (
             parse_retry_after(response.headers) if response.status_code in (429, 503) else None
         )
+
+    async def _asdk(self, call: Awaitable[Any]) -> Any:
+        """Await an async SDK call; a ResponseError keeps the Retry-After its hook saw."""
+        _async_retry_after.set(None)
+        try:
+            return await call
+        except import_ollama().ResponseError as exc:
+            exc.retry_after = _async_retry_after.get()  # type: ignore[attr-defined]
+            raise
 
     def _merge(self, kwargs: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         """Request kwargs: options merged (config < call), option names moved into options."""
@@ -122,7 +150,9 @@ class OllamaWrapperBase(ModelWrapperBase):
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         error = translate_error(exc)
         if error is not None and error.status in (429, 503):
-            error.retry_after = getattr(self._retry_after, "value", None)
+            error.retry_after = getattr(
+                exc, "retry_after", getattr(self._retry_after, "value", None)
+            )
         return error
 
     def _open_stream(self, request: dict[str, Any]) -> Any:
@@ -130,6 +160,15 @@ class OllamaWrapperBase(ModelWrapperBase):
 
     def _sdk_call(self, request: dict[str, Any]) -> Any:
         raise NotImplementedError
+
+
+_async_retry_after: ContextVar[float | None] = ContextVar("ollama_retry_after", default=None)
+
+
+async def _aremember_retry_after(response: Any) -> None:
+    # httpx awaits the hook in the calling task, so the value is seen by that call only.
+    status = response.status_code
+    _async_retry_after.set(parse_retry_after(response.headers) if status in (429, 503) else None)
 
 
 def translate_error(exc: Exception) -> ProviderError | None:
@@ -182,7 +221,47 @@ def _until_done(parts: Any) -> Iterator[Any]:
         yield part
         if part.done:
             return
-    raise ResponseFormatError("the stream ended before its final part (done: true)")
+    raise ResponseFormatError(_CUT_SHORT)
+
+
+async def _auntil_done(parts: Any) -> AsyncIterator[Any]:
+    """:func:`_until_done` for the async SDK."""
+    async for part in parts:
+        yield part
+        if part.done:
+            return
+    raise ResponseFormatError(_CUT_SHORT)
+
+
+_CUT_SHORT = "the stream ended before its final part (done: true)"
+
+
+class _APrimedStream:
+    """:class:`_PrimedStream` for the async SDK."""
+
+    def __init__(self, parts: AsyncIterator[Any], first: list[Any]) -> None:
+        self._parts, self._first = parts, first
+
+    @classmethod
+    async def start(cls, parts: AsyncIterator[Any]) -> _APrimedStream:
+        try:
+            first = await anext(parts, None)
+        except BaseException:
+            await cls(parts, []).aclose()
+            raise
+        return cls(parts, [first] if first is not None else [])
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        first, self._first = self._first, []
+        for part in first:
+            yield part
+        async for part in self._parts:
+            yield part
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._parts, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _usage(part: Any) -> tuple[int, int]:
@@ -268,34 +347,60 @@ class OllamaChatWrapper(OllamaWrapperBase):
         return self.client.chat(**request)
 
     def _call(self, request: dict[str, Any]) -> ModelResponse:
-        part = self._sdk_call(request)
-        message = part.message
-        calls = tool_call_blocks(message.tool_calls)
-        return ModelResponse(
-            text=message.content or "",
-            raw=part,
-            tool_calls=calls or None,
-            usage=Usage(*_usage(part)),
-            reasoning=message.thinking or None,
-            finish_reason=_finish_reason(part.done_reason, bool(calls)),
-        )
+        return response_from_chat(self._sdk_call(request))
 
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
-        n_calls = 0
+        parse = ChatPartParser()
         for part in _until_done(sdk_stream):
-            message = part.message
-            calls = None
-            if message.tool_calls:
-                blocks = tool_call_blocks(message.tool_calls, n_calls)
-                calls = [{"index": n_calls + i, **b} for i, b in enumerate(blocks)]
-                n_calls += len(blocks)
-            yield Delta(
-                message.content or "",
-                message.thinking or "",
-                calls,
-                _usage(part) if part.done else None,
-                _finish_reason(part.done_reason, n_calls > 0) if part.done else None,
-            )
+            yield parse(part)
+
+    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
+        return response_from_chat(await self._asdk(self.aclient.chat(**request)))
+
+    async def _aopen_stream(self, request: dict[str, Any]) -> Any:
+        parts = await self._asdk(self.aclient.chat(**request))
+        return await self._asdk(_APrimedStream.start(parts))
+
+    async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
+        parse = ChatPartParser()
+        async for part in _auntil_done(sdk_stream):
+            yield parse(part)
+
+
+def response_from_chat(part: Any) -> ModelResponse:
+    """A ModelResponse from a non-streamed ``/api/chat`` reply."""
+    message = part.message
+    calls = tool_call_blocks(message.tool_calls)
+    return ModelResponse(
+        text=message.content or "",
+        raw=part,
+        tool_calls=calls or None,
+        usage=Usage(*_usage(part)),
+        reasoning=message.thinking or None,
+        finish_reason=_finish_reason(part.done_reason, bool(calls)),
+    )
+
+
+class ChatPartParser:
+    """One streamed ``/api/chat`` part to a Delta (tool calls numbered across the reply)."""
+
+    def __init__(self) -> None:
+        self.n_calls = 0
+
+    def __call__(self, part: Any) -> Delta:
+        message = part.message
+        calls = None
+        if message.tool_calls:
+            blocks = tool_call_blocks(message.tool_calls, self.n_calls)
+            calls = [{"index": self.n_calls + i, **b} for i, b in enumerate(blocks)]
+            self.n_calls += len(blocks)
+        return Delta(
+            message.content or "",
+            message.thinking or "",
+            calls,
+            _usage(part) if part.done else None,
+            _finish_reason(part.done_reason, self.n_calls > 0) if part.done else None,
+        )
 
 
 def _to_ollama_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -419,18 +524,22 @@ def msg_images(msg: Any) -> list[str]:
     Ollama needs the image bytes: local files and ``data:`` URLs are used, web URLs and
     non-image files are skipped with a warning.
     """
-    images: list[str | None] = [_image_from_url(url) for url in msg.urls]
-    for block in msg.get_content_blocks("image"):
-        source = block.get("source")
-        if isinstance(source, dict) and source.get("type") == "base64":
-            images.append(source.get("data") or None)
-        else:
-            url = source.get("url", "") if isinstance(source, dict) else block.get("url", "")
-            images.append(_image_from_url(url))
+    images: list[str | None] = [image_from_url(url) for url in msg.urls]
+    images += [block_image(block) for block in msg.get_content_blocks("image")]
     return [image for image in images if image]
 
 
-def _image_from_url(url: str) -> str | None:
+def block_image(block: dict[str, Any]) -> str | None:
+    """An image block as the SDK takes it: base64 data or a local file's absolute path."""
+    source = block.get("source")
+    if isinstance(source, dict) and source.get("type") == "base64":
+        data = source.get("data") or None
+        return image_from_url(data) if data and data.startswith("data:") else data
+    return image_from_url(block_url(block))
+
+
+def image_from_url(url: str) -> str | None:
+    """Base64 data from a data URL, a local image file's absolute path, else None (warned)."""
     if url.startswith("data:image/"):
         header, _, data = url.partition(",")
         if header.endswith(";base64") and data:
@@ -442,6 +551,9 @@ def _image_from_url(url: str) -> str | None:
     if url:
         logger.warning("Ollama takes local image files only; skipped {!r:.80}", url)
     return None
+
+
+_image_from_url = image_from_url  # the name before the formatter package reused it
 
 
 __all__ = ["OllamaChatWrapper", "OllamaEmbeddingWrapper", "OllamaGenerationWrapper"]
