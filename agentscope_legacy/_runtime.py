@@ -8,7 +8,7 @@ import random
 import shutil
 import string
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,16 +72,23 @@ def init(
     agent_configs: Any = None,
     studio_url: str | None = None,
     allow_replace: bool = False,
+    budget: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Start a run: load model configs, set up the run directory, logging and usage records.
 
-    Returns the agents built from ``agent_configs`` (``[]`` without), as 0.1.x did.
+    ``budget`` limits the whole run (every config together): ``{max_calls, max_tokens,
+    max_cost, prompt_price, completion_price}`` (prices per million tokens); a call that would
+    start past a limit raises QuotaExceededError. Returns the agents built from
+    ``agent_configs`` (``[]`` without), as 0.1.x did.
     """
     global _runtime
     from loguru import logger
 
     from .logging import setup_logger
     from .models.manager import ModelManager
+    from .monitor import Budget
+
+    run_budget = Budget.parse(budget)  # a ConfigError before anything is set up
 
     project = project or _random_code(string.ascii_letters + string.digits)
     name = name or _random_code(string.ascii_lowercase + string.digits)
@@ -102,7 +109,9 @@ def init(
         save_log=save_log,
         save_api_invoke=save_api_invoke,
         use_monitor=use_monitor,
-        monitor=Monitor(run_dir, use_monitor=use_monitor, save_api_invoke=save_api_invoke),
+        monitor=Monitor(
+            run_dir, use_monitor=use_monitor, save_api_invoke=save_api_invoke, budget=run_budget
+        ),
     )
     if cache_dir:
         runtime.cache_dir = Path(cache_dir).expanduser()
@@ -135,7 +144,11 @@ def _save_state(runtime: Runtime, manager: Any) -> None:
         "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
         "agentscope_legacy_version": __version__,
         "logger": {"level": runtime.logger_level},
-        "monitor": {"use_monitor": runtime.use_monitor, "save_api_invoke": runtime.save_api_invoke},
+        "monitor": {
+            "use_monitor": runtime.use_monitor,
+            "save_api_invoke": runtime.save_api_invoke,
+            "budget": asdict(runtime.monitor.budget) if runtime.monitor.budget else None,
+        },
         "model": redact(manager.state_dict()),
     }
     path = runtime.run_dir / ".config"  # type: ignore[operator]

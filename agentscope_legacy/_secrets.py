@@ -56,6 +56,34 @@ def scrub(text: str) -> str:
     return pattern.sub(MASK, text)
 
 
+def scrub_exception(exc: BaseException | None) -> None:
+    """Scrub known secrets, in place, from ``exc`` and the exceptions linked to it.
+
+    A provider error keeps the SDK's exception as its ``__cause__``, and a traceback prints
+    that exception too: its text (``args`` and the string attributes its ``__str__`` may use,
+    such as ``message`` or ``error``) must be as clean as the typed error's own. Linked means
+    chained (``__cause__``, ``__context__``) or held in an attribute (litellm's
+    ``original_exception``).
+    """
+    pending = [exc]
+    seen: set[int] = set()
+    while pending and len(seen) < 32:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        pending += [current.__cause__, current.__context__]
+        try:
+            current.args = tuple(scrub(a) if isinstance(a, str) else a for a in current.args)
+            for name, value in list(vars(current).items()):
+                if isinstance(value, str):
+                    setattr(current, name, scrub(value))
+                elif isinstance(value, BaseException):
+                    pending.append(value)
+        except Exception:  # an exception type that refuses new attribute values
+            pass
+
+
 def redact(obj: Any) -> Any:
     """A copy of ``obj`` with secret-named values masked and known secrets scrubbed.
 

@@ -13,7 +13,6 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -98,25 +97,72 @@ def _yaml_loader_class() -> type:
 
 
 _LOADER: type | None = None
-# Far above any real config file; bounds the work an alias-heavy document can cause.
-MAX_DOCUMENT_NODES = 1_000_000
+# Far above any real config file (a config has tens of values); bounds the work and the memory
+# (about 0.5 kB a value once loaded) an alias-heavy or huge document can cause.
+MAX_DOCUMENT_NODES = 250_000
+# Bounds on what a file may be, far above any real one, so that a broken or hostile file is a
+# ConfigError rather than a crash, a hang or all the memory: nesting deeper than this would
+# overflow the stack of the recursive code that walks configs (libyaml's composer recurses in
+# C: 100,000 nested brackets crash the interpreter), and files larger than this are refused
+# before they are read.
+MAX_NESTING = 100
+MAX_FILE_BYTES = 8 * 1024 * 1024
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    return ConfigError(ConfigIssue(f"invalid YAML: {problem}", file=file, line=line))
+
+
+def _too_deep(file: str | None, line: int | None = None) -> ConfigError:
+    return ConfigError(
+        ConfigIssue(f"nested too deeply (more than {MAX_NESTING} levels)", file=file, line=line)
+    )
+
+
+def _prescan_yaml(loader: Any, file: str) -> None:
+    """Walk the event stream (flat: libyaml's parser does not recurse) and refuse a document
+    nested too deeply or with too many values *before* it is composed into objects."""
+    depth = values = 0
+    while loader.check_event():
+        event = loader.get_event()
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise _too_deep(file, event.start_mark.line + 1)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        values += isinstance(event, yaml.NodeEvent)
+        if values > MAX_DOCUMENT_NODES:
+            raise ConfigError(
+                ConfigIssue(f"too many values (over {MAX_DOCUMENT_NODES})", file=file)
+            )
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[int, tuple[int, dict[str, int]]]]:
     global _LOADER
     if _LOADER is None:
         _LOADER = _yaml_loader_class()
+    scanner = _LOADER(text)
+    try:
+        _prescan_yaml(scanner, file)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file) from None
+    finally:
+        scanner.dispose()
     loader = _LOADER(text)
     loader.locations = {}
     try:
         data = loader.get_single_data()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(ConfigIssue(f"invalid YAML: {problem}", file=file, line=line)) from None
+        raise _yaml_error(exc, file) from None
+    except RecursionError:  # aliases can nest deeper than the text does
+        raise _too_deep(file) from None
     finally:
         loader.dispose()
+    check_nesting(data, file)
     if expanded_size(data) > MAX_DOCUMENT_NODES:
         raise ConfigError(
             ConfigIssue(
@@ -160,13 +206,17 @@ def _parse_json(text: str, file: str) -> Any:
         return data
 
     try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
+        data = json.loads(text, object_pairs_hook=no_duplicates)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             ConfigIssue(f"invalid JSON: {exc.msg}", file=file, line=exc.lineno)
         ) from None
     except RecursionError:
-        raise ConfigError(ConfigIssue("JSON nested too deeply", file=file)) from None
+        raise _too_deep(file) from None
+    check_nesting(data, file)
+    if expanded_size(data) > MAX_DOCUMENT_NODES:
+        raise ConfigError(ConfigIssue(f"too many values (over {MAX_DOCUMENT_NODES})", file=file))
+    return data
 
 
 def _units(data: Any, file: str) -> list[Any]:
@@ -190,7 +240,7 @@ def read_file(path: str | os.PathLike) -> list[ModelConfig]:
     """Parse one YAML or JSON file into located configs (not yet validated)."""
     file = os.fspath(path)
     try:
-        raw = Path(file).read_bytes()
+        raw = read_bounded(file)
     except FileNotFoundError:
         raise ConfigError(ConfigIssue("file not found", file=file)) from None
     except OSError as exc:
@@ -226,9 +276,65 @@ def _make_config(unit: Any, file: str | None, line: int | None, key_lines: dict)
                 f"a model config must be a mapping, got {type(unit).__name__}", file=file, line=line
             )
         )
+    check_nesting(unit, file, line)
     missing: dict[str, str] = {}
     data = _expand(unit, "", missing)
+    _register_secrets(data)
     return ModelConfig(data, file, line, dict(key_lines), missing)
+
+
+def _register_secrets(data: dict[str, Any]) -> None:
+    """Remember the values of secret fields (``api_key``, ``headers.Authorization``) as soon as
+    a config is read, so that they are scrubbed from everything even before a wrapper exists
+    (a saved experiment, a log line, a prompt that quotes one)."""
+    from ._secrets import is_secret_key, register_secret
+
+    stack: list[Any] = [data]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            if isinstance(value, str):
+                if is_secret_key(key):
+                    register_secret(value)
+            elif isinstance(value, (dict, list)):
+                stack.append(value)
+
+
+def read_bounded(file: str | os.PathLike) -> bytes:
+    """The bytes of a config or experiment file; a ConfigError past MAX_FILE_BYTES, without
+    reading further (also for files with no size, such as ``/dev/zero``). OSError when the
+    file cannot be read."""
+    with open(file, "rb") as fh:
+        raw = fh.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(
+            ConfigIssue(
+                f"file too large (over the limit of {MAX_FILE_BYTES // 2**20} MiB)",
+                file=os.fspath(file),
+            )
+        )
+    return raw
+
+
+def check_nesting(value: Any, file: str | None = None, line: int | None = None) -> None:
+    """A ConfigError if dicts and lists in ``value`` nest deeper than MAX_NESTING (counted
+    without recursion; a structure that contains itself is infinitely deep)."""
+    deepest: dict[int, int] = {}  # id -> deepest level seen, so shared nodes are walked again
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, (dict, list, tuple)) or deepest.get(id(node), 0) >= depth:
+            continue
+        if depth > MAX_NESTING:
+            raise _too_deep(file, line)
+        deepest[id(node)] = depth
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children)
 
 
 def read_configs(source: ConfigSource | Iterable[ConfigSource]) -> list[ModelConfig]:

@@ -187,7 +187,18 @@ class ResponseParsingError(AgentScopeError):
 
 
 class QuotaExceededError(AgentScopeError):
-    """A configured budget would be exceeded by the next call."""
+    """A configured budget would be exceeded by the next call.
+
+    Attributes: ``config_name`` (the config whose call was refused), ``scope`` (``"config"``
+    or ``"run"``), ``limit`` (``max_calls``, ``max_tokens`` or ``max_cost``), ``maximum`` and
+    ``used``.
+    """
+
+    config_name: str | None = None
+    scope: str | None = None
+    limit: str | None = None
+    maximum: float | None = None
+    used: float | None = None
 
 
 def error_for_status(status: int | None) -> type[ProviderError]:

@@ -165,7 +165,9 @@ def setup_logger(run_dir: str | Path | None, level: str = "INFO", save_log: bool
             enqueue=False,
             format="{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {message}",
         )
-        _chat_file = open(Path(run_dir) / "logging.chat", "a", encoding="utf-8")  # noqa: SIM115
+        from .monitor import open_jsonl
+
+        _chat_file = open_jsonl(Path(run_dir) / "logging.chat")
 
 
 def _scrub_record(record: dict[str, Any]) -> None:

@@ -3,21 +3,37 @@
 Every call, streamed or not, ends in :meth:`Monitor.record` exactly once. Totals per config are
 kept in memory; with ``use_monitor`` each call is also a row in ``run_dir/agentscope.db``
 (SQLite, WAL mode, committed per row), and with ``save_api_invoke`` the request and response
-(keys redacted) are appended as one flushed JSON line to ``run_dir/invocations.jsonl``. Both
-formats survive a crash: a row is either committed or absent, a line is whole or the last.
+(keys redacted) are appended as one flushed JSON line to ``run_dir/invocations.jsonl``.
+
+Both formats survive a crash (SIGKILL, power loss of the process, Ctrl-C): a row is either
+committed or absent; in a JSON-lines file every line that ends with a newline is a whole
+record, and only the last line, if it has no newline, may be cut short. :func:`read_jsonl`
+reads such a file by that rule, and reopening it for appending first drops a cut-short tail
+(:func:`open_jsonl`), so a torn record never merges with the next one. Files written once
+(the run's ``.config``, an experiment's ``experiment.yaml`` and ``usage.txt``) are replaced
+atomically (:func:`write_atomic`): old or new, never half.
+
+Budgets: a config's ``budget`` and the run's (``init(budget=...)``) limit calls, tokens and
+cost. :meth:`Monitor.check_budget` runs before every call (never mid-stream) and raises
+:class:`~agentscope_legacy.errors.QuotaExceededError` once a limit is reached; the totals are
+this run's, in memory (a new ``init`` starts from zero).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._secrets import redact
+from .errors import ConfigError, ConfigIssue, QuotaExceededError
 
 if TYPE_CHECKING:
     from .models._base import ModelWrapperBase
@@ -42,6 +58,103 @@ CREATE TABLE IF NOT EXISTS usage (
 """
 
 
+# -- budgets ----------------------------------------------------------------------------------
+_COUNT = {"type": "integer", "minimum": 0}
+_AMOUNT = {"type": "number", "minimum": 0}
+#: JSON Schema of a ``budget`` (a config field, and ``init(budget=...)``); prices are per
+#: million tokens, in the currency of ``max_cost``.
+BUDGET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "max_tokens": _COUNT,
+        "max_calls": _COUNT,
+        "max_cost": _AMOUNT,
+        "prompt_price": _AMOUNT,
+        "completion_price": _AMOUNT,
+    },
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits on calls, tokens (prompt + completion) and cost; ``None`` is no limit."""
+
+    max_tokens: int | None = None
+    max_calls: int | None = None
+    max_cost: float | None = None
+    prompt_price: float | None = None  # per 1M prompt tokens
+    completion_price: float | None = None  # per 1M completion tokens
+
+    @classmethod
+    def parse(cls, value: Any, config_name: str | None = None) -> Budget | None:
+        """A Budget from a mapping (None stays None); a ConfigError lists every problem."""
+        if value is None or isinstance(value, Budget):
+            return value
+        issues = [
+            ConfigIssue(message, config_name=config_name, field=field)
+            for field, message in budget_problems(value)
+        ]
+        if issues:
+            raise ConfigError(issues)
+        return cls(**value)
+
+    @property
+    def priced(self) -> bool:
+        return self.prompt_price is not None or self.completion_price is not None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * (self.prompt_price or 0.0)
+            + completion_tokens * (self.completion_price or 0.0)
+        ) / 1_000_000
+
+
+def budget_problems(value: Any) -> list[tuple[str, str]]:
+    """``(field, message)`` for everything wrong with a budget mapping."""
+    if not isinstance(value, dict):
+        return [("budget", f"expected a mapping of {', '.join(BUDGET_SCHEMA['properties'])}")]
+    problems = []
+    for key, item in value.items():
+        field = f"budget.{key}"
+        if key not in BUDGET_SCHEMA["properties"]:
+            known = list(BUDGET_SCHEMA["properties"])
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known)}"
+            problems.append((field, f"unknown budget field; {hint}"))
+        elif isinstance(item, bool) or not isinstance(item, (int, float)):
+            problems.append((field, f"expected a number, got {type(item).__name__}"))
+        elif key in ("max_tokens", "max_calls") and not isinstance(item, int):
+            problems.append((field, f"expected a whole number, got {item!r}"))
+        elif not item >= 0:  # also NaN
+            problems.append((field, f"expected a value >= 0, got {item!r}"))
+    if (
+        value.get("max_cost") is not None
+        and value.get("prompt_price") is None
+        and value.get("completion_price") is None
+    ):
+        problems.append(
+            (
+                "budget.max_cost",
+                "a cost limit needs prices: set prompt_price and completion_price "
+                "(per million tokens)",
+            )
+        )
+    return problems
+
+
+@dataclass
+class Spent:
+    """What a budget counts: calls started, tokens and cost of the calls that ended."""
+
+    calls: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+
+
+_LIMITS = (("max_calls", "calls", "calls"), ("max_tokens", "tokens", "tokens"))
+
+
 @dataclass
 class UsageTotals:
     calls: int = 0
@@ -63,9 +176,14 @@ class Monitor:
         run_dir: str | Path | None = None,
         use_monitor: bool = True,
         save_api_invoke: bool = False,
+        budget: Budget | dict[str, Any] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self.totals: dict[tuple[str, str], UsageTotals] = {}
+        #: The run's budget, over every config; each config's own is on its wrapper.
+        self.budget = Budget.parse(budget, config_name=None)
+        self.spent_by_config: dict[str, Spent] = {}
+        self.spent_in_run = Spent()
         self.db_path: Path | None = None
         self.invocations_path: Path | None = None
         self._db: sqlite3.Connection | None = None
@@ -78,7 +196,7 @@ class Monitor:
             self._db.execute(_SCHEMA)
         if run_dir is not None and save_api_invoke:
             self.invocations_path = Path(run_dir) / "invocations.jsonl"
-            self._invocations = open(self.invocations_path, "a", encoding="utf-8")  # noqa: SIM115
+            self._invocations = open_jsonl(self.invocations_path)
 
     @property
     def persists(self) -> bool:
@@ -94,6 +212,8 @@ class Monitor:
         stream: bool,
     ) -> None:
         key = (wrapper.config_name, wrapper.model_name)
+        prices = _prices(getattr(wrapper, "budget", None), self.budget)
+        cost = prices.cost(usage.prompt_tokens, usage.completion_tokens) if prices else 0.0
         with self._lock:
             totals = self.totals.get(key)
             if totals is None:
@@ -103,6 +223,10 @@ class Monitor:
             totals.prompt_tokens += usage.prompt_tokens
             totals.completion_tokens += usage.completion_tokens
             totals.latency += usage.latency
+            spent = self.spent_by_config.setdefault(wrapper.config_name, Spent())
+            for budget_spent in (spent, self.spent_in_run):
+                budget_spent.tokens += usage.total_tokens
+                budget_spent.cost += cost
         if not self.persists:
             return
         now = datetime.now().isoformat(timespec="milliseconds")
@@ -154,6 +278,46 @@ class Monitor:
                 self._invocations.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
                 self._invocations.flush()
 
+    def check_budget(self, wrapper: ModelWrapperBase) -> None:
+        """Refuse the call about to be made if the config's or the run's budget is used up;
+        else count it as started (so concurrent callers cannot overrun ``max_calls``).
+
+        Tokens and cost are those of calls that ended: a call is refused once they reached
+        the limit, so the call that crosses it completes (a stream is never cut).
+        """
+        own = getattr(wrapper, "budget", None)
+        if own is None and self.budget is None:
+            return
+        name = wrapper.config_name
+        with self._lock:
+            spent = self.spent_by_config.setdefault(name, Spent())
+            for budget, used, scope in (
+                (own, spent, "config"),
+                (self.budget, self.spent_in_run, "run"),
+            ):
+                if budget is None:
+                    continue
+                limits = [
+                    (limit, getattr(budget, limit), getattr(used, attr), unit)
+                    for limit, attr, unit in _LIMITS
+                ]
+                limits.append(("max_cost", budget.max_cost, used.cost, ""))
+                for limit, maximum, amount, unit in limits:
+                    if maximum is not None and amount >= maximum:
+                        raise _refusal(name, scope, limit, maximum, amount, unit, used)
+            spent.calls += 1
+            self.spent_in_run.calls += 1
+
+    def spent(self, config_name: str | None = None) -> Spent:
+        """What the run (or one config) has used of its budget so far, as a copy."""
+        with self._lock:
+            used = (
+                self.spent_in_run
+                if config_name is None
+                else self.spent_by_config.get(config_name, Spent())
+            )
+            return Spent(used.calls, used.tokens, used.cost)
+
     def usage_rows(self) -> list[dict[str, Any]]:
         """One row per (config_name, model_name): calls, failures, tokens, mean latency."""
         with self._lock:
@@ -204,6 +368,95 @@ class Monitor:
             if self._invocations is not None:
                 self._invocations.close()
                 self._invocations = None
+
+
+def _prices(own: Budget | None, run: Budget | None) -> Budget | None:
+    """The prices a call is charged at: its config's, else the run's."""
+    if own is not None and own.priced:
+        return own
+    if run is not None and run.priced:
+        return run
+    return None
+
+
+def _refusal(
+    config_name: str,
+    scope: str,
+    limit: str,
+    maximum: float,
+    amount: float,
+    unit: str,
+    used: Spent,
+) -> QuotaExceededError:
+    from loguru import logger
+
+    shown = f"{amount:.6g}" if limit == "max_cost" else f"{amount} {unit}"
+    whose = f"config '{config_name}'" if scope == "config" else "the run (all configs)"
+    message = (
+        f"budget exceeded for {whose}: {limit} is {maximum:g} and {shown} "
+        f"{'have' if unit else 'has'} been used ({used.calls} calls); the call to "
+        f"'{config_name}' was not made"
+    )
+    logger.warning(message)
+    err = QuotaExceededError(message)
+    err.config_name, err.scope, err.limit = config_name, scope, limit  # type: ignore[attr-defined]
+    err.maximum, err.used = maximum, amount  # type: ignore[attr-defined]
+    return err
+
+
+# -- crash-safe files -------------------------------------------------------------------------
+def open_jsonl(path: str | Path) -> Any:
+    """Open a JSON-lines file for appending, first cutting off a last line that a crash left
+    without its newline (it was never a whole record)."""
+    path = Path(path)
+    try:
+        with open(path, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size:
+                # Scan back block by block to the last newline (records can be long).
+                end = size
+                while end > 0:
+                    start = max(0, end - 65536)
+                    fh.seek(start)
+                    block = fh.read(end - start)
+                    if end == size and block.endswith(b"\n"):
+                        break  # intact
+                    cut = block.rfind(b"\n")
+                    if cut >= 0:
+                        fh.truncate(start + cut + 1)
+                        break
+                    end = start
+                else:
+                    fh.truncate(0)
+    except FileNotFoundError:
+        pass
+    return open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+
+def read_jsonl(path: str | Path) -> Iterator[Any]:
+    """The records of a JSON-lines file written by this package; a last line without its
+    newline (the process died while writing it) is skipped, any other bad line raises."""
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.endswith(b"\n"):
+                return
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{number}: not a JSON record: {exc}") from None
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a crash leaves the
+    old file or the new one, never a part."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import check_nesting
 from ..errors import ConfigError
 from ..message import Msg
+from ..monitor import write_atomic
 from . import agent_specs
 from .checks import ModelSources, check, class_search_path
 from .document import Document, apply_overrides, read_document, substitute_vars
@@ -168,7 +170,7 @@ class Experiment:
         source = self.document.file or "experiment"
         header = f"# {source}, as run (overrides and variables applied, keys redacted)\n"
         text = yaml.safe_dump(redact(data), sort_keys=False, allow_unicode=True)
-        (run_dir / "experiment.yaml").write_text(header + text, encoding="utf-8")
+        write_atomic(run_dir / "experiment.yaml", header + text)
 
 
 def load(
@@ -184,10 +186,12 @@ def load(
     (paths relative to the current directory), e.g. to run on other models.
     """
     if isinstance(source, Mapping):
+        check_nesting(source)  # before any recursive copy or walk
         doc = Document(copy.deepcopy(dict(source)))
     else:
         doc = read_document(source)
     issues: list[Any] = apply_overrides(doc, overrides)
+    check_nesting(doc.data, doc.file)  # overrides may nest values too
     if model_configs is not None:
         paths = [model_configs] if isinstance(model_configs, (str, os.PathLike)) else model_configs
         doc.data["model_configs"] = [str(Path(p).resolve()) for p in paths]
@@ -223,6 +227,6 @@ def _silenced(quiet: bool) -> Any:
 def _report_usage(runtime: Any, run_dir: Path | None) -> None:
     table = runtime.monitor.usage_table()
     if run_dir is not None:
-        (run_dir / "usage.txt").write_text(table + "\n", encoding="utf-8")
+        write_atomic(run_dir / "usage.txt", table + "\n")
     where = f" (saved in {run_dir})" if run_dir else ""
     print(f"LLM usage{where}:\n{table}", file=sys.stderr, flush=True)

@@ -68,11 +68,13 @@ class Document:
 
 def read_document(path: str | os.PathLike) -> Document:
     """Parse an experiment file (safe YAML, duplicate keys rejected) with its lines."""
-    from ..config import parse_yaml_with_locations
+    from ..config import parse_yaml_with_locations, read_bounded
 
     file = os.fspath(path)
     try:
-        text = Path(file).read_text(encoding="utf-8-sig")
+        text = read_bounded(file).decode("utf-8-sig")
+    except ConfigError:  # too large
+        raise
     except FileNotFoundError:
         raise ConfigError(ExperimentIssue("experiment file not found", file=file)) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -93,7 +95,9 @@ def read_document(path: str | os.PathLike) -> Document:
 
 def _explain_yaml(issue: ConfigIssue, text: str) -> ExperimentIssue:
     message = issue.message
-    line = text.splitlines()[issue.line - 1] if issue.line else ""
+    lines = text.splitlines()
+    # An error at the end of the stream is on the line after the last one.
+    line = lines[issue.line - 1] if issue.line and issue.line <= len(lines) else ""
     if "{{" in line and ("unhashable" in message or "mapping" in message):
         message += ' (a value that starts with {{ must be quoted: "{{name}}")'
     return ExperimentIssue(message, file=issue.file, line=issue.line)
@@ -119,16 +123,21 @@ def parse_override(text: str) -> tuple[DocPath, Any]:
 
     The value is read as YAML (``5`` is an int, ``[a, b]`` a list, ``'5'`` a string).
     """
-    import yaml
+    from ..config import parse_yaml_with_locations
 
     key, sep, raw = text.partition("=")
     path = parse_path(key)
     if not sep:
         raise ValueError(f"expected PATH=VALUE, got {text!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else raw
-    except yaml.YAMLError:
-        value = raw
+    if not raw.strip():
+        return path, raw
+    try:  # the loader of config files: safe, and bounded in depth and size
+        value = parse_yaml_with_locations(raw, "--set")[0]
+    except ConfigError as exc:
+        message = exc.issues[0].message
+        if not message.startswith("invalid YAML"):
+            raise ValueError(f"the value is refused: {message}") from None
+        value = raw  # not YAML: the text as it is
     return path, value
 
 

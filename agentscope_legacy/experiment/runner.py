@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .._secrets import scrub
 from ..logging import log_msg
 from ..message import Msg
+from ..monitor import open_jsonl
 from .document import render
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ class Transcript:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.messages: list[Msg] = []
-        self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self._file: IO[str] | None = open_jsonl(path) if path else None
 
     def write(self, msg: Msg) -> None:
         self.messages.append(msg)

@@ -24,14 +24,17 @@ from typing import Any, ClassVar, TypeVar
 
 from loguru import logger
 
-from .._secrets import register_secret
+from .._secrets import register_secret, scrub, scrub_exception
 from ..errors import (
+    AuthenticationError,
     ConfigError,
     ConfigIssue,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
+    ResponseFormatError,
 )
+from ..monitor import BUDGET_SCHEMA, Budget
 from .response import Delta, ModelResponse, Usage
 
 T = TypeVar("T")
@@ -58,9 +61,12 @@ COMMON_PROPERTIES: dict[str, Any] = {
         ]
     },
     "replace": {"type": "boolean"},
+    "budget": BUDGET_SCHEMA,
 }
 # A Retry-After longer than this is not waited for: the error is raised instead.
 MAX_RETRY_AFTER = 120.0
+# A stream that ends before its first event (e.g. an empty 200 body) is not an empty reply.
+_EMPTY_STREAM = "the stream ended before any event arrived (empty response body?)"
 
 
 class ModelWrapperBase:
@@ -76,6 +82,9 @@ class ModelWrapperBase:
     can_stream: ClassVar[bool] = False
     #: Environment variable holding the API key, for wrappers that need one.
     api_key_env: ClassVar[str | None] = None
+    #: Where the key in use came from ("the config field `api_key`", "the environment variable
+    #: OPENAI_API_KEY"), named by authentication errors; set by ``_resolve_api_key``.
+    api_key_source: str | None = None
 
     def __init__(
         self,
@@ -88,11 +97,14 @@ class ModelWrapperBase:
         retry_interval: float = 1.0,
         max_retry_interval: float = 30.0,
         timeout: float | dict[str, float] | None = None,
+        budget: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
             unknown = ", ".join(sorted(kwargs))
             raise ConfigError(ConfigIssue(f"unknown fields: {unknown}", config_name=config_name))
+        #: This config's limits on calls, tokens and cost (checked before every call).
+        self.budget = Budget.parse(budget, config_name)
         self.config_name = config_name
         self.model_name = model_name if model_name is not None else config_name
         self.stream = stream
@@ -104,7 +116,15 @@ class ModelWrapperBase:
 
     # -- the template ------------------------------------------------------------------------
     def __call__(self, *args: Any, stream: bool | None = None, **kwargs: Any) -> ModelResponse:
-        """Call the model. ``stream`` overrides the config; other kwargs override generate_args."""
+        """Call the model. ``stream`` overrides the config; other kwargs override generate_args.
+
+        ``structured_model`` (a pydantic model class or a JSON Schema dict) asks a chat model
+        for validated structured output, put on ``parsed`` (see ``agentscope_legacy.model``).
+        """
+        if "structured_model" in kwargs:
+            from ..model._structured import structured_call
+
+            return structured_call(self, *args, stream=stream, **kwargs)
         use_stream, request = self._prepare(args, stream, kwargs)
         started = time.perf_counter()
         try:
@@ -131,6 +151,10 @@ class ModelWrapperBase:
         and ``await response.get_text()``. Providers with an async SDK client implement
         ``_acall``/``_aopen_stream``/``_aiter_deltas``; others run their sync hooks in a thread.
         """
+        if "structured_model" in kwargs:
+            from ..model._structured import astructured_call
+
+            return await astructured_call(self, *args, stream=stream, **kwargs)
         use_stream, request = self._prepare(args, stream, kwargs)
         started = time.perf_counter()
         try:
@@ -155,9 +179,15 @@ class ModelWrapperBase:
         use_stream = self.stream if stream is None else bool(stream)
         if use_stream and not self.can_stream:
             raise ValueError(f"model_type '{self.model_type}' does not support streaming")
-        return use_stream, self._build_request(
-            *args, stream=use_stream, **{**self.generate_args, **kwargs}
-        )
+        request = self._build_request(*args, stream=use_stream, **{**self.generate_args, **kwargs})
+        self._check_budget()  # last: a request that cannot be built is not a call
+        return use_stream, request
+
+    def _check_budget(self) -> None:
+        """QuotaExceededError if this config's or the run's budget is used up."""
+        from .._runtime import get_runtime
+
+        get_runtime().monitor.check_budget(self)
 
     def _completed(
         self, request: dict[str, Any], response: ModelResponse, started: float
@@ -216,18 +246,30 @@ class ModelWrapperBase:
             yield
         except ProviderError as err:
             self._fill_context(err)
+            scrub_exception(err.__cause__)
             raise
         except Exception as exc:
             err = self._translate_error(exc)
             if err is None:
                 raise
             self._fill_context(err)
+            scrub_exception(exc)  # printed as the cause in a traceback
             raise err from exc
 
     def _fill_context(self, err: ProviderError) -> None:
         err.provider = err.provider or self.provider
         err.model = err.model or self.model_name
         err.config_name = err.config_name or self.config_name
+        if isinstance(err, AuthenticationError) and not hasattr(err, "key_source"):
+            # Say which key was refused (never the key itself): the first thing to check.
+            err.key_source = self.api_key_source  # type: ignore[attr-defined]
+            where = (
+                f"API key from {self.api_key_source}"
+                if self.api_key_source
+                else "no API key was configured"
+            )
+            err.message = f"{err.message} ({where})"
+            err.args = (scrub(err.message),)
 
     def _with_retries(self, fn: Callable[[], T]) -> T:
         attempt = 0
@@ -282,6 +324,10 @@ class ModelWrapperBase:
         """Translate mid-stream SDK errors and always release the SDK stream."""
         try:
             with self._translating():
+                first = next(deltas, None)
+                if first is None:
+                    raise ResponseFormatError(_EMPTY_STREAM)
+                yield first
                 yield from deltas
         finally:
             close = getattr(sdk_stream, "close", None)
@@ -297,6 +343,10 @@ class ModelWrapperBase:
         """Async :meth:`_guarded`."""
         try:
             with self._translating():
+                first = await anext(deltas, None)
+                if first is None:
+                    raise ResponseFormatError(_EMPTY_STREAM)
+                yield first
                 async for delta in deltas:
                     yield delta
         finally:
@@ -325,13 +375,22 @@ class ModelWrapperBase:
         get_runtime().monitor.record(self, request, response, usage, error, stream)
 
     # -- helpers for provider modules --------------------------------------------------------
-    def _resolve_api_key(self, api_key: str | None, *, required: bool = True) -> str | None:
-        """The key from the config, else from ``api_key_env``; registered for scrubbing."""
+    def _resolve_api_key(
+        self, api_key: str | None, *, required: bool = True, envs: tuple[str, ...] | None = None
+    ) -> str | None:
+        """The key from the config, else from the first set variable of ``envs`` (default:
+        ``api_key_env``); registered for scrubbing, its source kept in ``api_key_source``."""
         import os
 
-        key = api_key or (os.environ.get(self.api_key_env) if self.api_key_env else None)
+        names = envs if envs is not None else ((self.api_key_env,) if self.api_key_env else ())
+        key, source = api_key, "the config field `api_key`"
+        if not key:
+            name = next((n for n in names if os.environ.get(n)), None)
+            key = os.environ[name] if name else None
+            source = f"the environment variable {name}"
+        self.api_key_source = source if key else None
         if not key and required:
-            env = f" or the {self.api_key_env} environment variable" if self.api_key_env else ""
+            env = f" or the {' or '.join(names)} environment variable" if names else ""
             raise ConfigError(
                 ConfigIssue(
                     f"no API key: set `api_key` in the config{env}",
@@ -425,3 +484,13 @@ def transport_error(exc: BaseException) -> ProviderError | None:
         if cls.__name__ in ("TransportError", "NetworkError"):
             return ProviderConnectionError(f"connection lost: {type(exc).__name__}: {exc}")
     return None
+
+
+def wraps_urllib3_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` carries a urllib3 timeout: ``requests`` reports a read timeout inside a
+    streamed body as a ``ConnectionError`` wrapping one."""
+    return any(
+        cls.__name__ == "TimeoutError" and cls.__module__.split(".")[0] == "urllib3"
+        for arg in exc.args
+        for cls in type(arg).__mro__
+    )

@@ -17,6 +17,7 @@ from loguru import logger
 
 from ..config import ConfigSource, ModelConfig, read_configs
 from ..errors import ConfigError, ConfigIssue
+from ..monitor import budget_problems
 from ._base import ModelWrapperBase
 
 
@@ -180,11 +181,14 @@ class ModelManager:
                 seen[name] = config
             if issues:
                 raise ConfigError(issues)
-            if clear_existing:
-                self._configs, self._models = {}, {}
+            # Copy-on-write, as for wrapper classes: readers (state_dict, config_names) iterate
+            # without the lock, so the dicts they hold are never changed under them.
+            configs = {} if clear_existing else dict(self._configs)
+            models = {} if clear_existing else dict(self._models)
             for name, config in seen.items():
-                self._configs[name] = config
-                self._models.pop(name, None)
+                configs[name] = config
+                models.pop(name, None)
+            self._configs, self._models = configs, models
         if seen:
             logger.debug("Loaded model configs: {}", ", ".join(seen))
         return list(seen)
@@ -234,6 +238,8 @@ class ModelManager:
             if error.validator == "additionalProperties":
                 continue  # reported above with a did-you-mean
             issues.append(_describe(config, error))
+        if not issues and isinstance(data.get("budget"), dict):  # what a schema cannot say
+            issues += [config.issue(m, f) for f, m in budget_problems(data["budget"])]
         return issues
 
     def get_config_by_name(self, config_name: str) -> dict[str, Any] | None:

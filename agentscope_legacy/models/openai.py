@@ -25,6 +25,7 @@ from ..errors import (
     ResponseFormatError,
     error_for_status,
 )
+from ._aio import PerLoop
 from ._base import ModelWrapperBase, parse_retry_after, transport_error
 from ._format import (
     check_messages,
@@ -106,14 +107,14 @@ class OpenAIWrapperBase(ModelWrapperBase):
             **client_args,
         )  # fmt: skip
         self.client = openai.OpenAI(**self._client_kwargs)
-        self._async_client: Any = None
+        self._async_clients = PerLoop(
+            lambda: import_openai().AsyncOpenAI(**self._client_kwargs), lambda c: c.close()
+        )
 
     @property
     def aclient(self) -> Any:
-        """The SDK's async client, built on first async use (once per wrapper)."""
-        if self._async_client is None:
-            self._async_client = import_openai().AsyncOpenAI(**self._client_kwargs)
-        return self._async_client
+        """The SDK's async client, built on first async use (once per wrapper and event loop)."""
+        return self._async_clients.get()
 
     def __repr__(self) -> str:  # the client kwargs hold the key: never show them
         return super().__repr__()

@@ -8,7 +8,7 @@ the config replaces the public endpoint (a proxy, a test server), and then no ke
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from .openai import OpenAIChatWrapper, delta_from_chunk
@@ -35,17 +35,22 @@ class KimiChatWrapper(OpenAIChatWrapper):
     base_url_env = None
 
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
-        # Moonshot puts the stream's usage in the last chunk's ``choices[0].usage``.
         for chunk in sdk_stream:
-            delta = delta_from_chunk(chunk)
-            if delta.usage is None and chunk.choices:
-                usage = getattr(chunk.choices[0], "usage", None)
-                if isinstance(usage, dict):
-                    delta.usage = (
-                        usage.get("prompt_tokens") or 0,
-                        usage.get("completion_tokens") or 0,
-                    )
-            yield delta
+            yield kimi_delta(chunk)
+
+    async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
+        async for chunk in sdk_stream:
+            yield kimi_delta(chunk)
+
+
+def kimi_delta(chunk: Any) -> Delta:
+    """Moonshot puts the stream's usage in the last chunk's ``choices[0].usage``."""
+    delta = delta_from_chunk(chunk)
+    if delta.usage is None and chunk.choices:
+        usage = getattr(chunk.choices[0], "usage", None)
+        if isinstance(usage, dict):
+            delta.usage = (usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+    return delta
 
 
 class XAIChatWrapper(OpenAIChatWrapper):

@@ -21,7 +21,7 @@ from ..errors import (
     ResponseFormatError,
     error_for_status,
 )
-from ._base import ModelWrapperBase, parse_retry_after
+from ._base import ModelWrapperBase, parse_retry_after, wraps_urllib3_timeout
 from ._format import (
     common_chat_messages,
     common_multi_agent_messages,
@@ -70,6 +70,7 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
         for key, value in self.headers.items():
             if is_secret_key(key):
                 register_secret(value)
+                self.api_key_source = f"the config field `headers.{key}`"
         self.post_args = dict(post_args or {})
         self.messages_key = messages_key or self.default_messages_key
         self.max_length = max_length
@@ -110,7 +111,7 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
             ) from None
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        if isinstance(exc, requests.Timeout):
+        if isinstance(exc, requests.Timeout) or wraps_urllib3_timeout(exc):
             return ProviderTimeoutError(f"request to {self.api_url} timed out: {exc}")
         if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
             return ProviderConnectionError(f"connection to {self.api_url} failed: {exc}")

@@ -14,6 +14,9 @@ SDK quirks worth knowing (observed with zhipuai 2.1.5):
 
 ``format()`` is text only (the common 0.x formats): images are not sent, also for GLM vision
 models; build the ``image_url`` message parts yourself for those.
+
+The SDK has no async client, so ``acall`` runs the sync calls in a worker thread (the base
+class's default async hooks).
 """
 
 from __future__ import annotations

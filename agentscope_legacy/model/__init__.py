@@ -1,0 +1,47 @@
+"""The async chat models of AgentScope's newer model layer, on the legacy provider wrappers.
+
+::
+
+    model = DashScopeChatModel(model_name="qwen-max", api_key=..., stream=False)
+    res = await model(formatted_messages)          # a ChatResponse
+    res.content, res.usage
+
+    model = DashScopeChatModel(model_name="qwen-max", api_key=..., stream=True)
+    async for chunk in await model(formatted_messages):   # accumulative ChatResponses
+        print(chunk.content)
+
+Each model holds one wrapper of :mod:`agentscope_legacy.models` (``model.wrapper``), which does
+the provider work: request building, the SDK call (its async client where there is one),
+parsing, retries, typed errors and usage records.
+"""
+
+from ._anthropic_model import AnthropicChatModel
+from ._base import ChatModelBase
+from ._dashscope_model import DashScopeChatModel
+from ._gemini_model import GeminiChatModel
+from ._llamacpp_model import LlamaCppChatModel
+from ._ollama_model import OllamaChatModel
+from ._openai_model import OpenAIChatModel
+from ._response import ChatResponse, ChatUsage
+from ._structured import (
+    STRUCTURED_TOOL,
+    StructuredOutputError,
+    astructured_call,
+    structured_call,
+)
+
+__all__ = [
+    "STRUCTURED_TOOL",
+    "AnthropicChatModel",
+    "ChatModelBase",
+    "ChatResponse",
+    "ChatUsage",
+    "DashScopeChatModel",
+    "GeminiChatModel",
+    "LlamaCppChatModel",
+    "OllamaChatModel",
+    "OpenAIChatModel",
+    "StructuredOutputError",
+    "astructured_call",
+    "structured_call",
+]

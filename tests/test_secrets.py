@@ -1,0 +1,316 @@
+"""API keys never leak: not in logs, reprs, exceptions, invocation records, the usage database,
+the saved run config or a saved experiment; not as such, nor base64- or URL-encoded.
+
+Every model_type that takes a key gets a unique fake key (from its config for some, from its
+environment variable for the others), then runs against its emulator: a success, streamed when
+it can, a 401 and a 500 whose bodies echo the key, a 200 whose body echoes it, and for streams
+an error event carrying it. Everything the run left and everything printed is then searched.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import traceback
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+import agentscope_legacy
+from agentscope_legacy import experiment
+from agentscope_legacy.errors import AuthenticationError, ProviderError
+from agentscope_legacy.models import load_model_by_config_name
+from agentscope_legacy.models.manager import ModelManager, builtin_wrappers
+from tests.emulators.base import Fault
+from tests.emulators.dashscope_fixtures import shared_dashscope_emulator
+from tests.emulators.fixtures import shared_openai_emulator
+from tests.emulators.gemini_fixtures import shared_gemini_emulator
+from tests.emulators.ollama import shared_ollama_emulator
+from tests.emulators.zhipuai import shared_zhipuai_emulator
+from tests.test_parity import CHAT_TYPES, HAS_LITELLM
+
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+
+def _openai_base(s: Any) -> dict[str, Any]:
+    return {"base_url": s.base_url + "/v1"}
+
+
+# model_type -> (emulator, config fields, how to call it, whether it streams)
+Call = Callable[[Any, bool], Any]
+chat_call: Call = lambda model, stream: model(MESSAGES, stream=stream)  # noqa: E731
+embed_call: Call = lambda model, stream: model(["one text", "two"])  # noqa: E731
+OTHER_TYPES: dict[str, tuple[Callable[[], Any], Callable[[Any], dict[str, Any]], Call]] = {
+    "openai_embedding": (
+        shared_openai_emulator,
+        lambda s: {"model_name": "text-embedding-3-small", **_openai_base(s)},
+        embed_call,
+    ),
+    "openai_dall_e": (
+        shared_openai_emulator,
+        lambda s: {"model_name": "dall-e-3", **_openai_base(s)},
+        lambda model, stream: model("a red pixel"),
+    ),
+    "post_api_embedding": (
+        shared_openai_emulator,
+        lambda s: {"api_url": s.base_url + "/v1/embeddings", "json_args": {"model": "e"}},
+        embed_call,
+    ),
+    "dashscope_multimodal": (
+        shared_dashscope_emulator,
+        lambda s: {"model_name": "qwen-vl-max", "base_url": s.api_base},
+        lambda model, stream: model([{"role": "user", "content": [{"text": "hi"}]}], stream=stream),
+    ),
+    "dashscope_text_embedding": (
+        shared_dashscope_emulator,
+        lambda s: {"model_name": "text-embedding-v4", "base_url": s.api_base},
+        embed_call,
+    ),
+    "dashscope_image_synthesis": (
+        shared_dashscope_emulator,
+        lambda s: {"model_name": "wanx-v1", "base_url": s.api_base},
+        lambda model, stream: model("a red pixel"),
+    ),
+    "gemini_embedding": (
+        shared_gemini_emulator,
+        lambda s: {"model_name": "gemini-embedding-001", "base_url": s.base_url},
+        embed_call,
+    ),
+    "zhipuai_embedding": (
+        shared_zhipuai_emulator,
+        lambda s: {"model_name": "embedding-3", "base_url": s.base_url + "/api/paas/v4"},
+        embed_call,
+    ),
+    "ollama_generate": (
+        shared_ollama_emulator,
+        lambda s: {"model_name": "llama3.2", "host": s.base_url},
+        lambda model, stream: model("Tell a story", stream=stream),
+    ),
+    "ollama_embedding": (
+        shared_ollama_emulator,
+        lambda s: {"model_name": "nomic-embed-text", "host": s.base_url},
+        embed_call,
+    ),
+}
+TYPES = {
+    **{t: (emulator, fields, chat_call) for t, (emulator, fields) in CHAT_TYPES.items()},
+    **OTHER_TYPES,
+}
+# Where the key comes from: the environment for these (one per provider variable), the
+# config field for the others.
+FROM_ENV = {
+    "openai_embedding": "OPENAI_API_KEY",
+    "deepseek_chat": "DEEPSEEK_API_KEY",
+    "kimi_chat": "MOONSHOT_API_KEY",
+    "xai_chat": "XAI_API_KEY",
+    "vllm_chat": "VLLM_API_KEY",
+    "dashscope_text_embedding": "DASHSCOPE_API_KEY",
+    "gemini_chat": "GOOGLE_API_KEY",  # the fallback of GEMINI_API_KEY
+    "zhipuai_embedding": "ZHIPUAI_API_KEY",
+    "ollama_chat": "OLLAMA_API_KEY",
+    "anthropic_chat": "ANTHROPIC_API_KEY",
+}
+
+
+def takes_a_key(cls: type) -> bool:
+    """A wrapper with an API key field, or headers that may carry one (post_api)."""
+    params = inspect.signature(cls.__init__).parameters
+    return "api_key" in params or "headers" in params or cls.api_key_env is not None
+
+
+def test_every_keyed_model_type_is_covered():
+    keyed = {t for t, cls in builtin_wrappers().items() if takes_a_key(cls)}
+    assert set(TYPES) == keyed
+    assert {"llamacpp_chat"} <= set(builtin_wrappers()) - keyed  # local models: no key
+
+
+def new_key(model_type: str) -> str:
+    # Characters that base64 and URL encoding change, to catch encoded copies too.
+    return f"sk-{model_type.replace('_', '-')}-{uuid.uuid4().hex}+/{uuid.uuid4().hex[:8]}="
+
+
+def variants(key: str) -> dict[str, bytes]:
+    """The key and the forms it could take on its way out."""
+    raw = key.encode()
+    return {
+        "plain": raw,
+        "base64": base64.b64encode(raw),
+        "base64url": base64.urlsafe_b64encode(raw),
+        "basic-auth": base64.b64encode(b":" + raw)[4:],  # "user:key" minus the user part
+        "url": quote(key, safe="").encode(),
+        "url-plus": quote_plus(key).encode(),
+    }
+
+
+def find_leaks(keys: list[str], texts: dict[str, bytes]) -> list[str]:
+    leaks = []
+    for key in keys:
+        for form, needle in variants(key).items():
+            for where, data in texts.items():
+                if needle in data:
+                    leaks.append(f"{form} key of {key.split('-')[1]} in {where}")
+    return leaks
+
+
+def run_dir_files(run_dir: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+
+
+def describe(err: BaseException) -> str:
+    """Everything an exception can show: str, repr, and the traceback with its causes."""
+    return "\n".join([str(err), repr(err), *traceback.format_exception(err)])
+
+
+def config_for(model_type: str, key: str, monkeypatch: Any) -> dict[str, Any]:
+    """``model_type`` on its emulator, with ``key`` in the config or the environment."""
+    emulator, fields, _ = TYPES[model_type]
+    server = emulator()
+    config: dict[str, Any] = {
+        "config_name": f"secret-{model_type}",
+        "model_type": model_type,
+        "max_retries": 1,
+        "retry_interval": 0.01,
+        **fields(server),
+    }
+    if model_type.startswith("post_api"):
+        config["headers"] = {"Authorization": f"Bearer {key}"}
+    elif model_type in FROM_ENV:
+        monkeypatch.setenv(FROM_ENV[model_type], key)
+    else:
+        config["api_key"] = key
+    return config
+
+
+def call_with_faults(model_type: str, key: str) -> list[str]:
+    """What the responses and errors show after a success and faults that echo the key."""
+    emulator, _, call = TYPES[model_type]
+    server = emulator()
+    model = load_model_by_config_name(f"secret-{model_type}")
+    streams = [False, True] if model.can_stream else [False]
+    shown = [repr(model), str(model)]
+    faults = [
+        None,
+        Fault(status=401, message=f"invalid key {key}"),
+        Fault(status=500, message=f"upstream refused key {key}", times=2),
+        Fault(status=200, body={"echo": key, "auth": f"Bearer {key}"}),
+    ]
+    for stream in streams:
+        for fault in faults:
+            server.clear()
+            if fault is not None:
+                server.add_fault(fault)
+            try:
+                response = call(model, stream)
+                shown += [repr(response), str(response.text)]
+            except ProviderError as err:
+                shown.append(describe(err))
+                if fault is not None and fault.status == 401:
+                    assert isinstance(err, AuthenticationError), describe(err)
+        if stream:
+            server.clear()
+            server.add_fault(Fault(drop_after=2, stream_error={"message": f"bad key {key}"}))
+            try:
+                call(model, stream).text  # noqa: B018
+            except ProviderError as err:
+                shown.append(describe(err))
+    return shown
+
+
+@pytest.fixture
+def keys(monkeypatch):
+    """A unique key per model_type, placed in its config or its environment variable."""
+    configs, keys = [], {}
+    for model_type in TYPES:
+        if model_type == "litellm_chat" and not HAS_LITELLM:
+            continue
+        keys[model_type] = new_key(model_type)
+        configs.append(config_for(model_type, keys[model_type], monkeypatch))
+    return configs, keys
+
+
+def test_keys_never_leak(keys, tmp_path, capfd):
+    configs, by_type = keys
+    agentscope_legacy.init(
+        model_configs=configs, save_dir=str(tmp_path), save_api_invoke=True, logger_level="DEBUG"
+    )
+    run_dir = agentscope_legacy.get_runtime().run_dir
+    manager = ModelManager.get_instance()
+    shown = [repr(manager.get_model_config(c["config_name"])) for c in configs]
+    shown.append(str(manager.state_dict()))
+    for model_type, key in by_type.items():
+        shown += call_with_faults(model_type, key)
+    agentscope_legacy.print_llm_usage()
+    agentscope_legacy.get_runtime().monitor.close()  # the WAL is checkpointed: all in the db
+    out, err = capfd.readouterr()
+    texts = run_dir_files(run_dir)
+    assert {"logging.log", "invocations.jsonl", "agentscope.db", ".config"} <= set(texts)
+    texts.update({"stdout": out.encode(), "stderr": err.encode()})
+    texts.update({f"shown[{i}]": s.encode() for i, s in enumerate(shown)})
+    # The faults did reach the records and logs (else the search proves nothing).
+    records = texts["invocations.jsonl"].decode()
+    assert records.count('"status": "error"') >= 3 * len(by_type)
+    assert "invalid key ***" in records and "upstream refused key ***" in records
+    assert find_leaks(list(by_type.values()), texts) == []
+
+
+def test_the_key_source_is_named_and_the_key_is_not(keys, tmp_path):
+    configs, by_type = keys
+    agentscope_legacy.init(model_configs=configs, save_dir=str(tmp_path))
+    for model_type, key in by_type.items():
+        server = TYPES[model_type][0]()
+        server.clear()
+        server.add_fault(Fault(status=401, message=f"invalid key {key}"))
+        model = load_model_by_config_name(f"secret-{model_type}")
+        with pytest.raises(AuthenticationError) as info:
+            TYPES[model_type][2](model, False)
+        message = str(info.value)
+        if model_type.startswith("post_api"):
+            source = "the config field `headers.Authorization`"
+        elif model_type in FROM_ENV:
+            source = f"the environment variable {FROM_ENV[model_type]}"
+        else:
+            source = "the config field `api_key`"
+        assert f"API key from {source}" in message, message
+        assert f"secret-{model_type}" in message
+        assert key not in describe(info.value)
+        server.clear()
+
+
+def test_an_experiment_saves_no_key(openai_server, tmp_path, monkeypatch, capfd):
+    inline_key, env_key = new_key("inline"), new_key("env")
+    monkeypatch.setenv("SECRETS_TEST_KEY", env_key)
+    openai_server.set_reply(text="Hello there.")
+    doc = {
+        "model_configs": [
+            {
+                "config_name": name,
+                "model_type": "openai_chat",
+                "model_name": "m",
+                "base_url": openai_server.base_url + "/v1",
+                "api_key": key,
+                "stream": stream,
+                "max_retries": 0,
+            }
+            for name, key, stream in (
+                ("inline", inline_key, True),
+                ("env", "${SECRETS_TEST_KEY}", False),
+            )
+        ],
+        "agents": {
+            "a": {"class": "DialogAgent", "model": "inline", "sys_prompt": f"Not {inline_key}"},
+            "b": {"class": "DialogAgent", "model": "env", "sys_prompt": "Be brief."},
+        },
+        "pipeline": ["a", "b"],
+        "run": {"save_dir": str(tmp_path), "name": "secrets"},
+    }
+    result = experiment.load(doc).run(quiet=True)
+    assert [m.content for m in result.messages] == ["Hello there.", "Hello there."]
+    resolved = (result.run_dir / "experiment.yaml").read_text()
+    assert resolved.count("api_key: '***'") == 2
+    out, err = capfd.readouterr()
+    texts = {**run_dir_files(result.run_dir), "stdout": out.encode(), "stderr": err.encode()}
+    assert find_leaks([inline_key, env_key], texts) == []
