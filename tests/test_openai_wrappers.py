@@ -638,6 +638,23 @@ def test_one_connection_for_sequential_calls(openai_server):
     assert load_model_by_config_name("gpt") is model  # the wrapper itself is shared too
 
 
+@pytest.mark.parametrize("consume", ["all", "break"])
+def test_streams_keep_the_connection_alive(openai_server, consume):
+    # The SDK's own sync stream closes its connection after [DONE]; the wrapper reads the
+    # body to its end, so sequential streams (finished or broken off) share one connection.
+    openai_server.set_reply(chunks=["a", "b", "c", "d"])
+    model = load(chat_config(openai_server))
+    for _ in range(4):
+        response = model(MESSAGES, stream=True)
+        if consume == "all":
+            assert response.text == "abcd"
+        else:
+            next(iter(response.stream))
+            response.close()
+    expected = 1 if consume == "all" else 4  # an abandoned stream's connection is not reusable
+    assert openai_server.connections == expected
+
+
 # -- 14. embeddings ---------------------------------------------------------------------------
 def embedding_config(server: Any) -> dict[str, Any]:
     return chat_config(

@@ -93,33 +93,76 @@ def _delta_from_dict(chunk: dict[str, Any]) -> Delta:
     )
 
 
-def iter_sse_json(lines: Iterable[bytes | str]) -> Iterator[dict[str, Any]]:
-    """JSON payloads of an SSE stream's ``data:`` fields; stops at ``[DONE]``.
+class SSEDecoder:
+    """Incremental SSE decoding: feed byte blocks, get the ``data`` of each complete event.
 
-    Multi-line ``data:`` fields are joined as the SSE specification says; comments and other
-    fields are ignored.
+    ``data: [DONE]`` sets ``done``; multi-line ``data:`` fields are joined with newlines as the
+    SSE specification says; other fields and ``:`` comments are ignored; CRLF is accepted.
+    Parsing the bytes here costs a few microseconds per event where building the SDK's typed
+    objects costs ~70.
     """
-    buffer: list[str] = []
-    for raw in lines:
-        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        line = line.rstrip("\r\n")
-        if not line:
-            if buffer:
-                payload = "\n".join(buffer)
-                buffer = []
-                if payload.strip() == "[DONE]":
-                    return
-                yield _loads(payload)
-            continue
-        if line.startswith("data:"):
-            buffer.append(line[6:] if line.startswith("data: ") else line[5:])
-    if buffer:
-        payload = "\n".join(buffer)
-        if payload.strip() != "[DONE]":
-            yield _loads(payload)
+
+    __slots__ = ("_pending", "_data", "done")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._data: list[bytes] = []
+        self.done = False
+
+    def feed(self, block: bytes) -> list[bytes]:
+        """The payloads of the events completed by ``block`` (nothing more once ``done``).
+
+        Payloads stay bytes so that a malformed one fails only when its turn comes, after
+        the good events before it were delivered.
+        """
+        events: list[bytes] = []
+        if self.done:
+            return events
+        lines = (self._pending + block).split(b"\n") if self._pending else block.split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if not line:
+                if self._data and self._emit(events):
+                    return events
+            elif line[:5] == b"data:":
+                self._data.append(line[6:] if line[5:6] == b" " else line[5:])
+        return events
+
+    def close(self) -> list[bytes]:
+        """At EOF: an event the server did not close with a blank line still counts."""
+        events: list[bytes] = []
+        if self._pending and not self.done:
+            self.feed(b"\n")
+        if self._data and not self.done:
+            self._emit(events)
+        return events
+
+    def _emit(self, events: list[bytes]) -> bool:
+        data, self._data = self._data, []
+        payload = data[0] if len(data) == 1 else b"\n".join(data)
+        if payload.strip() == b"[DONE]":
+            self.done = True
+            return True
+        events.append(payload)
+        return False
 
 
-def _loads(payload: str) -> dict[str, Any]:
+def iter_sse_json(blocks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """JSON payloads of an SSE byte stream (any block boundaries); stops at ``[DONE]``."""
+    decoder = SSEDecoder()
+    for block in blocks:
+        for payload in decoder.feed(block):
+            yield loads_event(payload)
+        if decoder.done:
+            return
+    for payload in decoder.close():
+        yield loads_event(payload)
+
+
+def loads_event(payload: bytes | str) -> dict[str, Any]:
+    """One SSE payload as JSON; malformed ones are a ResponseFormatError."""
     try:
         return json.loads(payload)
     except ValueError:

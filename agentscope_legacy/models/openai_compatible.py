@@ -8,10 +8,9 @@ the config replaces the public endpoint (a proxy, a test server), and then no ke
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from .openai import OpenAIChatWrapper, delta_from_chunk
+from .openai import OpenAIChatWrapper
 from .response import Delta
 
 
@@ -34,23 +33,14 @@ class KimiChatWrapper(OpenAIChatWrapper):
     default_base_url = "https://api.moonshot.cn/v1"
     base_url_env = None
 
-    def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
-        for chunk in sdk_stream:
-            yield kimi_delta(chunk)
-
-    async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
-        async for chunk in sdk_stream:
-            yield kimi_delta(chunk)
-
-
-def kimi_delta(chunk: Any) -> Delta:
-    """Moonshot puts the stream's usage in the last chunk's ``choices[0].usage``."""
-    delta = delta_from_chunk(chunk)
-    if delta.usage is None and chunk.choices:
-        usage = getattr(chunk.choices[0], "usage", None)
-        if isinstance(usage, dict):
+    def chunk_delta(self, chunk: dict[str, Any]) -> Delta:
+        """Moonshot puts the stream's usage in the last chunk's ``choices[0].usage``."""
+        delta = super().chunk_delta(chunk)
+        choices = chunk.get("choices")
+        usage = choices[0].get("usage") if choices and isinstance(choices[0], dict) else None
+        if delta.usage is None and isinstance(usage, dict):
             delta.usage = (usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
-    return delta
+        return delta
 
 
 class XAIChatWrapper(OpenAIChatWrapper):

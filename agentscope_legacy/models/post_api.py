@@ -165,7 +165,7 @@ class PostAPIChatWrapper(PostAPIModelWrapperBase):
                 response.finish_reason,
             )
             return
-        for chunk in iter_sse_json(sdk_stream.iter_lines(chunk_size=None, delimiter=None)):
+        for chunk in iter_sse_json(sdk_stream.iter_content(chunk_size=None)):
             yield delta_from_chunk(chunk)
 
 
