@@ -9,9 +9,10 @@ it sends ``"stream": true`` and reads OpenAI-style SSE. ``post_api_embedding`` r
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 from .._secrets import is_secret_key, register_secret
 from ..errors import (
@@ -74,6 +75,8 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
         self.post_args = dict(post_args or {})
         self.messages_key = messages_key or self.default_messages_key
         self.max_length = max_length
+        import requests  # here, not at import: loading configs should not pay for it
+
         self.session = requests.Session()
 
     def _post(self, payload: dict[str, Any], stream: bool = False) -> requests.Response:
@@ -111,6 +114,8 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
             ) from None
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
+        import requests
+
         if isinstance(exc, requests.Timeout) or wraps_urllib3_timeout(exc):
             return ProviderTimeoutError(f"request to {self.api_url} timed out: {exc}")
         if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
