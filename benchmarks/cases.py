@@ -598,7 +598,21 @@ def conversation(count: int) -> list[Any]:
     return msgs
 
 
+def _formatted(formatter: Any, msgs: list[Any], calls: int) -> None:
+    """``calls`` awaits of ``formatter.format(msgs)`` in one event loop."""
+    import asyncio
+
+    async def run() -> None:
+        for _ in range(calls):
+            await formatter.format(msgs)
+
+    asyncio.run(run())
+
+
 def case_format(server: BenchServer, plan: Plan) -> dict[str, Any]:
+    from agentscope_legacy.formatter import OpenAIMultiAgentFormatter
+    from agentscope_legacy.token import OpenAITokenCounter
+
     init_runtime(
         [
             model_config(server, "fmt-common", "qwen-max"),
@@ -607,23 +621,50 @@ def case_format(server: BenchServer, plan: Plan) -> dict[str, Any]:
     )
     msgs = conversation(plan.format_msgs)
     k = plan.format_calls
+    # Truncation recounts the prompt after each removal, so it gets fewer calls per round.
+    k_truncated = max(1, k // 50)
+    counter = OpenAITokenCounter("gpt-4o")
+    full = asyncio_run(counter.count(asyncio_run(OpenAIMultiAgentFormatter().format(msgs))))
+    budget = full // 2
+    plain = OpenAIMultiAgentFormatter()
+    truncating = OpenAIMultiAgentFormatter(token_counter=counter, max_tokens=budget)
+    kept = len(asyncio_run(truncating.format(msgs)))
+    calls = {
+        "openai_chat qwen-max (0.x multi-agent merged prompt)": k,
+        "openai_chat gpt-4o (0.x one message per Msg)": k,
+        "OpenAIMultiAgentFormatter, no budget": k,
+        f"OpenAIMultiAgentFormatter + OpenAITokenCounter, max_tokens={budget}": k_truncated,
+    }
+    names = list(calls)
     contenders = {
-        "openai_chat qwen-max (multi-agent merged prompt)": lambda: [
+        names[0]: lambda: [
             wrapper("fmt-common").format(msgs, multi_agent_mode=True) for _ in range(k)
         ],
-        "openai_chat gpt-4o (one message per Msg)": lambda: [
+        names[1]: lambda: [
             wrapper("fmt-openai").format(msgs, multi_agent_mode=True) for _ in range(k)
         ],
+        names[2]: lambda: _formatted(plain, msgs, k),
+        names[3]: lambda: _formatted(truncating, msgs, k_truncated),
     }
     timed = interleaved(contenders, plan.format_rounds)
-    for side in timed.values():
-        side["us_per_format"] = side["median"] / k * 1e6
+    for name, side in timed.items():
+        side["us_per_format"] = side["median"] / calls[name] * 1e6
     return {
         "messages": plan.format_msgs,
         "calls_per_round": k,
         **timed,
-        "truncation": "n/a: no truncating formatter yet (the formatter layer, issue 5, is pending)",
+        "truncation": (
+            f"the {plan.format_msgs}-message prompt counts {full} tokens (tiktoken, offline); "
+            f"with max_tokens={budget} the oldest turns are dropped and {kept} provider "
+            "messages are kept"
+        ),
     }
+
+
+def asyncio_run(awaitable: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(awaitable)
 
 
 # -- peers ------------------------------------------------------------------------------------

@@ -183,10 +183,10 @@ def test_truncation_is_logged_with_counts():
         logger.remove(sink)
     assert "What now?" in json.dumps(result) and "older reply" not in json.dumps(result)
     logged = [r for r in records if "max_tokens=120" in r]
-    assert len(logged) == 2  # one line per removal
-    assert "removed the oldest 1 message(s) (1 in all" in logged[0]
-    assert "(2 in all, 2 kept)" in logged[1]
-    assert re.search(r"took \d+ tokens", logged[0]) and re.search(r"now \d+ tokens", logged[1])
+    assert len(logged) == 1  # one line per truncation, however many steps it took
+    assert "removed the oldest 2 message(s), 2 kept" in logged[0]
+    took, now = map(int, re.search(r"took (\d+) tokens.*now (\d+) tokens", logged[0]).groups())
+    assert took > 120 >= now
 
 
 def test_a_tool_call_goes_with_its_results():

@@ -95,7 +95,7 @@ class TruncatedFormatterBase(FormatterBase, ABC):
         if count <= self.max_tokens:
             return formatted
         head, groups = truncation_groups(msgs)
-        removed = 0
+        removed, first_count = 0, count
         while count > self.max_tokens:
             if not groups or (len(groups) == 1 and not head):
                 what = (
@@ -112,20 +112,19 @@ class TruncatedFormatterBase(FormatterBase, ABC):
             dropped = groups.pop(0)
             removed += len(dropped)
             kept = [msgs[i] for i in head + sorted(i for group in groups for i in group)]
-            before = count
             formatted = await self._format(kept)
             count = await self.token_counter.count(formatted, tools=tools)
-            logger.info(
-                "{}: the prompt took {} tokens, more than max_tokens={}; removed the oldest "
-                "{} message(s) ({} in all, {} kept), now {} tokens",
-                type(self).__name__,
-                before,
-                self.max_tokens,
-                len(dropped),
-                removed,
-                len(kept),
-                count,
-            )
+        # One line per truncation, not per step: a long conversation is cut on every call.
+        logger.info(
+            "{}: the prompt took {} tokens, more than max_tokens={}; removed the oldest {} "
+            "message(s), {} kept, now {} tokens",
+            type(self).__name__,
+            first_count,
+            self.max_tokens,
+            removed,
+            len(kept),
+            count,
+        )
         return formatted
 
     # -- hooks ------------------------------------------------------------------------------
