@@ -7,6 +7,7 @@ that any text can be scrubbed of it (:func:`scrub`), wherever the text came from
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from typing import Any
@@ -27,7 +28,13 @@ _pattern: re.Pattern[str] | None = None
 
 def is_secret_key(key: object) -> bool:
     """Whether a mapping key names a secret (api_key, Authorization, x-api-key, ...)."""
-    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
+    return isinstance(key, str) and _secret_key_name(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key_name(key: str) -> bool:
+    # Records repeat the same few keys ("role", "content", ...): match each name once.
+    return _SECRET_KEY.search(key) is not None
 
 
 def register_secret(value: object) -> None:
