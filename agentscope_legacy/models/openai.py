@@ -278,12 +278,21 @@ def response_from_completion(completion: Any) -> ModelResponse:
         raw=completion,
         tool_calls=calls or None,
         usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
-        reasoning=getattr(message, "reasoning_content", None)
-        or getattr(message, "reasoning", None),
+        reasoning=_reasoning(message),
         finish_reason=choice.finish_reason,
     )
     response.request_id = getattr(completion, "_request_id", None)
     return response
+
+
+def _reasoning(message: Any) -> str | None:
+    """``reasoning_content`` (DeepSeek, DashScope, vLLM) or ``reasoning``, when the server sent it.
+
+    These are undeclared fields: pydantic keeps them in ``model_extra`` (a missing attribute
+    would raise and catch an AttributeError on every call).
+    """
+    fields = getattr(message, "model_extra", None) or message.__dict__
+    return fields.get("reasoning_content") or fields.get("reasoning") or None
 
 
 def delta_from_chunk(chunk: Any) -> Delta:
