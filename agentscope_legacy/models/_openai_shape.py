@@ -149,6 +149,35 @@ class SSEDecoder:
         return False
 
 
+def delta_from_sdk_chunk(chunk: Any) -> Delta:
+    """A Delta from a typed OpenAI-shaped chunk object (the zhipuai and litellm SDKs).
+
+    Undeclared fields such as ``reasoning_content`` are read from the instance dict
+    (``model_extra`` for pydantic), never by attribute lookups that may raise.
+    """
+    usage = getattr(chunk, "usage", None)
+    totals = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None
+    request_id = getattr(chunk, "id", None)
+    if not chunk.choices:
+        return Delta(usage=totals, request_id=request_id)
+    choice = chunk.choices[0]
+    delta = choice.delta
+    calls = None
+    if getattr(delta, "tool_calls", None):
+        calls = [
+            {
+                "index": c.index if c.index is not None else i,
+                "id": c.id,
+                "name": c.function.name if c.function else None,
+                "arguments": c.function.arguments if c.function else None,
+            }
+            for i, c in enumerate(delta.tool_calls)
+        ]
+    fields = {**vars(delta), **(getattr(delta, "model_extra", None) or {})}
+    reasoning = fields.get("reasoning_content") or fields.get("reasoning") or ""
+    return Delta(delta.content or "", reasoning, calls, totals, choice.finish_reason, request_id)
+
+
 def iter_sse_json(blocks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """JSON payloads of an SSE byte stream (any block boundaries); stops at ``[DONE]``."""
     decoder = SSEDecoder()

@@ -32,6 +32,7 @@ from ._format import (
     normalize_tools,
     tool_choice_to_openai,
 )
+from ._openai_shape import delta_from_sdk_chunk
 from .response import Delta, ModelResponse, Usage, tool_call_block
 
 _litellm: Any = None
@@ -138,7 +139,7 @@ class LiteLLMChatWrapper(ModelWrapperBase):
 
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
         for chunk in sdk_stream:
-            yield delta_from_chunk(chunk)
+            yield delta_from_sdk_chunk(chunk)
 
     # litellm.acompletion: the same request, replies and chunks.
     async def _acall(self, request: dict[str, Any]) -> ModelResponse:
@@ -149,7 +150,7 @@ class LiteLLMChatWrapper(ModelWrapperBase):
 
     async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
         async for chunk in sdk_stream:
-            yield delta_from_chunk(chunk)
+            yield delta_from_sdk_chunk(chunk)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         return translate_error(exc)
@@ -194,26 +195,6 @@ def response_from_completion(completion: Any) -> ModelResponse:
     )
     response.request_id = getattr(completion, "id", None)
     return response
-
-
-def delta_from_chunk(chunk: Any) -> Delta:
-    totals = _tokens(getattr(chunk, "usage", None))
-    if not chunk.choices:
-        return Delta(usage=totals)
-    choice = chunk.choices[0]
-    delta = choice.delta
-    calls = None
-    if getattr(delta, "tool_calls", None):
-        calls = [
-            {
-                "index": c.index if c.index is not None else i,
-                "id": c.id,
-                "name": c.function.name if c.function else None,
-                "arguments": c.function.arguments if c.function else None,
-            }
-            for i, c in enumerate(delta.tool_calls)
-        ]
-    return Delta(delta.content or "", _reasoning(delta) or "", calls, totals, choice.finish_reason)
 
 
 # -- errors -----------------------------------------------------------------------------------

@@ -36,8 +36,7 @@ from ._format import (
     openai_messages,
     tool_choice_to_openai,
 )
-from ._openai_shape import SSEDecoder, loads_event
-from ._openai_shape import delta_from_chunk as delta_from_chunk_dict
+from ._openai_shape import SSEDecoder, delta_from_chunk, loads_event
 from .response import Delta, ModelResponse, Usage, tool_call_block
 
 # Model names for which the per-message OpenAI format (with names and images) is used; other
@@ -239,7 +238,7 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
 
     def chunk_delta(self, chunk: dict[str, Any]) -> Delta:
         """One ``chat.completion.chunk`` as a Delta (presets adjust for their servers)."""
-        return delta_from_chunk_dict(chunk)
+        return delta_from_chunk(chunk)
 
     async def _acall(self, request: dict[str, Any]) -> ModelResponse:
         return response_from_completion(await self.aclient.chat.completions.create(**request))
@@ -293,28 +292,6 @@ def _reasoning(message: Any) -> str | None:
     """
     fields = getattr(message, "model_extra", None) or message.__dict__
     return fields.get("reasoning_content") or fields.get("reasoning") or None
-
-
-def delta_from_chunk(chunk: Any) -> Delta:
-    usage = chunk.usage
-    totals = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None
-    if not chunk.choices:
-        return Delta(usage=totals)
-    choice = chunk.choices[0]
-    delta = choice.delta
-    calls = None
-    if delta.tool_calls:
-        calls = [
-            {
-                "index": c.index,
-                "id": c.id,
-                "name": c.function.name if c.function else None,
-                "arguments": c.function.arguments if c.function else None,
-            }
-            for c in delta.tool_calls
-        ]
-    reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
-    return Delta(delta.content or "", reasoning or "", calls, totals, choice.finish_reason)
 
 
 class OpenAIEmbeddingWrapper(OpenAIWrapperBase):

@@ -43,6 +43,7 @@ from ._format import (
     normalize_tools,
     tool_choice_to_openai,
 )
+from ._openai_shape import delta_from_sdk_chunk
 from .response import Delta, ModelResponse, Usage, tool_call_block
 
 _CLIENT_PROPERTIES = {
@@ -235,7 +236,7 @@ class ZhipuAIChatWrapper(ZhipuAIWrapperBase):
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
         try:
             for chunk in sdk_stream:
-                yield delta_from_chunk(chunk)
+                yield delta_from_sdk_chunk(chunk)
         finally:  # the SDK's stream object has no close(); release the connection here
             response = getattr(sdk_stream, "response", None)
             if response is not None:
@@ -263,35 +264,6 @@ def response_from_completion(completion: Any) -> ModelResponse:
     )
     response.request_id = getattr(completion, "request_id", None) or getattr(completion, "id", None)
     return response
-
-
-def delta_from_chunk(chunk: Any) -> Delta:
-    usage = getattr(chunk, "usage", None)
-    totals = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None
-    request_id = getattr(chunk, "id", None)
-    if not chunk.choices:
-        return Delta(usage=totals, request_id=request_id)
-    choice = chunk.choices[0]
-    delta = choice.delta
-    calls = None
-    if delta.tool_calls:
-        calls = [
-            {
-                "index": c.index,
-                "id": c.id,
-                "name": c.function.name if c.function else None,
-                "arguments": c.function.arguments if c.function else None,
-            }
-            for c in delta.tool_calls
-        ]
-    return Delta(
-        delta.content or "",
-        getattr(delta, "reasoning_content", None) or "",
-        calls,
-        totals,
-        choice.finish_reason,
-        request_id,
-    )
 
 
 class ZhipuAIEmbeddingWrapper(ZhipuAIWrapperBase):
