@@ -141,6 +141,29 @@ def _prescan_yaml(loader: Any, file: str) -> None:
             )
 
 
+def _limit_error(text: str, file: str) -> ConfigError | None:
+    """After libyaml refused ``text``: our own limit error if the document breaks one before the
+    point where it is invalid, else None.
+
+    libyaml has depth limits of its own (PyYAML 6.0.4: flow nesting over 1,000 levels is a
+    ScannerError, raised before the first event) that would hide ours behind its wording. The
+    pure-Python parser has none and yields events lazily, so re-scanning with it finds our limit
+    at the same place whatever libyaml's version; it runs only for files already refused."""
+    try:
+        scanner = yaml.SafeLoader(text)  # its reader checks the characters at once
+    except yaml.YAMLError:
+        return None
+    try:
+        _prescan_yaml(scanner, file)
+    except ConfigError as err:
+        return err
+    except yaml.YAMLError:
+        return None
+    finally:
+        scanner.dispose()
+    return None
+
+
 def _parse_yaml(text: str, file: str) -> tuple[Any, dict[int, tuple[int, dict[str, int]]]]:
     global _LOADER
     if _LOADER is None:
@@ -149,7 +172,7 @@ def _parse_yaml(text: str, file: str) -> tuple[Any, dict[int, tuple[int, dict[st
     try:
         _prescan_yaml(scanner, file)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, file) from None
+        raise _limit_error(text, file) or _yaml_error(exc, file) from None
     finally:
         scanner.dispose()
     loader = _LOADER(text)

@@ -17,7 +17,6 @@ import os
 import signal
 import tempfile
 import threading
-import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,7 +34,10 @@ from agentscope_legacy.models.manager import ModelManager
 
 BROKEN = Path(__file__).resolve().parent / "data" / "broken"
 CORPUS = sorted(p for p in BROKEN.iterdir() if p.is_file())
-TIME_LIMIT = 10.0  # seconds, per load; all of them take well under one
+# A load still running after this long is taken to hang (SIGALRM interrupts it). It is a hang
+# detector, not a speed limit: loads take well under a second, and how fast is measured in
+# benchmarks/, since a busy machine can be many times slower than an idle one.
+HANG_LIMIT = 120.0  # seconds
 MEMORY_LIMIT = 64 * 2**20  # bytes of Python allocations, per load
 
 # What the ConfigError of a corpus file must say (case-insensitive), per loader; files not
@@ -93,33 +95,31 @@ EXPECTED: dict[str, dict[str, str]] = {
 
 
 @contextlib.contextmanager
-def bounded(seconds: float = TIME_LIMIT, memory: int = MEMORY_LIMIT) -> Iterator[None]:
-    """Fail if the block runs longer than ``seconds`` (interrupted by SIGALRM where there is
-    one) or allocates more than ``memory`` bytes at its peak."""
+def bounded(memory: int = MEMORY_LIMIT) -> Iterator[None]:
+    """Fail if the block allocates more than ``memory`` bytes at its peak (tracemalloc counts
+    allocations, which do not depend on the machine's load), or if it hangs: interrupted by
+    SIGALRM after HANG_LIMIT seconds, where there is one."""
     alarm = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
     if alarm:
 
         def expire(signum: int, frame: Any) -> None:
-            raise TimeoutError(f"still running after {seconds} s")
+            raise TimeoutError(f"still running after {HANG_LIMIT} s: hangs")
 
         previous = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        signal.setitimer(signal.ITIMER_REAL, HANG_LIMIT)
     tracing = tracemalloc.is_tracing()
     if not tracing:
         tracemalloc.start()
     tracemalloc.reset_peak()
-    started = time.perf_counter()
     try:
         yield
     finally:
-        elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
         if not tracing:
             tracemalloc.stop()
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-    assert elapsed < seconds, f"took {elapsed:.1f} s"
     assert peak < memory, f"allocated {peak / 2**20:.0f} MiB at the peak"
 
 
@@ -200,7 +200,7 @@ def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
     return path
 
 
-# Each refused with one of these, fast.
+# Each refused with one of these, before it is composed into objects.
 REFUSED = (
     "nested too deeply",
     "aliases",
@@ -232,11 +232,11 @@ GENERATED: dict[str, Callable[[], str]] = {
 
 @pytest.mark.parametrize("loader", list(LOADERS))
 @pytest.mark.parametrize("name", list(GENERATED))
-def test_generated_inputs_are_refused_quickly_in_bounded_memory(tmp_path, name, loader):
+def test_generated_inputs_are_refused_in_bounded_memory(tmp_path, name, loader):
     if loader == "experiment" and name in ("too_many_values.yaml", "many_keys.json"):
         pytest.skip("the same parser as the config loader's; slow under tracemalloc")
     path = write(tmp_path, name, GENERATED[name]())
-    with bounded(seconds=5, memory=48 * 2**20):
+    with bounded(memory=48 * 2**20):
         err = LOADERS[loader](path)
     assert err is not None
     assert_useful(err, str(path))
@@ -248,14 +248,14 @@ def test_a_file_over_the_size_limit_is_not_read(tmp_path, loader):
     path = tmp_path / "huge.yaml"
     with open(path, "wb") as fh:  # sparse: instant to make, 20 MiB to read
         fh.truncate(MAX_FILE_BYTES + 12 * 2**20)
-    with bounded(seconds=5, memory=2 * MAX_FILE_BYTES):
+    with bounded(memory=2 * MAX_FILE_BYTES):
         err = LOADERS[loader](path)
     assert err is not None and "file too large" in str(err) and str(path) in str(err)
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_an_endless_file_is_not_read_forever():
-    with bounded(seconds=5, memory=2 * MAX_FILE_BYTES):
+    with bounded(memory=2 * MAX_FILE_BYTES):
         err = load_configs("/dev/zero")
     assert err is not None and "file too large" in str(err)
 
@@ -273,7 +273,7 @@ def test_a_large_valid_file_loads_in_bounded_memory(tmp_path):
     ]
     path = write(tmp_path, "large.yaml", yaml.safe_dump(configs))
     assert path.stat().st_size > 2**20
-    with bounded(seconds=10, memory=64 * 2**20):
+    with bounded(memory=64 * 2**20):
         err = load_configs(path)
     assert err is None
 
@@ -338,7 +338,7 @@ def test_nesting_at_and_over_the_limit(tmp_path, levels, kind):
 # -- hypothesis -------------------------------------------------------------------------------
 FUZZ = settings(
     max_examples=120,
-    deadline=None,  # bounded() times every example instead
+    deadline=None,  # bounded() guards every example against hangs; speed is not tested
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,  # the same examples on every run: failures reproduce
     database=None,  # nothing written to .hypothesis/
