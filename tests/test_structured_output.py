@@ -22,7 +22,7 @@ from agentscope_legacy.model import (
     ChatResponse,
     StructuredOutputError,
 )
-from agentscope_legacy.model._structured import inline_refs, parse_json_text, resolve_schema
+from agentscope_legacy.models._structured import inline_refs, parse_json_text, resolve_schema
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
 from tests.emulators.anthropic import shared_anthropic_emulator
 from tests.emulators.fixtures import shared_openai_emulator

@@ -15,6 +15,12 @@ the provider work: request building, the SDK call (its async client where there 
 parsing, retries, typed errors and usage records.
 """
 
+from ..models._structured import (
+    STRUCTURED_TOOL,
+    StructuredOutputError,
+    astructured_call,
+    structured_call,
+)
 from ._anthropic_model import AnthropicChatModel
 from ._base import ChatModelBase
 from ._dashscope_model import DashScopeChatModel
@@ -23,12 +29,6 @@ from ._llamacpp_model import LlamaCppChatModel
 from ._ollama_model import OllamaChatModel
 from ._openai_model import OpenAIChatModel
 from ._response import ChatResponse, ChatUsage
-from ._structured import (
-    STRUCTURED_TOOL,
-    StructuredOutputError,
-    astructured_call,
-    structured_call,
-)
 
 __all__ = [
     "STRUCTURED_TOOL",

@@ -13,9 +13,16 @@ from typing import Any
 from loguru import logger
 
 from ..models._base import ModelWrapperBase
+from ..models._structured import DEFAULT_MAX_RETRIES, run_structured
 from ..models.response import ModelResponse
-from ._response import ChatResponse, ChunkClock, chat_response, content_blocks, usage_of
-from ._structured import DEFAULT_MAX_RETRIES, run_structured
+from ._response import (
+    ChatResponse,
+    ChatUsage,
+    ChunkClock,
+    chat_response,
+    content_blocks,
+    usage_of,
+)
 
 _NAMED_CHOICES = {"auto": "auto", "none": "none", "any": "required", "required": "required"}
 
@@ -34,7 +41,7 @@ class ChatModelBase:
     the last one (``is_last=True``) the whole reply, with its usage.
 
     ``structured_model`` (a pydantic model class or a JSON Schema dict) asks for structured
-    output: see :mod:`agentscope_legacy.model._structured`. The ChatResponse then carries the
+    output: see :mod:`agentscope_legacy.models._structured`. The ChatResponse then carries the
     validated output (a dict) in ``metadata``; its usage counts every attempt. Streamed, the
     generator yields that one final ChatResponse only (attempts are read to their end, then
     validated, before anything is yielded).
@@ -103,7 +110,8 @@ class ChatModelBase:
             max_retries=retries,
             kwargs=kwargs,
         )
-        reply = chat_response(response, metadata=response.parsed, usage=session.usage())
+        usage = ChatUsage(session.input_tokens, session.output_tokens, session.elapsed())
+        reply = chat_response(response, metadata=response.parsed, usage=usage)
         return _one(reply) if stream else reply
 
     def __repr__(self) -> str:

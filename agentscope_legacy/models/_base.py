@@ -122,7 +122,7 @@ class ModelWrapperBase:
         for validated structured output, put on ``parsed`` (see ``agentscope_legacy.model``).
         """
         if "structured_model" in kwargs:
-            from ..model._structured import structured_call
+            from ._structured import structured_call
 
             return structured_call(self, *args, stream=stream, **kwargs)
         use_stream, request = self._prepare(args, stream, kwargs)
@@ -152,7 +152,7 @@ class ModelWrapperBase:
         ``_acall``/``_aopen_stream``/``_aiter_deltas``; others run their sync hooks in a thread.
         """
         if "structured_model" in kwargs:
-            from ..model._structured import astructured_call
+            from ._structured import astructured_call
 
             return await astructured_call(self, *args, stream=stream, **kwargs)
         use_stream, request = self._prepare(args, stream, kwargs)

@@ -37,8 +37,7 @@ import jsonschema
 from loguru import logger
 
 from ..errors import ResponseParsingError
-from ..models.response import ModelResponse
-from ._response import ChatUsage
+from .response import ModelResponse
 
 STRUCTURED_TOOL = "generate_structured_output"
 DEFAULT_MAX_RETRIES = 2
@@ -338,10 +337,9 @@ class StructuredSession:
         return problems
 
     # -- results ------------------------------------------------------------------------------
-    def usage(self) -> ChatUsage:
-        """Tokens of every attempt, and the time from the first request to the last reply."""
-        elapsed = time.perf_counter() - self.started
-        return ChatUsage(self.input_tokens, self.output_tokens, elapsed)
+    def elapsed(self) -> float:
+        """Seconds from the first request to now (the last reply, once it is done)."""
+        return time.perf_counter() - self.started
 
     def failure(self, response: ModelResponse | None) -> StructuredOutputError:
         return StructuredOutputError(
