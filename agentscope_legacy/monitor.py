@@ -30,14 +30,32 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._secrets import redact
 from .errors import ConfigError, ConfigIssue, QuotaExceededError
 
-if TYPE_CHECKING:
-    from .models._base import ModelWrapperBase
-    from .models.response import ModelResponse, Usage
+
+# What the monitor reads of a wrapper, a usage and a response (models' ModelWrapperBase,
+# Usage and ModelResponse): described here, so that the core never imports the
+# model layer above it (docs/architecture.md).
+class RecordedWrapper(Protocol):
+    config_name: str
+    model_type: str
+    model_name: str
+
+
+class RecordedUsage(Protocol):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    latency: float
+    time_to_first_token: float | None
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+RecordedResponse = Any  # models.response.ModelResponse: finish_reason, text, raw, reasoning, ...
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
@@ -204,10 +222,10 @@ class Monitor:
 
     def record(
         self,
-        wrapper: ModelWrapperBase,
+        wrapper: RecordedWrapper,
         request: dict[str, Any],
-        response: ModelResponse | None,
-        usage: Usage,
+        response: RecordedResponse | None,
+        usage: RecordedUsage,
         error: BaseException | None,
         stream: bool,
     ) -> None:
@@ -278,7 +296,7 @@ class Monitor:
                 self._invocations.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
                 self._invocations.flush()
 
-    def check_budget(self, wrapper: ModelWrapperBase) -> None:
+    def check_budget(self, wrapper: RecordedWrapper) -> None:
         """Refuse the call about to be made if the config's or the run's budget is used up;
         else count it as started (so concurrent callers cannot overrun ``max_calls``).
 
@@ -469,7 +487,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _response_summary(response: ModelResponse | None, stream: bool) -> Any:
+def _response_summary(response: RecordedResponse | None, stream: bool) -> Any:
     if response is None:
         return None
     if not stream and response.raw is not None:
