@@ -8,59 +8,22 @@ one line to ``logging.log`` and one JSON line to ``logging.chat``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import message as _message
 from ._secrets import scrub
-from .message import Msg
+from .message import Msg, format_msg, name_colour, speaker_prefix
 
-_COLOURS = [f"\033[{c}m" for c in range(90, 98)]
-_RESET = "\033[0m"
+__all__ = ["format_msg", "log_deltas", "log_msg", "log_stream_msg", "name_colour", "save_msg"]
+
 _lock = threading.Lock()
 _printed: dict[str, str] = {}  # msg.id -> the text already printed
 _chat_file: TextIO | None = None
 _use_colour = True
-
-
-def name_colour(name: str) -> str:
-    """A stable colour per speaker name."""
-    return _COLOURS[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(_COLOURS)]
-
-
-def _prefix(name: str, colored: bool) -> str:
-    return f"{name_colour(name)}{name}{_RESET}: " if colored else f"{name}: "
-
-
-def format_msg(msg: Msg, colored: bool = False) -> str:
-    """The printable form of a message: one ``name: ...`` line per block or url."""
-    prefix = _prefix(msg.name, colored)
-    lines = []
-    tool_uses = []
-    for block in msg.get_content_blocks():
-        kind = block.get("type")
-        if kind == "text":
-            lines.append(prefix + block.get("text", ""))
-        elif kind == "thinking":
-            lines.append(prefix + "(thinking) " + block.get("thinking", ""))
-        elif kind == "tool_use":
-            tool_uses.append(block)
-        elif kind == "tool_result":
-            output = block.get("output")
-            text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
-            lines.append(f"{prefix}Execute function {block.get('name')}:\n{text}")
-        else:
-            source = block.get("source") or {}
-            lines.append(prefix + str(block.get("url") or source.get("url") or f"<{kind}>"))
-    lines += [prefix + url for url in msg.urls]
-    if tool_uses:
-        dumped = json.dumps(tool_uses, ensure_ascii=False, indent=4)
-        lines.append(dumped if lines else prefix + dumped)
-    return "\n".join(lines) if lines else prefix.rstrip()
 
 
 def _stdout() -> TextIO:
@@ -79,6 +42,9 @@ def log_msg(msg: Msg) -> None:
     _save(msg)
 
 
+_message.echo_printer = log_msg  # Msg(..., echo=True) prints through here once this is loaded
+
+
 def log_stream_msg(msg: Msg, last: bool = True) -> None:
     """Print the part of an accumulating message not printed yet; ``last`` ends the line.
 
@@ -91,11 +57,11 @@ def log_stream_msg(msg: Msg, last: bool = True) -> None:
         printed = _printed.get(msg.id)
         if printed is None:
             colored = _use_colour and out.isatty()
-            out.write(_prefix(msg.name, colored) + scrub(text))
+            out.write(speaker_prefix(msg.name, colored) + scrub(text))
         elif text.startswith(printed):
             out.write(scrub(text[len(printed) :]))
         else:
-            out.write("\n" + _prefix(msg.name, False) + scrub(text))
+            out.write("\n" + speaker_prefix(msg.name, False) + scrub(text))
         if last:
             out.write("\n")
             _printed.pop(msg.id, None)
@@ -110,7 +76,7 @@ def log_deltas(name: str, pieces: Iterable[str]) -> None:
     """Print ``name:`` then each text piece as it arrives, then end the line."""
     out = _stdout()
     with _lock:
-        out.write(_prefix(name, _use_colour and out.isatty()))
+        out.write(speaker_prefix(name, _use_colour and out.isatty()))
         out.flush()
     try:
         for piece in pieces:

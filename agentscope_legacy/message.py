@@ -14,9 +14,11 @@ carry a ``source``: a :class:`URLSource` (a web URL or a local path) or a :class
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, TypedDict
 
@@ -267,9 +269,7 @@ class Msg:
         self.metadata = metadata
         self.timestamp = timestamp or _now()
         if echo:
-            from .logging import log_msg
-
-            log_msg(self)
+            echo_printer(self)
 
     # -- content access ----------------------------------------------------------------------
     def get_text_content(self) -> str | None:
@@ -352,8 +352,6 @@ class Msg:
 
     def formatted_str(self, colored: bool = False) -> str:
         """``name: text`` lines as printed on the terminal (0.x layout)."""
-        from .logging import format_msg
-
         return format_msg(self, colored=colored)
 
     def __eq__(self, other: object) -> bool:
@@ -371,3 +369,54 @@ class Msg:
         if isinstance(content, str) and len(content) > 60:
             content = content[:57] + "..."
         return f"Msg(name={self.name!r}, role={self.role!r}, content={content!r})"
+
+
+# -- terminal form ---------------------------------------------------------------------------
+_COLOURS = [f"\033[{c}m" for c in range(90, 98)]
+_RESET = "\033[0m"
+
+
+def name_colour(name: str) -> str:
+    """A stable colour per speaker name."""
+    return _COLOURS[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(_COLOURS)]
+
+
+def speaker_prefix(name: str, colored: bool) -> str:
+    """``name: `` as printed before a speaker's text, the name coloured if asked."""
+    return f"{name_colour(name)}{name}{_RESET}: " if colored else f"{name}: "
+
+
+def format_msg(msg: Msg, colored: bool = False) -> str:
+    """The printable form of a message: one ``name: ...`` line per block or url."""
+    prefix = speaker_prefix(msg.name, colored)
+    lines = []
+    tool_uses = []
+    for block in msg.get_content_blocks():
+        kind = block.get("type")
+        if kind == "text":
+            lines.append(prefix + block.get("text", ""))
+        elif kind == "thinking":
+            lines.append(prefix + "(thinking) " + block.get("thinking", ""))
+        elif kind == "tool_use":
+            tool_uses.append(block)
+        elif kind == "tool_result":
+            output = block.get("output")
+            text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+            lines.append(f"{prefix}Execute function {block.get('name')}:\n{text}")
+        else:
+            source = block.get("source") or {}
+            lines.append(prefix + str(block.get("url") or source.get("url") or f"<{kind}>"))
+    lines += [prefix + url for url in msg.urls]
+    if tool_uses:
+        dumped = json.dumps(tool_uses, ensure_ascii=False, indent=4)
+        lines.append(dumped if lines else prefix + dumped)
+    return "\n".join(lines) if lines else prefix.rstrip()
+
+
+def _print_msg(msg: Msg) -> None:
+    print(format_msg(msg))
+
+
+# What ``Msg(..., echo=True)`` calls: printing here, until agentscope_legacy.logging (loaded with
+# the package) puts its printer in, which also saves the message to the run directory.
+echo_printer: Callable[[Msg], None] = _print_msg
