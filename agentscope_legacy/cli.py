@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     stream.add_argument("--no-stream", dest="stream", action="store_false")
     chat.add_argument("--save-dir", help="save logs, invocations and usage under this directory")
-    chat.add_argument("--usage", action="store_true", help="print the usage table at the end")
+    chat.add_argument(
+        "--usage",
+        action="store_true",
+        help="print the usage table (calls, tokens in and out, mean latency) to stderr at the "
+        "end, also after Ctrl-C",
+    )
 
     validate = sub.add_parser("validate", help="validate model config files; exit 1 on errors")
     validate.add_argument("files", nargs="+", metavar="FILE")
@@ -155,9 +161,8 @@ def _models(args: argparse.Namespace) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     from . import init
-    from ._runtime import print_llm_usage
+    from ._runtime import get_runtime
     from .errors import AgentScopeError
-    from .logging import log_deltas, save_msg
     from .message import Msg
     from .models import load_model_by_config_name
 
@@ -176,6 +181,18 @@ def _chat(args: argparse.Namespace) -> int:
     name = args.name or args.config_name
     history = [Msg("system", args.system, "system")] if args.system else []
     prompts = [args.once] if args.once is not None else None
+    try:
+        return _chat_loop(args, model, name, history, prompts)
+    finally:
+        if args.usage:
+            print(f"LLM usage:\n{get_runtime().monitor.usage_table()}", file=sys.stderr)
+
+
+def _chat_loop(args: argparse.Namespace, model: Any, name: str, history: list, prompts: Any) -> int:
+    from .errors import AgentScopeError
+    from .logging import log_deltas, save_msg
+    from .message import Msg
+
     status = 0
     while True:
         if prompts is not None:
@@ -209,8 +226,6 @@ def _chat(args: argparse.Namespace) -> int:
         reply = Msg(name, response.text or "", "assistant")
         save_msg(reply)
         history.append(reply)
-    if args.usage:
-        print_llm_usage()
     return status
 
 

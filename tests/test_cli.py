@@ -302,6 +302,46 @@ def test_interactive_chat_drops_a_failed_turn_and_goes_on(
     ]
 
 
+def test_chat_usage_prints_the_usage_table_at_the_end(capsys, chat_file, openai_server):
+    code, out, err = run(
+        capsys, "chat", "-m", str(chat_file), "-c", "emu", "--once", "Hi", "--usage"
+    )
+    assert code == 0, err
+    assert "emu: Hello!" in out.splitlines()
+    lines = err.splitlines()
+    start = lines.index("LLM usage:")
+    header, row = lines[start + 1].split(), lines[start + 2].split()
+    values = dict(zip(header, row, strict=True))
+    assert values["config_name"] == "emu" and values["calls"] == "1"
+    assert int(values["prompt_tokens"]) > 0 and int(values["completion_tokens"]) > 0
+    assert values["mean_latency"].endswith("s")
+
+
+def test_interactive_chat_usage_counts_every_turn_and_survives_ctrl_c(
+    capsys, monkeypatch, chat_file, openai_server
+):
+    answers = iter(["Hi", "Again"])
+
+    def typed(prompt: str = "") -> str:
+        answer = next(answers, None)
+        if answer is None:
+            raise KeyboardInterrupt
+        return answer
+
+    monkeypatch.setattr("builtins.input", typed)
+    code, _, err = run(capsys, "chat", "-m", str(chat_file), "-c", "emu", "--usage")
+    assert code == 130
+    lines = err.splitlines()
+    start = lines.index("LLM usage:")
+    values = dict(zip(lines[start + 1].split(), lines[start + 2].split(), strict=True))
+    assert values["calls"] == "2"
+
+
+def test_chat_without_usage_prints_no_table(capsys, chat_file, openai_server):
+    code, _, err = run(capsys, "chat", "-m", str(chat_file), "-c", "emu", "--once", "Hi")
+    assert code == 0 and "LLM usage" not in err
+
+
 # -- the installed console script --------------------------------------------------------------
 def test_the_console_script_runs():
     script = Path(sys.executable).parent / "agentscope-legacy"
