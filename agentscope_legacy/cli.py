@@ -6,6 +6,7 @@ Imports are deferred to the subcommand that needs them, so ``--help`` stays inst
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -48,7 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         "end, also after Ctrl-C",
     )
 
-    validate = sub.add_parser("validate", help="validate model config files; exit 1 on errors")
+    validate = sub.add_parser(
+        "validate",
+        help="validate model config and experiment files; exit 1 on errors",
+        description="Validate files: experiment files (a mapping with `agents` or `pipeline`) "
+        "as `run --dry-run` does, every other file as model configs. Exit 1 on any error.",
+    )
     validate.add_argument("files", nargs="+", metavar="FILE")
 
     models = sub.add_parser("models", help="list the configs in model config files")
@@ -124,19 +130,70 @@ def _load(files: list[str]) -> tuple[object, list, list]:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    _, configs, issues = _load(args.files)
+    experiments = [f for f in args.files if _is_experiment_file(f)]
+    _, configs, issues = _load([f for f in args.files if f not in experiments])
+    notes = [
+        config.issue(f"environment variable {var} is not set", path)
+        for config in configs
+        for path, var in config.missing_env.items()
+    ]
+    for file in experiments:
+        found, missing = _validate_experiment(file)
+        issues += found
+        notes += missing
     for issue in issues:
         print(f"error: {issue}", file=sys.stderr)
-    missing = [(c, path, var) for c in configs for path, var in c.missing_env.items()]
-    for config, path, var in missing:
-        print(
-            f"note: {config.issue(f'environment variable {var} is not set', path)}", file=sys.stderr
-        )
+    shown = set()
+    for note in notes:  # a model config file shared by several experiments: once
+        key = (os.path.abspath(note.file or ""), note.line, note.field, note.message)
+        if key not in shown:
+            shown.add(key)
+            print(f"note: {note}", file=sys.stderr)
     if issues:
         print(f"{len(issues)} error(s) in {len(args.files)} file(s)", file=sys.stderr)
         return 1
-    print(f"ok: {len(configs)} config(s) in {len(args.files)} file(s)")
+    what = f"{len(configs)} config(s)"
+    if experiments:
+        what += f" and {len(experiments)} experiment(s)"
+    print(f"ok: {what} in {len(args.files)} file(s)")
     return 0
+
+
+def _is_experiment_file(file: str) -> bool:
+    """Whether ``file`` is an experiment (a mapping with ``agents`` or ``pipeline``) rather
+    than model configs. A file that cannot be read or parsed is left to the model-config
+    path, which reports why."""
+    from .config import parse_yaml_with_locations, read_bounded
+    from .errors import ConfigError
+
+    if not os.path.isfile(file):
+        return False
+    try:
+        data, _ = parse_yaml_with_locations(read_bounded(file).decode("utf-8-sig"), file)
+    except (ConfigError, OSError, ValueError):
+        return False
+    return (
+        isinstance(data, dict)
+        and "config_name" not in data
+        and ("agents" in data or "pipeline" in data)
+    )
+
+
+def _validate_experiment(file: str) -> tuple[list, list]:
+    """``(issues, notes)`` of one experiment file, validated as ``run --dry-run`` does."""
+    from .errors import ConfigError
+    from .experiment import load
+
+    try:
+        experiment = load(file)
+    except ConfigError as exc:
+        return list(exc.issues), []
+    notes = [
+        config.issue(f"environment variable {var} is not set", path)
+        for config in experiment.models.configs
+        for path, var in config.missing_env.items()
+    ]
+    return [], notes
 
 
 def _models(args: argparse.Namespace) -> int:

@@ -117,3 +117,42 @@ def test_debate_on_the_local_model(tmp_path, capsys):
     assert "[round 1/1] judge" in err
     usage = (run_dir / "usage.txt").read_text().splitlines()
     assert usage[1].split()[0] == "local" and usage[1].split()[2] == "3"
+
+
+# -- validate on experiment files --------------------------------------------------------------
+def test_validate_recognises_the_example_experiments(capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    files = sorted(str(p) for p in (ROOT / "examples").glob("*.yaml"))
+    rc = main(["validate", *files])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    experiments = [f for f in files if not f.endswith("model_configs.yaml")]
+    assert f"and {len(experiments)} experiment(s) in {len(files)} file(s)" in out
+    assert "error:" not in err
+    # the shared model config file is named once per config, however many experiments use it
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == len(set(notes))
+    assert sum("model_configs.yaml:19:" in line for line in notes) == 1
+
+
+def test_validate_reports_experiment_problems_as_run_does(capsys):
+    broken = ROOT / "tests" / "data" / "broken" / "experiment_unknown_keys.yaml"
+    rc = main(["validate", str(broken)])
+    _, err = capsys.readouterr()
+    assert rc == 1
+    assert "did you mean 'agents'?" in err
+    assert "expected a config mapping" not in err and "config_name" not in err
+    assert main(["run", str(broken), "--dry-run"]) == 1
+    run_err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors and all(line in run_err.splitlines() for line in errors)
+
+
+def test_validate_mixes_experiments_and_model_config_files(capsys, tmp_path):
+    configs = tmp_path / "models.yaml"
+    configs.write_text("- config_name: x\n  model_type: openai_chat\n  strem: true\n")
+    rc = main(["validate", str(ROOT / "examples" / "conversation.yaml"), str(configs)])
+    _, err = capsys.readouterr()
+    assert rc == 1
+    assert f"{configs}:3: config 'x', field 'strem'" in err and "did you mean 'stream'?" in err
+    assert "conversation.yaml" not in err
