@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .errors import ConfigError, ConfigIssue
 from .monitor import Monitor
 
 # 0.x named the run after the process start, so calling init() twice reuses one directory.
@@ -92,45 +93,135 @@ def init(
 
     project = project or _random_code(string.ascii_letters + string.digits)
     name = name or _random_code(string.ascii_lowercase + string.digits)
+    _check_name("project", project)
+    _check_name("name", name)
+    if runtime_id is not None:
+        _check_name("runtime_id", runtime_id)
     run_id = runtime_id or f"run_{_PROCESS_START}_{name}"
-    run_dir = None if disable_saving else Path(save_dir, run_id).resolve()
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
+    _check_dir_name("runtime_id" if runtime_id else "name", runtime_id or name, run_id)
+    try:
+        logger.level(logger_level)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            ConfigIssue(f"unknown logger_level {logger_level!r}", field="logger_level")
+        ) from None
+    run_dir = None if disable_saving else _run_dir(save_dir, run_id)
     if disable_saving:
         save_log = save_api_invoke = use_monitor = save_code = False
 
-    _runtime.monitor.close()
-    runtime = Runtime(
-        project=project,
-        name=name,
-        run_id=run_id,
-        run_dir=run_dir,
-        logger_level=logger_level,
-        save_log=save_log,
-        save_api_invoke=save_api_invoke,
-        use_monitor=use_monitor,
-        monitor=Monitor(
+    # Everything that can fail happens before the current run is touched: a failed init()
+    # leaves the previous runtime, its logger and its loaded configs as they were.
+    manager = ModelManager.get_instance()
+    before = manager._configs, manager._models
+    if model_configs is not None:
+        manager.load_model_configs(model_configs, allow_replace=allow_replace)  # all or nothing
+    monitor = None
+    try:
+        if run_dir is not None:
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    ConfigIssue(
+                        f"cannot create the run directory {run_dir}: {exc.strerror or exc}",
+                        field="save_dir",
+                    )
+                ) from None
+        runtime = Runtime(
+            project=project,
+            name=name,
+            run_id=run_id,
+            run_dir=run_dir,
+            logger_level=logger_level,
+            save_log=save_log,
+            save_api_invoke=save_api_invoke,
+            use_monitor=use_monitor,
+            monitor=Monitor(budget=run_budget),  # in memory until the state is saved
+        )
+        if cache_dir:
+            runtime.cache_dir = Path(cache_dir).expanduser()
+        if run_dir is not None:
+            _save_state(runtime, manager)
+        monitor = Monitor(
             run_dir, use_monitor=use_monitor, save_api_invoke=save_api_invoke, budget=run_budget
-        ),
-    )
-    if cache_dir:
-        runtime.cache_dir = Path(cache_dir).expanduser()
+        )
+        runtime.monitor = monitor
+    except BaseException:
+        if monitor is not None:
+            monitor.close()
+        with manager._lock:
+            manager._configs, manager._models = before
+        raise
+
+    _runtime.monitor.close()
     _runtime = runtime
     setup_logger(run_dir, logger_level, save_log)
     if studio_url:
         logger.warning("studio_url is not supported by agentscope_legacy and is ignored")
-
-    manager = ModelManager.get_instance()
-    if model_configs is not None:
-        manager.load_model_configs(model_configs, allow_replace=allow_replace)
-    if run_dir is not None:
-        if save_code:
-            code_dir = run_dir / "code"
-            code_dir.mkdir(exist_ok=True)
-            for path in Path.cwd().glob("*.py"):
-                shutil.copy2(path, code_dir / path.name)
-        _save_state(runtime, manager)
+    if run_dir is not None and save_code:
+        code_dir = run_dir / "code"
+        code_dir.mkdir(exist_ok=True)
+        for path in Path.cwd().glob("*.py"):
+            shutil.copy2(path, code_dir / path.name)
     return _build_agents(agent_configs)
+
+
+# The longest file name most file systems take (bytes, once encoded).
+_NAME_MAX = 255
+
+
+def _check_name(field: str, value: Any) -> None:
+    """A ConfigError unless ``value`` is text that can be written and printed."""
+    from .config import value_problems
+
+    if not isinstance(value, str):
+        raise ConfigError(
+            ConfigIssue(f"expected a string, got {type(value).__name__}", field=field)
+        )
+    problems = value_problems({"name": value})
+    if problems:
+        raise ConfigError(ConfigIssue(problems[0][1], field=field))
+
+
+def _check_dir_name(field: str, value: str, run_id: str) -> None:
+    """The run directory's name is one path component: never a way out of ``save_dir``."""
+    shown = repr(value) if len(value) <= 60 else repr(value[:57]) + "..."
+    if "/" in value or "\\" in value or run_id in (".", "..") or not run_id.strip():
+        raise ConfigError(
+            ConfigIssue(
+                f"cannot be used as the run directory's name: {shown} (a run directory is "
+                "one name inside save_dir: no '/', '\\', '.' or '..')",
+                field=field,
+            )
+        )
+    size = len(run_id.encode("utf-8"))
+    if size > _NAME_MAX:
+        raise ConfigError(
+            ConfigIssue(
+                f"too long: the run directory's name would be {size} bytes, limit {_NAME_MAX} "
+                f"({shown})",
+                field=field,
+            )
+        )
+
+
+def _run_dir(save_dir: Any, run_id: str) -> Path:
+    try:
+        root = Path(save_dir).expanduser().resolve()
+    except (TypeError, ValueError, OSError) as exc:  # NUL in the path, not a path at all
+        raise ConfigError(
+            ConfigIssue(f"invalid save_dir {save_dir!r}: {exc}", field="save_dir")
+        ) from None
+    if root.exists() and not root.is_dir():
+        raise ConfigError(
+            ConfigIssue(f"save_dir {str(root)!r} exists and is not a directory", field="save_dir")
+        )
+    run_dir = (root / run_id).resolve()
+    if run_dir.parent != root:  # e.g. a symlink named like the run pointing elsewhere
+        raise ConfigError(
+            ConfigIssue(f"the run directory {run_dir} is outside save_dir {root}", field="name")
+        )
+    return run_dir
 
 
 def _save_state(runtime: Runtime, manager: Any) -> None:
@@ -163,8 +254,9 @@ def _build_agents(agent_configs: Any) -> list[Any]:
     from . import agents
 
     if isinstance(agent_configs, str):
-        with open(agent_configs, encoding="utf-8") as fh:
-            agent_configs = json.load(fh)
+        from .config import read_bounded
+
+        agent_configs = json.loads(read_bounded(agent_configs))  # not a FIFO, not endless
     if isinstance(agent_configs, dict):
         agent_configs = [agent_configs]
     built = []

@@ -9,8 +9,10 @@ environment variable at build time) still points at the right place. ``${VAR}`` 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +54,8 @@ class ModelConfig:
         top = field.split(".", 1)[0].split("[", 1)[0] if field else None
         line = self.key_lines.get(top, self.line) if top else self.line
         name = self.config_name if isinstance(self.config_name, str) else None
+        if name is not None and _UNPRINTABLE.search(name):
+            name = repr(name)[1:-1]  # refused at load; never printed raw
         return ConfigIssue(message, file=self.file, line=line, config_name=name, field=field)
 
     def __repr__(self) -> str:
@@ -264,6 +268,8 @@ def read_file(path: str | os.PathLike) -> list[ModelConfig]:
     file = os.fspath(path)
     try:
         raw = read_bounded(file)
+    except ConfigError:  # too large, not a regular file: already says what happened
+        raise
     except FileNotFoundError:
         raise ConfigError(ConfigIssue("file not found", file=file)) from None
     except OSError as exc:
@@ -301,9 +307,13 @@ def _make_config(unit: Any, file: str | None, line: int | None, key_lines: dict)
         )
     check_nesting(unit, file, line)
     missing: dict[str, str] = {}
-    data = _expand(unit, "", missing)
+    data = _expand(unit, "", missing)  # checked once expanded: ${VAR} can bring anything
+    config = ModelConfig(data, file, line, dict(key_lines), missing)
+    problems = value_problems(data)
+    if problems:
+        raise ConfigError([config.issue(message, field_path(p)) for p, message in problems])
     _register_secrets(data)
-    return ModelConfig(data, file, line, dict(key_lines), missing)
+    return config
 
 
 def _register_secrets(data: dict[str, Any]) -> None:
@@ -329,19 +339,116 @@ def _register_secrets(data: dict[str, Any]) -> None:
 
 
 def read_bounded(file: str | os.PathLike) -> bytes:
-    """The bytes of a config or experiment file; a ConfigError past MAX_FILE_BYTES, without
-    reading further (also for files with no size, such as ``/dev/zero``). OSError when the
-    file cannot be read."""
-    with open(file, "rb") as fh:
-        raw = fh.read(MAX_FILE_BYTES + 1)
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(
-            ConfigIssue(
-                f"file too large (over the limit of {MAX_FILE_BYTES // 2**20} MiB)",
-                file=os.fspath(file),
+    """The bytes of a config or experiment file. A ConfigError, before anything is read, for
+    what is not a regular file (a named pipe, which would block the read forever; a device
+    such as ``/dev/zero``, which never ends; a directory) and for a file over MAX_FILE_BYTES.
+    OSError when the file cannot be opened or read.
+
+    The file is opened non-blocking (opening a FIFO for reading otherwise waits for a writer)
+    and checked with ``fstat`` on that descriptor, so it cannot be swapped in between."""
+    name = os.fspath(file)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(name, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                ConfigIssue(f"not a regular file ({_file_kind(info.st_mode)})", file=name)
             )
-        )
+        if info.st_size > MAX_FILE_BYTES:
+            raise ConfigError(_too_large(name, info.st_size))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)  # a file that grew since fstat: still bounded
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(_too_large(name, None))
     return raw
+
+
+def _too_large(file: str, size: int | None) -> ConfigIssue:
+    what = f"{size:,} bytes" if size is not None else "over the limit"
+    return ConfigIssue(f"file too large: {what}, limit {MAX_FILE_BYTES:,} bytes", file=file)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "not a file")
+
+
+# -- values no config or experiment may hold ---------------------------------------------------
+# A lone surrogate is not Unicode text: it cannot be written as UTF-8 (the run's files, the
+# terminal). Control characters (C0, DEL, C1: terminal escapes start with ESC or CSI) have no
+# place in a name, where an error message or a log line would print them raw.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Keys whose string values are names (printed in errors, logs and file names).
+NAME_FIELDS = frozenset(
+    {"config_name", "model_type", "model_name", "model", "model_config_name", "name", "class"}
+)
+MAX_VALUE_PROBLEMS = 20
+
+
+def value_problems(value: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """``[(path, message)]`` for every value no config or experiment may hold: a number that
+    is not finite (NaN, infinity: ``.nan``, ``NaN``, ``1e400``), a string or key with a lone
+    surrogate, a mapping key or a name (NAME_FIELDS) with control characters. Walked without
+    recursion, each shared node once; at most MAX_VALUE_PROBLEMS are reported."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+    seen: set[int] = set()
+    stack: list[tuple[Any, tuple[Any, ...], bool]] = [(value, (), False)]
+    while stack and len(found) < MAX_VALUE_PROBLEMS:
+        node, path, is_name = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            found.append((path, f"expected a finite number, got {node!r}"))
+        elif isinstance(node, str):
+            problem = _text_problem(node, is_name)
+            if problem:
+                found.append((path, problem))
+        elif isinstance(node, (dict, list)) and id(node) not in seen:
+            seen.add(id(node))
+            if isinstance(node, list):
+                stack.extend((v, (*path, i), False) for i, v in enumerate(node))
+                continue
+            for key, item in node.items():
+                if isinstance(key, str) and _UNPRINTABLE.search(key):
+                    found.append(((*path, repr(key)), _text_problem(key, True)))
+                    continue
+                stack.append((item, (*path, key), key in NAME_FIELDS))
+    found.reverse()
+    return found
+
+
+def _text_problem(text: str, is_name: bool) -> str:
+    if _SURROGATE.search(text):
+        return (
+            f"not valid text: {_preview(text)} contains a lone surrogate, which cannot be "
+            "written as UTF-8"
+        )
+    if is_name and _UNPRINTABLE.search(text):
+        return f"control characters are not allowed in a name: {_preview(text)}"
+    return ""
+
+
+def _preview(text: str) -> str:
+    shown = repr(text)  # escapes control characters and surrogates
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def field_path(path: Iterable[Any]) -> str | None:
+    """``("timeout", "read")`` → ``timeout.read``; ``("stop", 0)`` → ``stop[0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or None
 
 
 def check_nesting(value: Any, file: str | None = None, line: int | None = None) -> None:

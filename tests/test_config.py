@@ -665,7 +665,7 @@ def test_a_missing_file_is_a_config_error_naming_it(tmp_path):
 
 def test_a_directory_is_a_config_error(tmp_path):
     issue = only_issue(load_error(tmp_path))
-    assert issue.file == str(tmp_path) and "cannot read file" in issue.message
+    assert issue.file == str(tmp_path) and issue.message == "not a regular file (a directory)"
 
 
 def test_a_path_with_a_nul_byte_is_a_config_error():
@@ -899,3 +899,85 @@ def test_a_thousand_configs_load_quickly(tmp_path):
     path.write_text("".join(blocks), encoding="utf-8")
     issue = only_issue(load_error(path, clear_existing=True))
     assert (issue.line, issue.config_name, issue.field) == (6 * 777 + 5, "model-777", "max_retries")
+
+
+# -- init(): run directories stay in save_dir, a failed init changes nothing ------------------
+def runtime_init(**kwargs):
+    from agentscope_legacy import _runtime
+
+    return _runtime.init(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"name": "../../../x"}, "name", "cannot be used as the run directory's name"),
+        ({"name": "a/b"}, "name", "cannot be used as the run directory's name"),
+        ({"runtime_id": "/tmp/elsewhere"}, "runtime_id", "cannot be used as the run directory"),
+        ({"runtime_id": ".."}, "runtime_id", "cannot be used as the run directory's name"),
+        ({"name": "a\x00b"}, "name", "control characters are not allowed in a name"),
+        ({"name": "n" * 5000}, "name", "too long: the run directory's name would be 5020 bytes"),
+        ({"name": "x\ud800"}, "name", "lone surrogate"),
+        ({"save_dir": "a\x00b"}, "save_dir", "invalid save_dir"),
+        ({"logger_level": "LOUD"}, "logger_level", "unknown logger_level 'LOUD'"),
+    ],
+)
+def test_init_refuses_what_cannot_be_a_run_directory(tmp_path, kwargs, field, message):
+    with pytest.raises(ConfigError) as info:
+        runtime_init(**{"save_dir": str(tmp_path / "runs"), **kwargs})
+    assert info.value.field == field and message in str(info.value), str(info.value)
+    str(info.value).encode("utf-8")  # printable
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["runs"])  # nothing outside save_dir
+
+
+def test_init_with_a_save_dir_that_is_a_file(tmp_path):
+    (tmp_path / "runs").write_text("not a directory")
+    for save_dir in (tmp_path / "runs", tmp_path / "runs" / "sub"):
+        with pytest.raises(ConfigError) as info:
+            runtime_init(save_dir=str(save_dir), name="x")
+        assert info.value.field == "save_dir", str(info.value)
+
+
+def test_a_failed_init_leaves_the_previous_run_as_it_was(tmp_path):
+    from agentscope_legacy._runtime import get_runtime
+
+    good = [{"config_name": "good", "model_type": "openai_chat", "api_key": "sk-test-init-01"}]
+    runtime_init(model_configs=good, save_dir=str(tmp_path), name="first")
+    before = get_runtime()
+    bad = [{"config_name": "x\ud800", "model_type": "openai_chat"}]
+    for kwargs in ({"model_configs": bad}, {"name": "../x"}, {"save_dir": "a\x00"}):
+        with pytest.raises(ConfigError):
+            runtime_init(**{"save_dir": str(tmp_path), **kwargs})
+        assert get_runtime() is before
+        assert ModelManager.get_instance().config_names == ["good"]
+    # ... and the next init works.
+    runtime_init(model_configs=good, save_dir=str(tmp_path), name="second", allow_replace=True)
+    state = json.loads((get_runtime().run_dir / ".config").read_text(encoding="utf-8"))
+    assert state["name"] == "second"
+    assert sorted(p.name.rsplit("_", 1)[-1] for p in tmp_path.iterdir()) == ["first", "second"]
+
+
+def test_a_failure_after_the_configs_are_loaded_unloads_them(tmp_path, monkeypatch):
+    from agentscope_legacy import _runtime
+
+    def fail(runtime, manager):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_runtime, "_save_state", fail)
+    good = [{"config_name": "good", "model_type": "openai_chat", "api_key": "sk-test-init-02"}]
+    with pytest.raises(OSError):
+        runtime_init(model_configs=good, save_dir=str(tmp_path), name="full")
+    assert ModelManager.get_instance().config_names == []
+    assert _runtime.get_runtime().run_dir is None
+
+
+def test_agent_configs_from_a_named_pipe_are_refused(tmp_path):
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs named pipes")
+    fifo = tmp_path / "agents.json"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        runtime_init(disable_saving=True, agent_configs=str(fifo))

@@ -79,6 +79,10 @@ EXPECTED: dict[str, dict[str, str]] = {
         "truncated.json": "invalid JSON",
         "trailing_comma.json": "invalid JSON",
         "comments.json": "invalid JSON",
+        "nan.json": "field 'retry_interval': expected a finite number, got nan",
+        "weird_numbers.yaml": "field 'timeout': expected a finite number, got -inf",
+        "lone_surrogate.json": "contains a lone surrogate",
+        "control_chars.yaml": "control characters are not allowed in a name",
     },
     "experiment": {
         **PARSE,
@@ -89,7 +93,12 @@ EXPECTED: dict[str, dict[str, str]] = {
         "experiment_deep_pipeline.yaml": "nested too deeply",
         "experiment_unquoted_var.yaml": "must be quoted",
         "experiment_missing_file.yaml": "file not found",
-        "experiment_dev_zero.yaml": "file too large" if os.path.exists("/dev/zero") else "",
+        "experiment_dev_zero.yaml": (
+            "not a regular file (a character device): /dev/zero"
+            if os.path.exists("/dev/zero")
+            else ""
+        ),
+        "experiment_bad_values.yaml": "expected a finite number",
     },
 }
 
@@ -190,6 +199,54 @@ def test_corpus_specifics():
     assert err is not None and len(err.issues) >= 6 and all(i.line for i in err.issues)
 
 
+def test_values_no_config_may_hold_are_refused_with_their_location():
+    # NaN and infinity in any number field: refused at load, each with its field and line.
+    err = load_configs(BROKEN / "nan.json")
+    assert err is not None and (err.file, err.line, err.config_name) == (
+        str(BROKEN / "nan.json"),
+        1,
+        "x",
+    )
+    assert [i.field for i in err.issues] == ["retry_interval", "timeout"]
+    # A lone surrogate cannot be written as UTF-8: refused, and the name is shown escaped.
+    err = load_configs(BROKEN / "lone_surrogate.json")
+    assert err is not None and err.field == "config_name" and err.config_name == "\\ud800"
+    str(err).encode("utf-8")  # printable: nothing raw in the message
+    # Control characters and terminal escapes in a name: refused, never printed raw.
+    err = load_configs([{"config_name": "red\x1b[31m", "model_type": "openai_chat"}])
+    assert err is not None and err.field == "config_name" and "\x1b" not in str(err)
+    err = load_configs(BROKEN / "control_chars.yaml")
+    assert err is not None and err.line == 1 and "\x00" not in str(err)
+    # Through ${VAR} too: checked once expanded.
+    os.environ["FUZZ_TEST_ESCAPE"] = "\x1b]0;title\x07"
+    try:
+        err = load_configs([{"config_name": "${FUZZ_TEST_ESCAPE}", "model_type": "openai_chat"}])
+    finally:
+        del os.environ["FUZZ_TEST_ESCAPE"]
+    assert err is not None and err.field == "config_name"
+    # The experiment loader: every bad value with its line and path.
+    err = load_experiment(BROKEN / "experiment_bad_values.yaml")
+    assert err is not None
+    assert [(i.line, i.field) for i in err.issues] == [
+        (2, "model_configs[0].timeout"),
+        (2, "model_configs[0].retry_interval"),
+        (4, "agents.a.memory_window"),
+        (6, "pipeline[0].loop.until.gte"),
+        (7, "run.name"),
+    ]
+    # ... also when an override brings them.
+    for override in ("agents.a.memory_window=.nan", "agents.a.sys_prompt=x\ud800"):
+        err = load_experiment(
+            {
+                "agents": {"a": {"class": "UserAgent"}},
+                "pipeline": ["a"],
+            },
+            [override],
+        )
+        assert err is not None and ("finite number" in str(err) or "lone surrogate" in str(err))
+        str(err).encode("utf-8")
+
+
 # -- generated inputs: too big to keep -------------------------------------------------------
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
     path = tmp_path / name
@@ -254,10 +311,41 @@ def test_a_file_over_the_size_limit_is_not_read(tmp_path, loader):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
-def test_an_endless_file_is_not_read_forever():
-    with bounded(memory=2 * MAX_FILE_BYTES):
-        err = load_configs("/dev/zero")
-    assert err is not None and "file too large" in str(err)
+@pytest.mark.parametrize("loader", list(LOADERS))
+def test_an_endless_file_is_not_read_at_all(loader):
+    with bounded(memory=2 * 2**20):  # not even the 8 MiB a regular file may have
+        err = LOADERS[loader]("/dev/zero")
+    assert err is not None and err.file == "/dev/zero"
+    assert err.issues[0].message == "not a regular file (a character device)", str(err)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("loader", list(LOADERS))
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path, loader):
+    fifo = tmp_path / "configs.yaml"
+    os.mkfifo(fifo)
+    with bounded():  # opening it for a blocking read would wait forever
+        err = LOADERS[loader](fifo)
+    assert err is not None and err.file == str(fifo)
+    assert err.issues[0].message == "not a regular file (a named pipe)", str(err)
+
+
+@pytest.mark.parametrize("loader", list(LOADERS))
+def test_a_directory_is_not_a_file(tmp_path, loader):
+    err = LOADERS[loader](tmp_path)
+    assert err is not None and "not a regular file (a directory)" in str(err), str(err)
+
+
+@pytest.mark.parametrize("loader", list(LOADERS))
+def test_a_large_file_says_its_size_and_the_limit(tmp_path, loader):
+    path = tmp_path / "big.yaml"
+    with open(path, "wb") as fh:
+        fh.truncate(50 * 10**6)
+    err = LOADERS[loader](path)
+    assert err is not None and err.file == str(path)
+    assert err.issues[0].message == (
+        f"file too large: 50,000,000 bytes, limit {MAX_FILE_BYTES:,} bytes"
+    ), str(err)
 
 
 def test_a_large_valid_file_loads_in_bounded_memory(tmp_path):

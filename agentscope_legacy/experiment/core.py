@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import check_nesting
+from ..config import check_nesting, value_problems
 from ..errors import ConfigError
 from ..message import Msg
 from ..monitor import write_atomic
@@ -95,10 +95,16 @@ class Experiment:
                 if model is not None and model.can_stream:
                     model.stream = stream
         search = class_search_path(self.document)
+        classes = {}
+        for name, spec in agents_spec.items():
+            try:  # user modules are imported here, at run, and nowhere before
+                classes[name] = agent_specs.resolve_class(spec["class"], search)
+            except ValueError as exc:
+                where = ("agents", name, "class")
+                issue = self.document.issue(where, f"class '{spec['class']}': {exc}")
+                raise ConfigError(issue) from exc.__cause__
         return {
-            name: agent_specs.resolve_class(spec["class"], search)(
-                **agent_specs.agent_kwargs(name, spec)
-            )
+            name: classes[name](**agent_specs.agent_kwargs(name, spec))
             for name, spec in agents_spec.items()
         }
 
@@ -119,16 +125,19 @@ class Experiment:
         settings = self.settings
         if settings["seed"] is not None:
             random.seed(settings["seed"])
-        _runtime.init(
-            model_configs=self.models.sources or None,
-            project=settings["project"],
-            name=settings["name"],
-            save_dir=settings["save_dir"],
-            save_api_invoke=True,
-            logger_level=settings["logger_level"],
-            runtime_id=_run_id(settings["save_dir"], settings["name"]),
-            allow_replace=True,  # the experiment's configs win over earlier ones
-        )
+        try:
+            _runtime.init(
+                model_configs=self.models.sources or None,
+                project=settings["project"],
+                name=settings["name"],
+                save_dir=settings["save_dir"],
+                save_api_invoke=True,
+                logger_level=settings["logger_level"],
+                runtime_id=_run_id(settings["save_dir"], settings["name"]),
+                allow_replace=True,  # the experiment's configs win over earlier ones
+            )
+        except ConfigError as exc:  # a run setting: say where the experiment sets it
+            raise ConfigError([self._run_issue(i) for i in exc.issues]) from None
         runtime = _runtime.get_runtime()
         run_dir = runtime.run_dir
         self._save_resolved(run_dir)
@@ -156,6 +165,12 @@ class Experiment:
 
             print(format_msg(final, colored=sys.stdout.isatty()))
         return RunResult(run_dir, transcript.messages, final, runtime.monitor.usage_rows())
+
+    def _run_issue(self, issue: Any) -> Any:
+        key = {"runtime_id": "name"}.get(issue.field, issue.field)
+        if issue.file is not None or key not in ("save_dir", "name", "project", "logger_level"):
+            return issue
+        return self.document.issue(("run", key), issue.message)
 
     def _save_resolved(self, run_dir: Path | None) -> None:
         import yaml
@@ -192,6 +207,9 @@ def load(
         doc = read_document(source)
     issues: list[Any] = apply_overrides(doc, overrides)
     check_nesting(doc.data, doc.file)  # overrides may nest values too
+    bad_values = value_problems(doc.data)  # NaN, lone surrogates, control characters in names
+    if bad_values:
+        raise ConfigError(sorted(issues + [doc.issue(p, m) for p, m in bad_values], key=_where))
     if model_configs is not None:
         paths = [model_configs] if isinstance(model_configs, (str, os.PathLike)) else model_configs
         doc.data["model_configs"] = [str(Path(p).resolve()) for p in paths]
@@ -200,18 +218,24 @@ def load(
     models, found = check(doc, refs_left)
     issues += found
     if issues:
-        issues.sort(key=lambda i: (i.file or "", i.line or 0))
-        raise ConfigError(issues)
+        raise ConfigError(sorted(issues, key=_where))
     return Experiment(doc, models, parse_pipeline(doc.data["pipeline"]))
+
+
+def _where(issue: Any) -> tuple[str, int]:
+    return (issue.file or "", issue.line or 0)
 
 
 def _run_id(save_dir: str, name: str) -> str:
     """A fresh run directory name: two runs of one experiment never share a transcript."""
     base = f"run_{time.strftime('%Y%m%d-%H%M%S')}_{name}"
     run_id, n = base, 1
-    while Path(save_dir, run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
+    try:
+        while Path(save_dir, run_id).exists():
+            n += 1
+            run_id = f"{base}-{n}"
+    except (OSError, ValueError):  # a path init() refuses, with the reason
+        return base
     return run_id
 
 

@@ -23,6 +23,7 @@ SECTIONS = ("description", "vars", "model_configs", "agents", "pipeline", "run")
 # {{name}} or {{name.key}}: document variables and for_each items. Distinct from ${ENV}.
 VAR_REF = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
 _PATH_PART = re.compile(r"([^.\[\]=]+)|\[(\d+)\]")
+MAX_PATH_PARTS = 100  # config.MAX_NESTING: no value of a document is deeper
 
 
 class ExperimentIssue(ConfigIssue):
@@ -154,6 +155,11 @@ def parse_path(text: str) -> DocPath:
             raise ValueError(f"invalid path {text!r} (expected e.g. agents.judge.model)")
         parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
         pos = match.end()
+        if len(parts) > MAX_PATH_PARTS:  # deeper than any document may nest: stop reading
+            raise ValueError(
+                f"path too long (over {MAX_PATH_PARTS} parts; documents nest at most "
+                f"{MAX_PATH_PARTS} levels)"
+            )
     if not parts or not isinstance(parts[0], str):
         raise ValueError(f"invalid path {text!r} (expected e.g. agents.judge.model)")
     return tuple(parts)
@@ -168,15 +174,21 @@ def apply_overrides(
         items = [(str(k), lambda k=k, v=v: (parse_path(str(k)), v)) for k, v in overrides.items()]
     else:  # "path=value" texts, as from the command line
         items = [(str(t), lambda t=t: parse_override(str(t))) for t in overrides or ()]
+    from ..config import _UNPRINTABLE, _text_problem
+
     issues: list[ExperimentIssue] = []
     for label, parse in items:
         try:
+            if _text_problem(label, False):  # a lone surrogate: not text, never parsed
+                raise ValueError(_text_problem(label, False))
             path, value = parse()
             _set(doc.data, _target(doc.data, path), copy.deepcopy(value))
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             message = exc.args[0] if exc.args else str(exc)
+            shown = repr(label)[1:-1] if _UNPRINTABLE.search(label) else label
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
             issues.append(
-                ExperimentIssue(f"cannot apply: {message}", file=doc.file, field=f"--set {label}")
+                ExperimentIssue(f"cannot apply: {message}", file=doc.file, field=f"--set {shown}")
             )
     return issues
 
@@ -205,11 +217,11 @@ def _set(data: Any, path: DocPath, value: Any) -> None:
     node = data
     for i, part in enumerate(path):
         last = i == len(path) - 1
-        where = format_path(path[: i + 1])
         if isinstance(part, int):
             if not isinstance(node, list):
                 raise TypeError(f"{format_path(path[:i]) or 'the document'} is not a list")
             if not -len(node) <= part < len(node):
+                where = format_path(path[: i + 1])  # only on error: linear in the path
                 raise IndexError(f"{where}: index out of range (the list has {len(node)} items)")
         elif not isinstance(node, dict):
             raise TypeError(f"{format_path(path[:i])} is not a mapping")
