@@ -117,11 +117,11 @@ class ProviderError(AgentScopeError):
         retry_after: float | None = None,
         body: Any = None,
     ) -> None:
-        self.message = message
+        self.message = message = cap_text(message)
         self.provider, self.model, self.status = provider, model, status
         self.request_id, self.config_name = request_id, config_name
         self.retry_after = retry_after
-        self.body = body
+        self.body = cap_text(body)
         self.partial_text: str | None = None
         self.attempts = 1
         super().__init__(message)
@@ -138,6 +138,27 @@ class ProviderError(AgentScopeError):
         context = ", ".join(p for p in parts if p)
         text = super().__str__()
         return scrub(f"{text} ({context})" if context else text)
+
+
+#: What an error keeps of a server's text (its message and body): a server may answer 100 MB.
+MAX_ERROR_TEXT = 64 * 1024
+
+
+def cap_text(value: Any) -> Any:
+    """``value`` (a str or bytes, or a parsed JSON body) cut to MAX_ERROR_TEXT characters;
+    a parsed body larger than that is kept as the start of its JSON text."""
+    text = value
+    if isinstance(value, (dict, list)):
+        import json
+
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            return value
+    if not isinstance(text, (str, bytes)) or len(text) <= MAX_ERROR_TEXT:
+        return value
+    more = f"... [{len(text) - MAX_ERROR_TEXT:,} more characters not kept]"
+    return text[:MAX_ERROR_TEXT] + (more.encode() if isinstance(text, bytes) else more)
 
 
 class AuthenticationError(ProviderError):

@@ -116,3 +116,20 @@ def test_combinators_follow_boolean_logic(condition):
     assert evaluate({"all": [condition]}, JUDGE) is value
     assert evaluate({"any": [condition, {"not": condition}]}, JUDGE) is True
     assert problems(condition) == []
+
+
+def test_a_catastrophically_backtracking_regex_is_stopped(monkeypatch):
+    from agentscope_legacy.errors import ConfigError
+    from agentscope_legacy.experiment import conditions
+
+    # The pattern (2**100 paths for the stdlib engine): the regex engine needs none.
+    assert evaluate({"regex": "^(a+)+$"}, Msg("judge", "a" * 100 + "!", "assistant")) is False
+    monkeypatch.setattr(conditions, "REGEX_TIMEOUT", 0.05)  # a real test takes microseconds
+    reply = Msg("judge", "a" * 5000 + "!", "assistant")
+    # One that backtracks exponentially on any backtracking engine: stopped, a ConfigError.
+    with pytest.raises(ConfigError) as info:
+        evaluate({"regex": "(a|aa)+$"}, reply)
+    assert "{regex: '(a|aa)+$'}" in str(info.value)
+    assert "5,001 characters" in str(info.value) and "backtracks" in str(info.value)
+    # Flags still apply.
+    assert evaluate({"regex": "^A+!$", "ignore_case": True}, reply) is True

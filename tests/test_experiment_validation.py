@@ -43,7 +43,7 @@ REFERENCES = [  # in broken_references.yaml
         "model config 'cloud' needs the environment variable "
         "EXPERIMENT_TEST_UNSET_KEY (for api_key), which is not set",
     ),
-    (18, "agents.custom.class", "cannot import module 'tests.no_such_module'"),
+    (18, "agents.custom.class", "cannot find module 'tests.no_such_module'"),
     (21, "agents.shouter.loudness", "tests.test_experiment.Shouter has no argument 'loudness'"),
     (24, "pipeline[0].msghub.participants[2]", "unknown agent 'judge'"),
     (25, "pipeline[0].msghub.announcement", "undefined variable 'topic'"),
@@ -242,3 +242,160 @@ identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,8}", fullmatch=True)
 def test_document_paths_round_trip(head, rest):
     path = (*head, *rest)
     assert parse_path(format_path(path)) == path
+
+
+# -- user agent classes: found without running their module, imported only by run() ----------
+AGENT_MODULE = """\
+import os
+from pathlib import Path
+
+from agentscope_legacy.agents import AgentBase
+from agentscope_legacy.message import Msg
+
+Path(os.environ["AGENT_MODULE_MARKER"]).write_text("imported")
+
+
+class Loud(AgentBase):
+    def __init__(self, name, volume=1):
+        super().__init__(name)
+        self.volume = volume
+
+    def reply(self, x=None, **kwargs):
+        msg = Msg(self.name, "HEY" + "!" * self.volume, "assistant")
+        self.speak(msg)
+        return msg
+
+
+class Quiet(Loud):
+    pass
+
+
+class Plain:
+    pass
+"""
+
+
+def write_as(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def user_package(tmp_path: Path, name: str, module: str) -> None:
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "__init__.py").write_text(
+        "import os\nfrom pathlib import Path\n\n"
+        'Path(os.environ["AGENT_MODULE_MARKER"]).write_text("package imported")\n'
+    )
+    (tmp_path / name / "agents.py").write_text(module)
+
+
+def test_user_classes_are_checked_without_running_their_module(tmp_path, monkeypatch):
+    import sys
+
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("AGENT_MODULE_MARKER", str(marker))
+    user_package(tmp_path, "sidefx_pkg", AGENT_MODULE)
+    file = write_as(
+        tmp_path,
+        "exp.yaml",
+        "agents:\n"
+        "  loud: {class: sidefx_pkg.agents.Loud, volume: 2}\n"
+        "  quiet: {class: sidefx_pkg.agents.Quiet, loudness: 3}\n"
+        "  plain: {class: sidefx_pkg.agents.Plain}\n"
+        "  ghost: {class: sidefx_pkg.agents.Ghost}\n"
+        "pipeline: [loud]\n",
+    )
+    issues = issues_of(file)
+    assert [(i.line, i.field) for i in issues] == [
+        (3, "agents.quiet.loudness"),
+        (4, "agents.plain.class"),
+        (5, "agents.ghost.class"),
+    ], "\n".join(map(str, issues))
+    assert "sidefx_pkg.agents.Quiet has no argument 'loudness'" in issues[0].message
+    assert "is not a subclass of agentscope_legacy.agents.AgentBase" in issues[1].message
+    assert "has no attribute 'Ghost'" in issues[2].message
+    assert not marker.exists() and "sidefx_pkg" not in sys.modules
+
+    file = write_as(
+        tmp_path,
+        "ok.yaml",
+        "agents:\n  loud: {class: sidefx_pkg.agents.Loud, volume: 2}\n"
+        f"pipeline: [loud]\nrun: {{save_dir: {tmp_path / 'runs'}}}\n",
+    )
+    experiment = load(file)
+    assert "agent loud: sidefx_pkg.agents.Loud" in experiment.plan()  # --dry-run
+    assert not marker.exists() and "sidefx_pkg" not in sys.modules
+    try:
+        result = experiment.run(quiet=True)  # the run imports it
+        assert result.final.content == "HEY!!" and marker.exists()
+    finally:
+        for name in [m for m in sys.modules if m.startswith("sidefx_pkg")]:
+            del sys.modules[name]
+
+
+@pytest.mark.parametrize(
+    ("source", "at_load", "at_run"),
+    [
+        ("class Agent(:\n    pass\n", "has a SyntaxError", None),
+        (
+            "from agentscope_legacy.agents import AgentBase\n\n"
+            "raise RuntimeError('no network here')\n\n\nclass Agent(AgentBase):\n    pass\n",
+            None,
+            "importing module 'failing_pkg.agents' failed: RuntimeError: no network here",
+        ),
+    ],
+)
+def test_a_module_that_cannot_be_imported_is_a_located_config_error(
+    tmp_path, monkeypatch, source, at_load, at_run
+):
+    import sys
+
+    monkeypatch.setenv("AGENT_MODULE_MARKER", str(tmp_path / "marker"))
+    user_package(tmp_path, "failing_pkg", source)
+    file = write_as(
+        tmp_path,
+        "exp.yaml",
+        f"run: {{save_dir: {tmp_path / 'runs'}}}\npipeline: [a]\n"
+        "agents:\n  a:\n    class: failing_pkg.agents.Agent\n",
+    )
+    try:
+        if at_load:
+            (issue,) = issues_of(file)
+            assert (issue.file, issue.line, issue.field) == (str(file), 5, "agents.a.class")
+            assert at_load in issue.message and "line 1" in issue.message, issue.message
+            return
+        experiment = load(file)  # nothing imported: it loads
+        with pytest.raises(ConfigError) as info:
+            experiment.run(quiet=True)
+        err = info.value
+        assert (err.file, err.line, err.field) == (str(file), 5, "agents.a.class")
+        assert "class 'failing_pkg.agents.Agent'" in str(err) and at_run in str(err), str(err)
+    finally:
+        for name in [m for m in sys.modules if m.startswith("failing_pkg")]:
+            del sys.modules[name]
+
+
+def test_run_save_dir_that_is_a_file_is_a_located_config_error(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    file = write_as(
+        tmp_path,
+        "exp.yaml",
+        "agents:\n  u: {class: UserAgent, inputs: [hi]}\npipeline: [u]\n"
+        f"run:\n  name: x\n  save_dir: {tmp_path / 'taken'}\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load(file).run(quiet=True, interactive=False)
+    err = info.value
+    assert (err.file, err.line, err.field) == (str(file), 6, "run.save_dir"), str(err)
+    assert "is not a directory" in err.issues[0].message
+
+
+def test_a_set_path_deeper_than_any_document_fails_at_once(tmp_path):
+    file = write_as(
+        tmp_path, "exp.yaml", "vars: {v: 1}\nagents: {u: {class: UserAgent}}\npipeline: [u]\n"
+    )
+    override = "vars." + ".".join(["k"] * 5000) + "=1"
+    (issue,) = issues_of(file, overrides=[override])
+    assert issue.message.startswith("cannot apply: path too long (over 100 parts"), issue.message
+    assert issue.field.startswith("--set vars.k.k") and len(issue.field) <= 90

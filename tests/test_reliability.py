@@ -795,6 +795,37 @@ def known_gaps() -> str:
     )
 
 
+def test_what_an_error_keeps_of_a_huge_error_body_is_capped(openai_server):
+    """A server answering a 500 with megabytes: the typed error keeps at most MAX_ERROR_TEXT
+    characters of its message and body (they are printed, logged and recorded)."""
+    from agentscope_legacy.errors import MAX_ERROR_TEXT, ProviderError
+    from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+
+    huge = "x" * (4 * 2**20)
+    openai_server.add_fault(Fault(status=500, body={"error": {"message": huge}}, times=2))
+    read_model_configs(
+        {
+            "config_name": "huge-error",
+            "model_type": "openai_chat",
+            "model_name": "m",
+            "base_url": openai_server.base_url + "/v1",
+            "api_key": "sk-test-huge-error-01",
+            "max_retries": 0,
+        }
+    )
+    with pytest.raises(ServerError) as info:
+        load_model_by_config_name("huge-error")([{"role": "user", "content": "hi"}])
+    err = info.value
+    assert len(err.message) <= MAX_ERROR_TEXT + 100 and len(str(err.body)) <= MAX_ERROR_TEXT + 100
+    assert "more characters not kept" in str(err.body)
+    # The cap itself, for every kind of body.
+    for body in (huge, huge.encode(), {"error": huge}, [huge]):
+        kept = ProviderError("failed", body=body).body
+        assert len(kept) <= MAX_ERROR_TEXT + 100
+    small = {"error": {"message": "bad key"}}
+    assert ProviderError("failed", body=small).body is small
+
+
 def main() -> None:
     import platform
     from importlib.metadata import PackageNotFoundError, version

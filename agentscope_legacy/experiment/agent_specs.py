@@ -1,14 +1,25 @@
 """Agent specs in experiment files: the built-in classes, their argument schemas, and user
-classes named by import path."""
+classes named by import path.
+
+A user class is found at load time (``validate``, ``--dry-run``) without running its module:
+the module is located as the import system would (``importlib.machinery.PathFinder``, which
+imports nothing, not even the parent packages) and its source is parsed (``ast``) for the
+class and its ``__init__``'s parameters. Only :meth:`Experiment.run` imports it.
+"""
 
 from __future__ import annotations
 
+import ast
+import builtins
 import contextlib
 import difflib
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +76,12 @@ CLASS_PATTERN = rf"^({'|'.join(BUILTIN)}|[A-Za-z_]\w*(\.[A-Za-z_]\w*)+)$"
 
 
 def resolve_class(name: str, search: Iterable[str | Path] = ()) -> type:
-    """The agent class for ``class:``: a built-in name or ``package.module.Class``.
+    """The agent class for ``class:``: a built-in name or ``package.module.Class``, imported.
 
     Modules are also looked for in the ``search`` directories (the experiment's directory
     and the current one: a console script does not have them on ``sys.path``). Raises
-    ``ValueError`` with a readable reason.
+    ``ValueError`` with a readable reason, also when importing the module fails (whatever it
+    raised, a ``SyntaxError`` included).
     """
     from ..agents import AgentBase
 
@@ -77,22 +89,269 @@ def resolve_class(name: str, search: Iterable[str | Path] = ()) -> type:
         from .. import agents
 
         return getattr(agents, name)
-    module_name, _, attr = name.rpartition(".")
-    if not module_name:
-        close = difflib.get_close_matches(name, list(BUILTIN), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"unknown agent class '{name}'{hint}")
+    module_name, attr = _split(name)
     try:
         with _on_sys_path(search):
             module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
         raise ValueError(f"cannot import module '{module_name}': {exc}") from None
+    except Exception as exc:  # the module's own code failed: say where
+        raise ValueError(
+            f"importing module '{module_name}' failed: {_describe_error(exc)}"
+        ) from exc
     cls = getattr(module, attr, None)
     if cls is None:
         raise ValueError(f"module '{module_name}' has no attribute '{attr}'")
     if not (isinstance(cls, type) and issubclass(cls, AgentBase)):
         raise ValueError(f"'{name}' is not a subclass of agentscope_legacy.agents.AgentBase")
     return cls
+
+
+def _split(name: str) -> tuple[str, str]:
+    module_name, _, attr = name.rpartition(".")
+    if not module_name:
+        close = difflib.get_close_matches(name, list(BUILTIN), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"unknown agent class '{name}'{hint}")
+    return module_name, attr
+
+
+def _describe_error(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class FoundClass:
+    """What is known of a user class without importing its module: ``signature`` (None when
+    it cannot be told from the source), whether it is an AgentBase subclass (None: unknown)."""
+
+    who: str
+    signature: inspect.Signature | None
+    is_agent: bool | None
+
+
+_MAX_HOPS = 8  # re-exports and base classes followed, to bound the work on odd modules
+
+
+def find_class(name: str, search: Iterable[str | Path] = ()) -> FoundClass:
+    """A user class named by ``package.module.Class``, found without running any module (an
+    already imported module is used as it is). Raises ``ValueError`` with a readable reason:
+    no such module, a syntax error in it, no such class, not an agent class."""
+    module_name, attr = _split(name)
+    found = _find(module_name, attr, [str(d) for d in search], _MAX_HOPS)
+    if found is None:
+        raise ValueError(f"module '{module_name}' has no attribute '{attr}'")
+    if found.is_agent is False:
+        raise ValueError(f"'{name}' is not a subclass of agentscope_legacy.agents.AgentBase")
+    return found
+
+
+def _find(module_name: str, attr: str, search: list[str], hops: int) -> FoundClass | None:
+    """The class ``attr`` of ``module_name``; None if the module surely has no such name."""
+    unknown = FoundClass(f"{module_name}.{attr}", None, None)
+    if hops <= 0:
+        return unknown
+    module = sys.modules.get(module_name)
+    if module is not None:  # imported already: nothing runs by looking
+        return _real(module, module_name, attr)
+    spec = _module_spec(module_name, search)
+    origin = spec.origin if spec.has_location else None
+    if not origin or not origin.endswith(".py"):
+        return unknown  # compiled or namespace module: told at run
+    tree = _parse(module_name, origin)
+    package = spec.name if spec.submodule_search_locations is not None else spec.parent
+    return _in_module(tree, module_name, package or "", attr, search, hops)
+
+
+def _real(module: Any, module_name: str, attr: str) -> FoundClass | None:
+    from ..agents import AgentBase
+
+    cls = getattr(module, attr, None)
+    if cls is None:
+        return None
+    who = f"{module_name}.{attr}"
+    if not isinstance(cls, type):
+        return FoundClass(who, None, False)
+    try:
+        signature: inspect.Signature | None = inspect.signature(cls)
+    except (TypeError, ValueError):
+        signature = None
+    return FoundClass(f"{cls.__module__}.{cls.__qualname__}", signature, issubclass(cls, AgentBase))
+
+
+def _module_spec(module_name: str, search: list[str]) -> importlib.machinery.ModuleSpec:
+    """Locate ``module_name`` level by level; parents are found, never imported."""
+    parts = module_name.split(".")
+    locations: list[str] | None = [*search, *sys.path]
+    spec = None
+    for i in range(len(parts)):
+        full = ".".join(parts[: i + 1])
+        parent = sys.modules.get(full)
+        if parent is not None and i < len(parts) - 1:
+            locations = list(getattr(parent, "__path__", None) or []) or None
+            if locations is None:
+                raise ValueError(f"cannot find module '{module_name}': '{full}' is not a package")
+            continue
+        spec = importlib.machinery.PathFinder.find_spec(full, locations)
+        if spec is None and i == 0:  # e.g. an editable install's finder
+            with contextlib.suppress(Exception):
+                spec = importlib.util.find_spec(full)
+        if spec is None:
+            raise ValueError(f"cannot find module '{full}'")
+        if i < len(parts) - 1:
+            locations = list(spec.submodule_search_locations or []) or None
+            if locations is None:
+                raise ValueError(f"cannot find module '{module_name}': '{full}' is not a package")
+    assert spec is not None
+    return spec
+
+
+def _parse(module_name: str, origin: str) -> ast.Module:
+    from ..config import read_bounded
+
+    try:
+        source = read_bounded(origin)
+    except OSError as exc:
+        raise ValueError(f"cannot read module '{module_name}' ({origin}): {exc.strerror}") from None
+    except Exception as exc:  # not a regular file, too large
+        raise ValueError(f"cannot read module '{module_name}' ({origin}): {exc}") from None
+    try:
+        return ast.parse(source, filename=origin)
+    except SyntaxError as exc:
+        raise ValueError(f"module '{module_name}' has a {_describe_error(exc)}") from None
+    except ValueError as exc:  # e.g. NUL bytes in the source
+        raise ValueError(f"module '{module_name}' cannot be parsed: {exc}") from None
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Module-level statements, also those under ``if``/``try``/``with`` (not in functions)."""
+    for stmt in body:
+        yield stmt
+        for block in ("body", "orelse", "finalbody"):
+            if isinstance(stmt, (ast.If, ast.Try, ast.With)) and hasattr(stmt, block):
+                yield from _statements(getattr(stmt, block))
+        for handler in getattr(stmt, "handlers", []):
+            yield from _statements(handler.body)
+
+
+def _in_module(
+    tree: ast.Module, module_name: str, package: str, attr: str, search: list[str], hops: int
+) -> FoundClass | None:
+    unknown = FoundClass(f"{module_name}.{attr}", None, None)
+    surely_absent = True
+    for stmt in _statements(tree.body):
+        if isinstance(stmt, ast.ClassDef) and stmt.name == attr:
+            return _from_classdef(tree, stmt, module_name, package, search, hops)
+        if isinstance(stmt, ast.ImportFrom):
+            for alias in stmt.names:
+                if alias.name == "*":
+                    surely_absent = False
+                elif (alias.asname or alias.name) == attr:
+                    source = _absolute(stmt, package)
+                    if source is None:
+                        return unknown
+                    try:
+                        return _find(source, alias.name, search, hops - 1) or unknown
+                    except ValueError:
+                        return unknown  # a submodule, or found only at run
+        elif isinstance(stmt, ast.Import):
+            if any((a.asname or a.name.split(".")[0]) == attr for a in stmt.names):
+                return FoundClass(f"{module_name}.{attr}", None, False)  # a module
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if stmt.name == "__getattr__":
+                surely_absent = False
+            elif stmt.name == attr:
+                return FoundClass(f"{module_name}.{attr}", None, False)  # a function
+        elif _assigns(stmt, attr):
+            return unknown
+    return None if surely_absent else unknown
+
+
+def _assigns(stmt: ast.stmt, name: str) -> bool:
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
+        targets = [stmt.target]
+    else:
+        return False
+    return any(isinstance(n, ast.Name) and n.id == name for t in targets for n in ast.walk(t))
+
+
+def _absolute(stmt: ast.ImportFrom, package: str) -> str | None:
+    relative = "." * stmt.level + (stmt.module or "")
+    try:
+        return importlib.util.resolve_name(relative, package) if stmt.level else stmt.module
+    except (ImportError, ValueError):
+        return None
+
+
+def _from_classdef(
+    tree: ast.Module,
+    node: ast.ClassDef,
+    module_name: str,
+    package: str,
+    search: list[str],
+    hops: int,
+) -> FoundClass:
+    who = f"{module_name}.{node.name}"
+    # A decorator or a metaclass can change anything (a dataclass writes its own __init__).
+    opaque = bool(node.decorator_list or node.keywords)
+    init = next(
+        (
+            s
+            for s in node.body
+            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == "__init__"
+        ),
+        None,
+    )
+    signature = None if opaque or init is None else _signature(init)
+    bases = []
+    for base in node.bases:
+        if not isinstance(base, ast.Name):
+            bases.append(FoundClass(who, None, None))
+            continue
+        found = _in_module(tree, module_name, package, base.id, search, hops - 1)
+        if found is None:  # not defined in the module: a builtin such as object, or unknown
+            found = FoundClass(base.id, None, False if hasattr(builtins, base.id) else None)
+        bases.append(found)
+    if not node.bases:
+        is_agent: bool | None = False
+    elif any(b.is_agent for b in bases):
+        is_agent = True
+    elif all(b.is_agent is False for b in bases):
+        is_agent = False
+    else:
+        is_agent = None
+    if signature is None and init is None and not opaque and bases:
+        signature = bases[0].signature  # inherited: the first base's, when it is known
+    return FoundClass(who, signature, is_agent)
+
+
+def _signature(init: ast.FunctionDef | ast.AsyncFunctionDef) -> inspect.Signature | None:
+    args = init.args
+    P = inspect.Parameter
+    positional = [*args.posonlyargs, *args.args]
+    defaults = [P.empty] * (len(positional) - len(args.defaults)) + [...] * len(args.defaults)
+    params = [
+        P(
+            a.arg,
+            P.POSITIONAL_ONLY if i < len(args.posonlyargs) else P.POSITIONAL_OR_KEYWORD,
+            default=d,
+        )
+        for i, (a, d) in enumerate(zip(positional, defaults, strict=True))
+    ][1:]  # self
+    if args.vararg:
+        params.append(P(args.vararg.arg, P.VAR_POSITIONAL))
+    for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        params.append(P(a.arg, P.KEYWORD_ONLY, default=P.empty if d is None else ...))
+    if args.kwarg:
+        params.append(P(args.kwarg.arg, P.VAR_KEYWORD))
+    try:
+        return inspect.Signature(params)
+    except (ValueError, TypeError):
+        return None
 
 
 @contextlib.contextmanager
@@ -120,14 +379,22 @@ def agent_kwargs(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, **kwargs}
 
 
-def signature_problems(cls: type, kwargs: dict[str, Any]) -> list[tuple[str | None, str]]:
-    """Why ``cls(**kwargs)`` would fail, found without calling it (for user classes):
-    ``[(argument or None, message)]``."""
-    try:
-        parameters = inspect.signature(cls).parameters
-    except (TypeError, ValueError):  # no signature available: trust the user
-        return []
-    who = f"{cls.__module__}.{cls.__qualname__}"
+def signature_problems(
+    target: type | FoundClass, kwargs: dict[str, Any]
+) -> list[tuple[str | None, str]]:
+    """Why ``cls(**kwargs)`` would fail, found without calling it (for user classes, also
+    ones found without importing them): ``[(argument or None, message)]``."""
+    if isinstance(target, FoundClass):
+        who, signature = target.who, target.signature
+        if signature is None:  # cannot be told from the source: told at run
+            return []
+    else:
+        who = f"{target.__module__}.{target.__qualname__}"
+        try:
+            signature = inspect.signature(target)
+        except (TypeError, ValueError):  # no signature available: trust the user
+            return []
+    parameters = signature.parameters
     named = {
         n: p
         for n, p in parameters.items()

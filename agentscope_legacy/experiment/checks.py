@@ -19,6 +19,7 @@ from . import conditions
 from .agent_specs import (
     BUILTIN,
     CLASS_PATTERN,
+    find_class,
     model_config_name,
     resolve_class,
     signature_problems,
@@ -150,8 +151,12 @@ def _check_agents(doc: Document, models: ModelSources) -> list[ConfigIssue]:
         cls_name = spec.get("class")
         if not isinstance(cls_name, str) or not re.match(CLASS_PATTERN, cls_name):
             continue  # the schema has said what is expected
-        try:
-            cls = resolve_class(cls_name, class_search_path(doc))
+        try:  # a user class is found without importing its module: that waits for the run
+            cls = (
+                resolve_class(cls_name)
+                if cls_name in BUILTIN
+                else find_class(cls_name, class_search_path(doc))
+            )
         except ValueError as exc:
             issues.append(doc.issue((*path, "class"), str(exc)))
             continue

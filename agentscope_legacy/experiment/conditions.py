@@ -13,6 +13,10 @@ A condition is a mapping, never code (nothing from a file is ever ``eval``-ed)::
 ``field`` is ``content`` (default), ``name``, ``role`` or ``metadata.<key>[.<key>...]``.
 A missing field or no message at all is ``None``: every test on it is false except
 ``exists: false``.
+
+``regex`` runs on the ``regex`` package (the syntax of ``re``) with a time limit, so a pattern
+that backtracks catastrophically (``(a|aa)+$`` on a long reply) is a ConfigError naming it
+instead of a run that never ends.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ConfigError
 from ..message import Msg
 
 COMPARISONS = ("equals", "contains", "regex", "gt", "gte", "lt", "lte", "in", "exists")
 COMBINATORS = ("all", "any", "not")
 FIELD_PATTERN = r"^(content|name|role|metadata)(\.[^.\s]+)*$"
+#: Seconds one ``regex`` test may take (a real one takes microseconds).
+REGEX_TIMEOUT = 1.0
 
 _NUMBER = {"type": "number"}
 _LIST = {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}}
@@ -79,9 +86,11 @@ def problems(condition: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
             if key in condition:
                 found.append(((*path, key), f"'{key}' does not apply to '{tests[0]}'"))
     if isinstance(condition.get("regex"), str):
+        import regex
+
         try:
-            re.compile(condition["regex"])
-        except re.error as exc:
+            regex.compile(condition["regex"])
+        except (regex.error, re.error) as exc:
             found.append(((*path, "regex"), f"invalid regular expression: {exc}"))
     for key in ("all", "any"):
         if isinstance(condition.get(key), list):
@@ -134,8 +143,7 @@ def evaluate(condition: Mapping[str, Any], msg: Msg | None) -> bool:
             return _fold(condition["contains"], fold) in [_fold(v, fold) for v in value]
         return _fold(str(condition["contains"]), fold) in _fold(str(value), fold)
     if "regex" in condition:
-        flags = re.IGNORECASE if fold else 0
-        return re.search(condition["regex"], str(value), flags) is not None
+        return _search(condition["regex"], str(value), fold)
     if "in" in condition:
         return _fold(value, fold) in [_fold(v, fold) for v in condition["in"]]
     number = _number(value)
@@ -145,6 +153,20 @@ def evaluate(condition: Mapping[str, Any], msg: Msg | None) -> bool:
         if key in condition:
             return bool(test(number, condition[key]))
     raise ValueError(f"not a condition: {dict(condition)!r}")
+
+
+def _search(pattern: str, text: str, fold: bool) -> bool:
+    import regex
+
+    try:
+        found = regex.search(pattern, text, regex.IGNORECASE if fold else 0, timeout=REGEX_TIMEOUT)
+    except TimeoutError:
+        raise ConfigError(
+            f"the condition {{regex: {pattern!r}}} took more than {REGEX_TIMEOUT:g} s on a text "
+            f"of {len(text):,} characters and was stopped: the pattern backtracks "
+            "catastrophically (nested repetition such as (a+)+ or (a|aa)+); rewrite it"
+        ) from None
+    return found is not None
 
 
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
