@@ -16,8 +16,8 @@ from ._version import __version__ as __version__
 from .msghub import msghub as msghub
 
 _LAZY = {
-    "init": "._runtime",
-    "print_llm_usage": "._runtime",
+    "init": "._init",
+    "print_llm_usage": "._init",
     "get_runtime": "._runtime",
     "Msg": ".message",
     "register_model_wrapper_class": ".models",

@@ -120,13 +120,13 @@ class Experiment:
         ``quiet`` prints only the final message; ``progress`` defaults to ``not quiet``;
         ``interactive=False`` makes every UserAgent use its scripted inputs even on a terminal.
         """
-        from .. import _runtime
+        from .. import _init, _runtime
 
         settings = self.settings
         if settings["seed"] is not None:
             random.seed(settings["seed"])
         try:
-            _runtime.init(
+            _init.init(
                 model_configs=self.models.sources or None,
                 project=settings["project"],
                 name=settings["name"],
