@@ -158,10 +158,13 @@ class AnthropicChatWrapper(ModelWrapperBase):
         """The SDK's ``AsyncAnthropic`` client, built on first async use (once per loop)."""
         return self._async_clients.get()
 
+    # Non-streamed calls go through ``create()`` (its checks, its timeout for a large
+    # max_tokens, its errors) with the raw response: the JSON body is parsed here instead of
+    # into the SDK's typed Message.
     def _call(self, request: dict[str, Any]) -> ModelResponse:
         with _streaming_required(request):
-            message = self.client.messages.create(**request)
-        return response_from_message(message)
+            reply = self.client.messages.with_raw_response.create(**request)
+        return response_from_reply(reply.http_response)
 
     def _open_stream(self, request: dict[str, Any]) -> Any:
         return self.client.messages.create(**request)
@@ -171,8 +174,8 @@ class AnthropicChatWrapper(ModelWrapperBase):
 
     async def _acall(self, request: dict[str, Any]) -> ModelResponse:
         with _streaming_required(request):
-            message = await self.aclient.messages.create(**request)
-        return response_from_message(message)
+            reply = await self.aclient.messages.with_raw_response.create(**request)
+        return response_from_reply(reply.http_response)
 
     async def _aopen_stream(self, request: dict[str, Any]) -> Any:
         return await self.aclient.messages.create(**request)
@@ -501,36 +504,65 @@ class _Tokens:
             ("cache_read", "cache_read_input_tokens"),
             ("output", "output_tokens"),
         ):
-            value = getattr(usage, name, None) if usage is not None else None
+            if usage is None:
+                value = None
+            elif isinstance(usage, dict):
+                value = usage.get(name)
+            else:
+                value = getattr(usage, name, None)
             if value is not None:
                 setattr(self, attr, value)
         return self.input + self.cache_creation + self.cache_read, self.output
 
 
+def response_from_reply(reply: Any) -> ModelResponse:
+    """A ModelResponse from the HTTP reply (2xx, body read) of a non-streamed Messages call."""
+    try:
+        data = json.loads(reply.content)
+    except ValueError:
+        kind = reply.headers.get("content-type") or "no content type"
+        raise ResponseFormatError(
+            f"malformed response ({kind}): not a JSON document: {reply.content[:200]!r}"
+        ) from None
+    response = response_from_message(data)
+    response.request_id = reply.headers.get("request-id")
+    return response
+
+
 def response_from_message(message: Any) -> ModelResponse:
-    content = getattr(message, "content", None)
-    if content is None:
-        raise ResponseFormatError(f"the response has no content: {str(message)[:200]}")
+    """A ModelResponse from a Messages API ``message`` document (``raw`` is that dict, as in
+    0.x): text blocks joined, thinking as reasoning, ``tool_use`` blocks as tool calls."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        raise ResponseFormatError(
+            f"the response has no content: {str(message)[:200]}", body=message
+        )
     texts, thinking, calls = [], [], []
-    for block in content:
-        kind = getattr(block, "type", None)
-        if kind == "text":
-            texts.append(block.text)
-        elif kind == "thinking":
-            thinking.append(block.thinking)
-        elif kind == "tool_use":
-            calls.append(tool_call_block(block.id, block.name, block.input or {}))
-    prompt, completion = _Tokens().update(getattr(message, "usage", None))
-    response = ModelResponse(
-        text="".join(texts),
+    try:
+        for block in content:
+            kind = block.get("type")
+            if kind == "text":
+                texts.append(block["text"])
+            elif kind == "thinking":
+                thinking.append(block["thinking"])
+            elif kind == "tool_use":
+                calls.append(tool_call_block(block["id"], block["name"], block.get("input") or {}))
+        usage = message.get("usage")
+        prompt, completion = _Tokens().update(usage if isinstance(usage, dict) else None)
+        text = "".join(texts)
+        reasoning = "".join(thinking) if thinking else None
+    except (KeyError, TypeError, AttributeError):
+        raise ResponseFormatError(
+            f"malformed content block in the response: {str(content)[:200]}", body=message
+        ) from None
+    return ModelResponse(
+        text=text,
         raw=message,
         tool_calls=calls or None,
         usage=Usage(prompt, completion),
-        reasoning="".join(thinking) if thinking else None,
-        finish_reason=getattr(message, "stop_reason", None),
+        reasoning=reasoning,
+        finish_reason=message.get("stop_reason"),
     )
-    response.request_id = getattr(message, "_request_id", None)
-    return response
 
 
 def deltas_from_events(events: Iterable[Any], request_id: str | None = None) -> Iterator[Delta]:
