@@ -18,17 +18,13 @@ the thinking budget.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from .base import JSONReply, RecordedRequest, Reply, StreamReply
-from .fixtures import ensure_no_proxy
+from .fixtures import emulator_fixture, shared_emulator_of
 from .script import ChatScript, ScriptedChatServer, split_text
 
 __all__ = ["AnthropicEmulator", "anthropic_server", "shared_anthropic_emulator"]
@@ -339,25 +335,5 @@ def _content_problem(content: Any, where: str) -> str | None:
 
 
 # -- fixture ------------------------------------------------------------------------------
-_lock = threading.Lock()
-_shared: AnthropicEmulator | None = None
-
-
-def shared_anthropic_emulator() -> AnthropicEmulator:
-    """The session-wide running :class:`AnthropicEmulator` (started on first call)."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            _shared = AnthropicEmulator().start()
-            atexit.register(_shared.stop)
-        return _shared
-
-
-@pytest.fixture
-def anthropic_server() -> Iterator[AnthropicEmulator]:
-    """A running, freshly cleared Anthropic emulator (shared across the session)."""
-    ensure_no_proxy()
-    server = shared_anthropic_emulator()
-    server.clear()
-    yield server
-    server.clear()
+shared_anthropic_emulator = shared_emulator_of(AnthropicEmulator)
+anthropic_server = emulator_fixture(AnthropicEmulator, "anthropic_server")

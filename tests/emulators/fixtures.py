@@ -32,17 +32,24 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
 from .openai_compat import OpenAIEmulator
 
-__all__ = ["ensure_no_proxy", "openai_server", "shared_openai_emulator"]
+__all__ = [
+    "emulator_fixture",
+    "ensure_no_proxy",
+    "openai_server",
+    "shared_emulator_of",
+    "shared_openai_emulator",
+]
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 _lock = threading.Lock()
-_openai: OpenAIEmulator | None = None
+S = TypeVar("S")
 
 
 def ensure_no_proxy() -> None:
@@ -54,21 +61,41 @@ def ensure_no_proxy() -> None:
             os.environ[name] = ",".join(entries + missing)
 
 
-def shared_openai_emulator() -> OpenAIEmulator:
-    """The session-wide running :class:`OpenAIEmulator` (started on first call)."""
-    global _openai
-    with _lock:
-        if _openai is None:
-            _openai = OpenAIEmulator().start()
-            atexit.register(_openai.stop)
-        return _openai
+_shared: dict[type, Any] = {}
 
 
-@pytest.fixture
-def openai_server() -> Iterator[OpenAIEmulator]:
-    """A running, freshly cleared OpenAI emulator (shared across the session)."""
-    ensure_no_proxy()
-    server = shared_openai_emulator()
-    server.clear()
-    yield server
-    server.clear()
+def shared_emulator_of(cls: type[S]) -> Callable[[], S]:
+    """A function returning the session-wide running emulator of ``cls`` (started on first
+    call, stopped at exit)."""
+
+    def shared() -> S:
+        with _lock:
+            server = _shared.get(cls)
+            if server is None:
+                server = _shared[cls] = cls().start()
+                atexit.register(server.stop)
+            return server
+
+    shared.__name__ = f"shared_{cls.__name__}"
+    return shared
+
+
+def emulator_fixture(cls: type[S], name: str) -> Any:
+    """The pytest fixture ``name``: the shared emulator of ``cls``, freshly cleared, cleared
+    again after the test. Bind it in a test module by assignment, under the same name."""
+    shared = shared_emulator_of(cls)
+
+    @pytest.fixture(name=name)
+    def fixture() -> Iterator[S]:
+        ensure_no_proxy()
+        server = shared()
+        server.clear()
+        yield server
+        server.clear()
+
+    fixture.__doc__ = f"A running, freshly cleared {cls.__name__} (shared across the session)."
+    return fixture
+
+
+shared_openai_emulator = shared_emulator_of(OpenAIEmulator)
+openai_server = emulator_fixture(OpenAIEmulator, "openai_server")

@@ -5,36 +5,10 @@ Bind it in a test module by assignment (``gemini_server = gemini_fixtures.gemini
 
 from __future__ import annotations
 
-import atexit
-import threading
-from collections.abc import Iterator
-
-import pytest
-
-from .fixtures import ensure_no_proxy
+from .fixtures import emulator_fixture, shared_emulator_of
 from .gemini import GeminiEmulator
 
 __all__ = ["gemini_server", "shared_gemini_emulator"]
 
-_lock = threading.Lock()
-_gemini: GeminiEmulator | None = None
-
-
-def shared_gemini_emulator() -> GeminiEmulator:
-    """The session-wide running :class:`GeminiEmulator` (started on first call)."""
-    global _gemini
-    with _lock:
-        if _gemini is None:
-            _gemini = GeminiEmulator().start()
-            atexit.register(_gemini.stop)
-        return _gemini
-
-
-@pytest.fixture
-def gemini_server() -> Iterator[GeminiEmulator]:
-    """A running, freshly cleared Gemini emulator (shared across the session)."""
-    ensure_no_proxy()
-    server = shared_gemini_emulator()
-    server.clear()
-    yield server
-    server.clear()
+shared_gemini_emulator = shared_emulator_of(GeminiEmulator)
+gemini_server = emulator_fixture(GeminiEmulator, "gemini_server")

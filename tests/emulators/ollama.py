@@ -10,18 +10,13 @@ a 200 stream. Images must be base64, as the real server requires.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import binascii
 import json
-import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from .base import JSONReply, RecordedRequest, Reply, StreamReply
-from .fixtures import ensure_no_proxy
+from .fixtures import emulator_fixture, shared_emulator_of
 from .openai_compat import embedding_vector
 from .script import ChatScript, ScriptedChatServer
 
@@ -169,25 +164,5 @@ def _bad_image(body: dict[str, Any]) -> str | None:
     return None
 
 
-_lock = threading.Lock()
-_shared: OllamaEmulator | None = None
-
-
-def shared_ollama_emulator() -> OllamaEmulator:
-    """The session-wide running emulator (started on first call)."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            _shared = OllamaEmulator().start()
-            atexit.register(_shared.stop)
-        return _shared
-
-
-@pytest.fixture
-def ollama_server() -> Iterator[OllamaEmulator]:
-    """A running, freshly cleared Ollama emulator (shared across the session)."""
-    ensure_no_proxy()
-    server = shared_ollama_emulator()
-    server.clear()
-    yield server
-    server.clear()
+shared_ollama_emulator = shared_emulator_of(OllamaEmulator)
+ollama_server = emulator_fixture(OllamaEmulator, "ollama_server")

@@ -11,18 +11,14 @@ inside a stream. A bearer token is required.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from .base import JSONReply, RecordedRequest, Reply, StreamReply
-from .fixtures import ensure_no_proxy
+from .fixtures import emulator_fixture, shared_emulator_of
 from .openai_compat import DEFAULT_EMBEDDING_DIM, embedding_vector
 from .script import ChatScript, ScriptedChatServer
 
@@ -185,25 +181,5 @@ def validate_chat(body: Any) -> str | None:
 
 
 # -- fixture ------------------------------------------------------------------------------
-_lock = threading.Lock()
-_shared: ZhipuAIEmulator | None = None
-
-
-def shared_zhipuai_emulator() -> ZhipuAIEmulator:
-    """The session-wide running :class:`ZhipuAIEmulator` (started on first call)."""
-    global _shared
-    with _lock:
-        if _shared is None:
-            _shared = ZhipuAIEmulator().start()
-            atexit.register(_shared.stop)
-        return _shared
-
-
-@pytest.fixture
-def zhipuai_server() -> Iterator[ZhipuAIEmulator]:
-    """A running, freshly cleared ZhipuAI emulator (shared across the session)."""
-    ensure_no_proxy()
-    server = shared_zhipuai_emulator()
-    server.clear()
-    yield server
-    server.clear()
+shared_zhipuai_emulator = shared_emulator_of(ZhipuAIEmulator)
+zhipuai_server = emulator_fixture(ZhipuAIEmulator, "zhipuai_server")
