@@ -22,6 +22,17 @@ import pytest  # noqa: E402
 
 from tests.emulators.fixtures import openai_server  # noqa: E402,F401
 
+try:  # Property tests: no per-example time limit (hypothesis' default is 200 ms), since a
+    # busy CI machine is slow; what they check is behaviour.
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "busy-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    settings.load_profile("busy-machine")
+except ImportError:  # the litellm venv has no hypothesis
+    pass
+
 
 @pytest.fixture(autouse=True)
 def fresh_runtime():
@@ -35,3 +46,13 @@ def fresh_runtime():
     _runtime._runtime.monitor.close()
     ModelManager._default = None
     _runtime._runtime = _runtime.Runtime()
+
+
+@pytest.fixture
+def retry_waits():
+    """The retry waits the wrappers chose during the test (``tests/retry_log.py``); request it
+    after any fixture that calls ``init()``, which replaces loguru's sinks."""
+    from tests.retry_log import recording_retry_waits
+
+    with recording_retry_waits() as waits:
+        yield waits

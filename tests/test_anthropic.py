@@ -30,7 +30,7 @@ from agentscope_legacy.errors import (
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
 from agentscope_legacy.models.anthropic import deltas_from_events
-from tests.emulators import TINY_PNG, Fault
+from tests.emulators import STALL, TINY_PNG, Fault
 from tests.emulators import anthropic as emulator
 
 anthropic_server = emulator.anthropic_server
@@ -409,21 +409,29 @@ def test_401_is_not_retried_and_hides_the_key(anthropic_server):
 
 @pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
 @pytest.mark.parametrize(
-    ("fault", "requests", "min_elapsed"),
+    ("fault", "requests", "retry_after"),
     [
-        (Fault(status=429, headers={"retry-after": "0.1"}, times=2), 3, 0.2),
-        (Fault(status=500), 2, 0.0),
-        (Fault(status=529, message="Overloaded"), 2, 0.0),
+        (Fault(status=429, headers={"retry-after": "0.1"}, times=2), 3, 0.1),
+        (Fault(status=500), 2, None),
+        (Fault(status=529, message="Overloaded"), 2, None),
     ],
     ids=["429-retry-after", "500", "529-overloaded"],
 )
-def test_transient_failures_are_retried(anthropic_server, fault, requests, min_elapsed, stream):
+def test_transient_failures_are_retried(
+    anthropic_server, retry_waits, fault, requests, retry_after, stream
+):
     anthropic_server.set_reply(chunks=["all ", "good"])
     anthropic_server.add_fault(fault)
     started = time.perf_counter()
     response = load(chat_config(anthropic_server))(MESSAGES, stream=stream)
     assert response.text == "all good"
-    assert time.perf_counter() - started >= min_elapsed
+    waits = retry_waits.seconds()
+    assert len(waits) == requests - 1
+    if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
+        assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
+    else:  # what the server asked for, and the wait did happen
+        assert waits == [retry_after] * (requests - 1)
+        assert time.perf_counter() - started >= sum(waits)
     assert len(anthropic_server.requests) == requests
 
 
@@ -500,7 +508,7 @@ def test_connection_refused_is_a_connection_error():
 
 
 def test_timeout_is_a_timeout_error(anthropic_server):
-    anthropic_server.add_fault(Fault(delay=0.6))
+    anthropic_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(anthropic_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
     with pytest.raises(ProviderTimeoutError):
         model(MESSAGES)

@@ -9,9 +9,13 @@ has no async client and runs its sync calls in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import socket
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -55,7 +59,7 @@ async def both(wrapper: Any, **kwargs: Any) -> tuple[str, str]:
 
 
 @pytest.mark.skipif(not HAS["litellm"], reason="litellm is not installed (the [all] venv)")
-def test_litellm_uses_acompletion(monkeypatch):
+def test_litellm_uses_acompletion(monkeypatch, retry_waits):
     server = shared_openai_emulator()
     server.clear()
     server.set_reply(text="Hello from litellm", reasoning="thought", prompt_tokens=3)
@@ -68,9 +72,9 @@ def test_litellm_uses_acompletion(monkeypatch):
     )
     no_sync_hooks(wrapper, monkeypatch)
     server.add_fault(Fault(status=429, headers={"Retry-After": "0.05"}))
-    started = time.perf_counter()
     assert asyncio.run(both(wrapper)) == ("Hello from litellm", "Hello from litellm")
-    assert time.perf_counter() - started < 10 and len(server.requests) == 3
+    assert len(server.requests) == 3
+    assert retry_waits.seconds() == [0.05]  # the Retry-After, not the 30 s retry_interval
 
 
 @pytest.mark.skipif(not HAS["dashscope"], reason="the test SDKs are not installed")
@@ -152,7 +156,8 @@ def test_dashscope_async_errors_are_typed():
 
 @needs_sdks
 def test_gemini_async_connection_refused_fails_at_once():
-    """google-genai's aiohttp path would reconnect once after sleeping 1-10 s: turned off."""
+    """google-genai's aiohttp path would reconnect once after sleeping 1-10 s: turned off.
+    Its reconnect follows a refused connection or a hang-up alike; a hang-up can be counted."""
     wrapper = build(
         "gemini_chat",
         model_name="gemini-2.5-flash",
@@ -161,10 +166,22 @@ def test_gemini_async_connection_refused_fails_at_once():
         max_retries=0,
     )
     for stream in (False, True):
-        started = time.perf_counter()
-        with pytest.raises(ProviderConnectionError):
+        with pytest.raises(ProviderConnectionError) as info:
             asyncio.run(wrapper.acall(MESSAGES, stream=stream))
-        assert time.perf_counter() - started < 1.0
+        assert info.value.attempts == 1
+    with _hanging_up_port() as (port, accepted):
+        wrapper = build(
+            "gemini_chat",
+            model_name="gemini-2.5-flash",
+            api_key=KEY,
+            base_url=f"http://127.0.0.1:{port}",
+            max_retries=0,
+        )
+        for calls, stream in enumerate((False, True), start=1):
+            with pytest.raises(ProviderConnectionError) as info:
+                asyncio.run(wrapper.acall(MESSAGES, stream=stream))
+            assert info.value.attempts == 1
+            assert accepted[0] == calls  # one connection per call: no hidden reconnect
 
 
 @needs_sdks
@@ -193,7 +210,7 @@ def test_gemini_async_in_stream_error_keeps_the_partial_text():
 
 @needs_sdks
 @pytest.mark.parametrize("stream", [False, True])
-def test_ollama_async_retry_honours_retry_after(stream):
+def test_ollama_async_retry_honours_retry_after(retry_waits, stream):
     from tests.emulators.ollama import shared_ollama_emulator
 
     server = shared_ollama_emulator()
@@ -206,7 +223,9 @@ def test_ollama_async_retry_honours_retry_after(stream):
         return await (await wrapper.acall(MESSAGES, stream=stream)).get_text()
 
     assert asyncio.run(main()) == "Hello!"
-    assert 0.05 <= time.perf_counter() - started < 10 and len(server.requests) == 2
+    assert len(server.requests) == 2
+    assert retry_waits.seconds() == [0.05]  # the Retry-After, not the 30 s retry_interval
+    assert time.perf_counter() - started >= 0.05
 
 
 @needs_sdks
@@ -244,11 +263,38 @@ def test_the_client_of_a_finished_event_loop_is_closed(model_type):
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _hanging_up_port() -> Iterator[tuple[int, list[int]]]:
+    """A loopback port that accepts every connection and closes it at once: (the port, a
+    one-item list counting the connections accepted so far)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)
+    accepted, done = [0], threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the accept timeout: look at `done` again
+                continue
+            accepted[0] += 1
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], accepted
+    finally:
+        done.set()
+        thread.join(timeout=60)
+        listener.close()
 
 
 def test_kimi_async_stream_reads_the_usage_inside_the_last_choice():

@@ -37,7 +37,7 @@ from agentscope_legacy.models.gemini import (
     tool_choice_to_gemini,
     tools_to_gemini,
 )
-from tests.emulators import TINY_PNG, Fault, embedding_vector, gemini_fixtures
+from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector, gemini_fixtures
 from tests.emulators.gemini import GeminiEmulator, google_status
 
 gemini_server = gemini_fixtures.gemini_server
@@ -560,25 +560,32 @@ RETRY_INFO_429 = {
 
 
 @pytest.mark.parametrize(
-    ("fault", "requests", "min_elapsed"),
+    ("fault", "requests", "retry_after"),
     [
-        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.2),
+        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.1),
         (Fault(status=429, body=RETRY_INFO_429), 2, 0.15),
-        (Fault(status=500, times=1), 2, 0.0),
-        (Fault(status=503, times=2), 3, 0.0),
+        (Fault(status=500, times=1), 2, None),
+        (Fault(status=503, times=2), 3, None),
     ],
     ids=["429-retry-after", "429-retry-info", "500", "503-twice"],
 )
-def test_transient_failures_are_retried(gemini_server, fault, requests, min_elapsed):
+def test_transient_failures_are_retried(gemini_server, retry_waits, fault, requests, retry_after):
     model = load(chat_config(gemini_server))
     for stream in (False, True):  # a call, and the opening of a stream
         gemini_server.clear()
+        retry_waits.clear()
         gemini_server.set_reply(chunks=["all ", "good"])
         gemini_server.add_fault(fault)
         started = time.perf_counter()
         response = model(MESSAGES, stream=stream)
         assert response.text == "all good"
-        assert time.perf_counter() - started >= min_elapsed
+        waits = retry_waits.seconds()
+        assert len(waits) == requests - 1
+        if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
+            assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
+        else:  # what the server asked for, and the wait did happen
+            assert waits == [retry_after] * (requests - 1)
+            assert time.perf_counter() - started >= sum(waits)
         assert len(gemini_server.requests) == requests
 
 
@@ -593,16 +600,18 @@ FAILURES = [
 ]
 
 
-def test_failures_raise_typed_errors(gemini_server):
+def test_failures_raise_typed_errors(gemini_server, retry_waits):
     config = chat_config(gemini_server)
     model = load(config)
     for fault, error, requests in FAILURES:
         gemini_server.clear()
+        retry_waits.clear()
         gemini_server.add_fault(fault)
-        started = time.perf_counter()
         with pytest.raises(error) as info:
             model(MESSAGES)
-        assert time.perf_counter() - started < 2.0
+        # Only short waits (Retry-After: 0, or backoff); nobody waits for Retry-After: 300.
+        assert len(retry_waits) == requests - 1
+        assert all(w <= 0.02 for w in retry_waits.seconds())
         err = info.value
         assert len(gemini_server.requests) == requests
         assert err.attempts == requests and err.status == fault.status
@@ -668,18 +677,18 @@ def test_mid_stream_failure_keeps_partial_text_and_is_not_retried(gemini_server)
 
 @pytest.mark.parametrize("timeout", [0.3, {"connect": 1, "read": 0.3}], ids=["number", "mapping"])
 def test_timeout_raises_provider_timeout_error(gemini_server, timeout):
-    gemini_server.add_fault(Fault(delay=1))
+    gemini_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(gemini_server, timeout=timeout, max_retries=0))
     started = time.perf_counter()
     with pytest.raises(ProviderTimeoutError):
         model(MESSAGES)
-    assert 0.25 <= time.perf_counter() - started < 0.9
+    assert time.perf_counter() - started >= 0.25
     assert len(gemini_server.requests) == 1
     assert gemini_server.requests[0].headers["x-server-timeout"] == "1"
 
 
 def test_timeout_is_retried(gemini_server):
-    gemini_server.add_fault(Fault(delay=1))
+    gemini_server.add_fault(Fault(delay=STALL))
     model = load(chat_config(gemini_server, timeout=0.3, max_retries=1))
     assert model(MESSAGES).text == "Hello!"
     assert len(gemini_server.requests) == 2

@@ -30,7 +30,7 @@ from agentscope_legacy.errors import (  # noqa: E402
 )
 from agentscope_legacy.message import Msg  # noqa: E402
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs  # noqa: E402
-from tests.emulators import TINY_PNG, Fault, embedding_vector  # noqa: E402
+from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector  # noqa: E402
 from tests.emulators import ollama as ollama_emulator  # noqa: E402
 
 ollama_server = ollama_emulator.ollama_server
@@ -394,12 +394,13 @@ def test_connection_refused_is_a_connection_error(stream):
 
 
 def test_timeout(ollama_server):
-    ollama_server.add_fault(Fault(delay=1))
+    ollama_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(config(ollama_server, timeout=0.3, max_retries=0))
     started = time.perf_counter()
     with pytest.raises(ProviderTimeoutError):
         model(MESSAGES)
-    assert time.perf_counter() - started < 0.9
+    assert time.perf_counter() - started >= 0.25
+    assert len(ollama_server.requests) == 1
 
 
 def test_default_timeout_is_finite(ollama_server):

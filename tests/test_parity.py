@@ -187,7 +187,7 @@ def test_401_is_an_authentication_error_without_retry(chat):
 
 @pytest.mark.parametrize("chat", chat_types(), indirect=True)
 @pytest.mark.parametrize("stream", [False, True])
-def test_429_with_retry_after_is_retried(chat, stream):
+def test_429_with_retry_after_is_retried(chat, retry_waits, stream):
     build, server = chat
     server.set_reply(text="after the wait")
     server.add_fault(Fault(status=429, headers={"Retry-After": "0.2"}))
@@ -195,6 +195,7 @@ def test_429_with_retry_after_is_retried(chat, stream):
     response = build()(MESSAGES, stream=stream)
     assert response.text == "after the wait"
     assert len(server.requests) == 2
+    assert retry_waits.seconds() == [0.2]
     assert time.perf_counter() - started >= 0.2
 
 

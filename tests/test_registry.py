@@ -420,7 +420,7 @@ def _race(manager: ModelManager, classes: list[type]) -> list[BaseException]:
 
     def writer() -> None:
         try:
-            readers_running.wait(10)
+            readers_running.wait(60)
             for cls in classes:
                 manager.register_model_wrapper_class(cls)
         except BaseException as exc:
@@ -440,7 +440,7 @@ def _race(manager: ModelManager, classes: list[type]) -> list[BaseException]:
 
     def reader(read) -> None:
         try:
-            readers_running.wait(10)
+            readers_running.wait(60)
             for _ in range(100_000):  # bounded, in case the writer dies
                 read()
                 if done.is_set():

@@ -3,9 +3,10 @@ when a run is killed.
 
 The fault matrix drives each chat type's real SDK against its loopback emulator (the same
 ``CHAT_TYPES`` as the parity test) and checks, for every fault: whether it was retried, the
-error type, that the time spent is bounded, and that the text received before a mid-stream
-failure is kept on the error (``partial_text``). ``python -m tests.test_reliability --table``
-runs the whole matrix and prints the markdown table of ``docs/reliability.md``.
+error type, the waits the retry layer chose before each retry (never a wall-clock bound), and
+that the text received before a mid-stream failure is kept on the error (``partial_text``).
+``python -m tests.test_reliability --table`` runs the whole matrix and prints the markdown
+table of ``docs/reliability.md``.
 
 The kill tests start a child process that streams from an emulator running in *this* process,
 SIGKILL it mid-stream, and check that every file the run left is readable: each JSON line that
@@ -50,8 +51,9 @@ from agentscope_legacy.errors import (
 )
 from agentscope_legacy.models.manager import ModelManager
 from agentscope_legacy.monitor import Monitor, read_jsonl
-from tests.emulators.base import Fault, StreamReply
+from tests.emulators.base import STALL, Fault, StreamReply
 from tests.emulators.openai_compat import OpenAIEmulator
+from tests.retry_log import recording_retry_waits
 from tests.test_parity import CHAT_TYPES, HAS_LITELLM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +84,7 @@ class Outcome:
     requests: int  # requests the emulator received
     elapsed: float
     config_name: str = ""
+    waits: list[float] = field(default_factory=list)  # chosen before each retry, in order
 
     @property
     def attempts(self) -> int:
@@ -106,8 +109,10 @@ class Expect:
     attempts: int
     partial: bool = False  # a non-empty proper prefix of the reply is on the error
     text: str = TEXT  # the reply, on success
-    min_elapsed: float = 0.0
-    max_elapsed: float = 5.0
+    min_elapsed: float = 0.0  # a lower bound only: a busy machine is slower, never faster
+    # Each wait before a retry is the server's Retry-After (True), else a backoff of at most
+    # RETRY["max_retry_interval"].
+    waits_retry_after: bool = False
 
 
 @dataclass
@@ -161,7 +166,7 @@ def _connect_timeout(env: Env) -> None:
 
 
 def _read_timeout(env: Env) -> None:
-    env.server.add_fault(Fault(delay=READ_TIMEOUT * 4, times=5))
+    env.server.add_fault(Fault(delay=STALL, times=5))  # ended by run_case's clear()
     env.overrides.update(max_retries=1, timeout={"connect": 5.0, "read": READ_TIMEOUT})
 
 
@@ -206,7 +211,7 @@ def _stall(env: Env) -> None:
     def transform(events: Iterator[bytes]) -> Iterator[bytes]:
         for i, event in enumerate(events):
             if i == 4:
-                time.sleep(READ_TIMEOUT * 4)
+                env.server.stall(STALL)  # ended by run_case's clear()
             yield event
 
     _patch_stream(env, transform)
@@ -237,7 +242,7 @@ CASES: list[Case] = [
         "429-retry-after",
         f"429 with `Retry-After: {RETRY_AFTER}`, once",
         _fault(Fault(status=429, headers={"Retry-After": str(RETRY_AFTER)})),
-        _same(Expect(None, 2, min_elapsed=RETRY_AFTER)),
+        _same(Expect(None, 2, min_elapsed=RETRY_AFTER, waits_retry_after=True)),
     ),
     Case(
         "429-backoff",
@@ -249,13 +254,13 @@ CASES: list[Case] = [
         "429-always",
         f"429 with `Retry-After: {RETRY_AFTER}`, every time",
         _fault(Fault(status=429, headers={"Retry-After": str(RETRY_AFTER)}, times=9)),
-        _same(Expect(RateLimitError, 3, min_elapsed=2 * RETRY_AFTER)),
+        _same(Expect(RateLimitError, 3, min_elapsed=2 * RETRY_AFTER, waits_retry_after=True)),
     ),
     Case(
         "429-too-long",
         "429 with `Retry-After: 3600` (over the 120 s cap)",
         _fault(Fault(status=429, headers={"Retry-After": "3600"}, times=9)),
-        _same(Expect(RateLimitError, 1, max_elapsed=2.0)),
+        _same(Expect(RateLimitError, 1)),  # 1 attempt: no wait at all
     ),
     Case("500-once", "500, once", _fault(Fault(status=500)), _same(Expect(None, 2))),
     Case(
@@ -471,9 +476,12 @@ def run_cell(case: Case, stream: bool, dead: tuple[str, str]) -> dict[str, Outco
     """Every chat type under one fault at once (each against its own emulator)."""
     warm_up()
     types = matrix_types()
-    with ThreadPoolExecutor(max_workers=len(types)) as pool:
+    with recording_retry_waits() as waits, ThreadPoolExecutor(max_workers=len(types)) as pool:
         futures = {t: pool.submit(run_case, t, case, stream, dead) for t in types}
-        return {t: f.result() for t, f in futures.items()}
+        outcomes = {t: f.result() for t, f in futures.items()}
+    for outcome in outcomes.values():
+        outcome.waits = waits.seconds(outcome.config_name)
+    return outcomes
 
 
 def check(outcome: Outcome, expect: Expect) -> list[str]:
@@ -505,10 +513,17 @@ def check(outcome: Outcome, expect: Expect) -> list[str]:
             problems.append(f"the auth error does not say where the key came from: {message}")
         if KEY_MARK in message or KEY_MARK in repr(outcome.error):
             problems.append("the auth error shows the key")
-    if not expect.min_elapsed <= outcome.elapsed <= expect.max_elapsed:
+    if len(outcome.waits) != outcome.attempts - 1:
+        problems.append(f"{outcome.attempts} attempts but waits {outcome.waits}")
+    if expect.waits_retry_after:
+        if any(w != RETRY_AFTER for w in outcome.waits):
+            problems.append(f"waited {outcome.waits}, expected Retry-After {RETRY_AFTER} s")
+    elif any(w > RETRY["max_retry_interval"] for w in outcome.waits):
         problems.append(
-            f"took {outcome.elapsed:.3f}s, expected {expect.min_elapsed}..{expect.max_elapsed}"
+            f"waited {outcome.waits}, expected backoffs <= {RETRY['max_retry_interval']} s"
         )
+    if outcome.elapsed < expect.min_elapsed:
+        problems.append(f"took {outcome.elapsed:.3f}s, expected at least {expect.min_elapsed}")
     return problems
 
 

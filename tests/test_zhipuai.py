@@ -28,7 +28,7 @@ from agentscope_legacy.errors import (
 )
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
-from tests.emulators import Fault, embedding_vector
+from tests.emulators import STALL, Fault, embedding_vector
 from tests.emulators import zhipuai as emulator
 
 zhipuai_server = emulator.zhipuai_server
@@ -256,21 +256,29 @@ def test_401_is_not_retried_and_hides_the_key(zhipuai_server):
 
 @pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
 @pytest.mark.parametrize(
-    ("fault", "requests", "min_elapsed"),
+    ("fault", "requests", "retry_after"),
     [
-        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.2),
-        (Fault(status=500), 2, 0.0),
-        (Fault(status=503), 2, 0.0),
+        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.1),
+        (Fault(status=500), 2, None),
+        (Fault(status=503), 2, None),
     ],
     ids=["429-retry-after", "500", "503"],
 )
-def test_transient_failures_are_retried(zhipuai_server, fault, requests, min_elapsed, stream):
+def test_transient_failures_are_retried(
+    zhipuai_server, retry_waits, fault, requests, retry_after, stream
+):
     zhipuai_server.set_reply(chunks=["all ", "good"])
     zhipuai_server.add_fault(fault)
     started = time.perf_counter()
     response = load(chat_config(zhipuai_server))(MESSAGES, stream=stream)
     assert response.text == "all good"
-    assert time.perf_counter() - started >= min_elapsed
+    waits = retry_waits.seconds()
+    assert len(waits) == requests - 1
+    if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
+        assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
+    else:  # what the server asked for, and the wait did happen
+        assert waits == [retry_after] * (requests - 1)
+        assert time.perf_counter() - started >= sum(waits)
     assert len(zhipuai_server.requests) == requests
 
 
@@ -349,7 +357,7 @@ def test_connection_refused_is_a_connection_error():
 
 
 def test_timeout_is_a_timeout_error(zhipuai_server):
-    zhipuai_server.add_fault(Fault(delay=0.6))
+    zhipuai_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(zhipuai_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
     with pytest.raises(ProviderTimeoutError):
         model(MESSAGES)

@@ -95,6 +95,10 @@ class StreamReply:
 Reply = JSONReply | RawReply | StreamReply
 
 
+# A delay far past any timeout under test, even on a very slow machine (ended at teardown).
+STALL = 30.0
+
+
 @dataclass
 class Fault:
     """A misbehaviour applied to the next matching request(s), FIFO.
@@ -104,6 +108,8 @@ class Fault:
     the normal reply is sent, cut short by ``drop_after`` or interrupted by
     ``stream_error`` if it is a stream.  ``headers`` are added to whatever is
     sent.  ``drop_after`` on a non-stream reply sends half the body and drops.
+    ``delay`` is a :meth:`LoopbackServer.stall`: :meth:`LoopbackServer.clear` ends it, so
+    ``delay=STALL`` outlasts any timeout under test without the test waiting for it.
     """
 
     status: int | None = None
@@ -169,8 +175,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is None:
             self._send_reply(owner._safe_handle(req), {}, None)
             return
-        if fault.delay:
-            time.sleep(fault.delay)
+        if fault.delay and owner.stall(fault.delay):
+            self.close_connection = True  # released: the test is over, nobody reads a reply
+            return
         extra = dict(fault.headers)
         if fault.status is not None:
             known = fault.status in http.HTTPStatus._value2member_map_
@@ -312,6 +319,7 @@ class LoopbackServer:
         self._errors: list[str] = []
         self._connections = 0
         self._open_sockets: set[socket.socket] = set()
+        self._release = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -335,6 +343,7 @@ class LoopbackServer:
     def stop(self) -> None:
         """Stop serving and hang up idle keep-alive connections."""
         httpd, self._httpd = self._httpd, None
+        self.release_stalls()
         if httpd is None:
             return
         httpd.shutdown()
@@ -387,7 +396,8 @@ class LoopbackServer:
             return list(self._errors)
 
     def clear(self) -> None:
-        """Forget requests, pending faults, errors and the connection count."""
+        """Forget requests, pending faults, errors and the connection count; end stalls."""
+        self.release_stalls()
         with self._lock:
             self._requests.clear()
             self._faults.clear()
@@ -400,6 +410,20 @@ class LoopbackServer:
         """Queue ``fault`` for the next ``fault.times`` requests matching ``path_prefix``."""
         with self._lock:
             self._faults.append(_QueuedFault(fault, path_prefix, max(1, fault.times)))
+
+    def stall(self, seconds: float) -> bool:
+        """Wait ``seconds``, or until :meth:`release_stalls` (which :meth:`clear` and :meth:`stop`
+        call): a test can stall a reply far past any timeout without waiting for it itself.
+        True when released early."""
+        with self._lock:
+            release = self._release
+        return release.wait(seconds)
+
+    def release_stalls(self) -> None:
+        """End every current :meth:`stall` now; later stalls wait again."""
+        with self._lock:
+            release, self._release = self._release, threading.Event()
+        release.set()
 
     # -- hooks for subclasses --------------------------------------------
 
