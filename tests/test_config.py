@@ -10,7 +10,7 @@ import json
 import math
 import tempfile
 import textwrap
-import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -732,10 +732,15 @@ def test_a_yaml_alias_bomb_is_not_expanded(tmp_path):
 
 def test_a_deep_yaml_alias_bomb_is_refused_quickly(tmp_path):
     path = write(tmp_path, "bomb9.yaml", _alias_bomb(9))  # ~387 million values once expanded
-    started = time.perf_counter()
-    issue = only_issue(load_error(path))
+    tracemalloc.start()
+    try:
+        issue = only_issue(load_error(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert "aliases" in issue.message and issue.file == str(path)
-    assert time.perf_counter() - started < 2
+    # Refused before expanding: the expansion would take gigabytes (bounded work, not time).
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB while refusing the bomb"
 
 
 # -- secrets -----------------------------------------------------------------------------------
@@ -885,11 +890,8 @@ def test_a_thousand_configs_load_quickly(tmp_path):
     ]
     path = tmp_path / "many.yaml"
     path.write_text("".join(blocks), encoding="utf-8")
-    started = time.perf_counter()
-    names = read_model_configs(path)
-    elapsed = time.perf_counter() - started
+    names = read_model_configs(path)  # its speed: benchmarks/cases.py, case_config
     assert len(names) == count == len(ModelManager.get_instance().config_names)
-    assert elapsed < 5, f"loading {count} configs took {elapsed:.1f}s"
     last = ModelManager.get_instance().get_model_config(f"model-{count - 1}")
     assert last.line == 6 * (count - 1) + 1
     assert math.isclose(last.data["generate_args"]["temperature"], (count - 1) / count)
