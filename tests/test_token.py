@@ -36,6 +36,7 @@ from agentscope_legacy.token._image import image_size, image_size_from_url, open
 from agentscope_legacy.token._openai import render_functions
 from tests.emulators import Fault, gemini_fixtures
 from tests.emulators import anthropic as anthropic_emulator
+from tests.local_runtimes import RUNTIME_PARAMS
 
 anthropic_server = anthropic_emulator.anthropic_server
 gemini_server = gemini_fixtures.gemini_server
@@ -637,10 +638,11 @@ def _llama_count(llm: Any, text: str) -> int:
     return len(llm.tokenize(text.encode(), add_bos=False, special=True))
 
 
-def test_gguf_counts_the_rendered_chat_template(llama_vocab):
+@pytest.mark.parametrize("runtime", RUNTIME_PARAMS)
+def test_gguf_counts_the_rendered_chat_template(llama_vocab, runtime):
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    counter = HuggingFaceTokenCounter()
+    counter = HuggingFaceTokenCounter(runtime=runtime)
     assert counter._tokenizer is None  # nothing loaded before the first count
     got = run(counter.count(HELLO))
     # llama.cpp's own chat formatter with the GGUF's template, then its own tokenizer:
@@ -665,8 +667,9 @@ def test_gguf_counts_the_rendered_chat_template(llama_vocab):
     assert got > bare + 20  # the overhead is counted, not just the words
 
 
-def test_gguf_tools_parts_and_system(llama_vocab):
-    counter = HuggingFaceTokenCounter(_bundled_gguf())  # a .gguf path works too
+@pytest.mark.parametrize("runtime", RUNTIME_PARAMS)
+def test_gguf_tools_parts_and_system(llama_vocab, runtime):
+    counter = HuggingFaceTokenCounter(_bundled_gguf(), runtime=runtime)  # a .gguf path works too
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": [{"type": "text", "text": "a"}, {"text": "b"}]},
@@ -682,13 +685,28 @@ def test_gguf_tools_parts_and_system(llama_vocab):
     )
 
 
-def test_gguf_without_generation_prompt_and_template_override(llama_vocab):
+@pytest.mark.parametrize("runtime", RUNTIME_PARAMS)
+def test_gguf_without_generation_prompt_and_template_override(llama_vocab, runtime):
     counter = HuggingFaceTokenCounter(
+        runtime=runtime,
         add_generation_prompt=False,
         chat_template="{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}",
     )
     expected = _llama_count(llama_vocab, "[user] Hello!\n[assistant] Hi, how can I help you?\n")
     assert run(counter.count(HELLO)) == expected
+
+
+@pytest.mark.parametrize("runtime", RUNTIME_PARAMS)
+def test_gguf_counter_on_each_runtime(runtime):
+    """Without llama-cpp-python as a reference: the template's markup and the special tokens
+    are counted as llama.cpp tokenizes them (46, as above), on either runtime."""
+    counter = HuggingFaceTokenCounter(_bundled_gguf(), runtime=runtime)
+    assert run(counter.count(HELLO)) == 46
+    tokenizer = counter.tokenizer
+    assert (tokenizer.bos_token, tokenizer.eos_token) == ("<|im_start|>", "<|im_end|>")
+    assert "<|im_start|>" in counter.chat_template
+    assert tokenizer.encode("<|im_end|>") == tokenizer.encode(tokenizer.eos_token)
+    assert len(tokenizer.encode("<|im_end|>")) == 1  # a special token, parsed as one
 
 
 @pytest.fixture
