@@ -1,8 +1,9 @@
 """Pure parsing of OpenAI-shaped chat payloads given as plain dicts and SSE text.
 
-Shared by the wrappers that receive JSON rather than SDK objects: ``post_api_chat`` (any
-OpenAI-compatible HTTP server) and ``llamacpp_chat`` (llama-cpp-python returns OpenAI-shaped
-dicts). The openai SDK wrapper parses its typed objects in ``openai.py``.
+Shared by the wrappers that parse JSON rather than SDK objects: ``openai_chat`` and its
+presets (the SDK sends the request, the reply's bytes are parsed here, streamed or not),
+``post_api_chat`` (any OpenAI-compatible HTTP server) and ``llamacpp_chat`` (llama-cpp-python
+returns OpenAI-shaped dicts).
 """
 
 from __future__ import annotations
