@@ -8,8 +8,10 @@ from harness import ratio
 
 # Ratio limits against the raw SDK, as the issue sets them.
 IMPORT_LIMIT = 3.0
-NONSTREAM_OFF_LIMIT = 1.05
-NONSTREAM_ON_LIMIT = 1.15
+# Non-streamed calls must beat the SDK they wrap (issue 10): the wrapper posts the request
+# through the SDK and parses the JSON body itself, skipping the SDK's typed objects.
+NONSTREAM_OFF_LIMIT = 0.90
+NONSTREAM_ON_LIMIT = 1.00
 STREAM_LIMIT = 1.05
 CONCURRENT_LIMIT = 1.10
 CONFIG_LIMIT_S = 0.5
@@ -65,7 +67,8 @@ def evaluate(cases: dict[str, Any]) -> list[dict[str, Any]]:
         targets.append(_target(label, value, IMPORT_LIMIT))
     for mode, limit in (("off", NONSTREAM_OFF_LIMIT), ("on", NONSTREAM_ON_LIMIT)):
         value = cases["nonstream"][f"recording_{mode}"]["ratio"][HEADLINE]
-        targets.append(_target(f"non-stream, recording {mode} ≤ {limit}× raw SDK", value, limit))
+        label = f"non-stream, recording {mode} ≤ {limit:.2f}× raw SDK"
+        targets.append(_target(label, value, limit))
     sizes = cases["stream"]["sizes"]
     for n, entry in sizes.items():
         for consumer in WRAPPER_CONSUMERS:
