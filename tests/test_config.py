@@ -170,7 +170,7 @@ def test_env_vars_are_expanded_everywhere(tmp_path, monkeypatch):
           generate_args:
             user: "${T_MODEL}/${T_STOP}"
             stop: ["${T_STOP}", "x${T_UNSET:-}y", "$${T_STOP}"]
-            nested: {deep: ["${T_UNSET:-a:b}"]}
+            extra_body: {deep: ["${T_UNSET:-a:b}"]}
         """,
     )
     read_model_configs(path)
@@ -182,7 +182,7 @@ def test_env_vars_are_expanded_everywhere(tmp_path, monkeypatch):
     assert config["generate_args"] == {
         "user": "gpt-4o/END",
         "stop": ["END", "xy", "${T_STOP}"],  # $${ is a literal ${
-        "nested": {"deep": ["a:b"]},
+        "extra_body": {"deep": ["a:b"]},
     }
     assert ModelManager.get_instance().get_model_config("env").missing_env == {}
 
@@ -194,11 +194,11 @@ def test_env_vars_are_expanded_in_dict_sources(monkeypatch):
             "config_name": "d",
             "model_type": "openai_chat",
             "model_name": "${T_NAME}",
-            "generate_args": {"x": ["${T_NAME}"]},
+            "generate_args": {"stop": ["${T_NAME}"]},
         }
     )
     assert get_config_by_name("d")["model_name"] == "from-env"
-    assert get_config_by_name("d")["generate_args"] == {"x": ["from-env"]}
+    assert get_config_by_name("d")["generate_args"] == {"stop": ["from-env"]}
 
 
 def test_an_empty_var_without_default_is_used_as_set(monkeypatch):
@@ -901,6 +901,128 @@ def test_a_thousand_configs_load_quickly(tmp_path):
     path.write_text("".join(blocks), encoding="utf-8")
     issue = only_issue(load_error(path, clear_existing=True))
     assert (issue.line, issue.config_name, issue.field) == (6 * 777 + 5, "model-777", "max_retries")
+
+
+# -- generate_args: checked where the accepted keys are known ----------------------------------
+TYPO_FILE = """
+- config_name: local
+  model_type: llamacpp_chat
+  generate_args: {max_token: 16, temperature: 0.5}
+"""
+
+
+def test_a_generate_args_typo_is_refused_at_load_with_a_did_you_mean(tmp_path):
+    path = write(tmp_path, "typo.yaml", TYPO_FILE)
+    issue = only_issue(load_error(path))
+    assert issue.file == str(path) and issue.config_name == "local"
+    assert issue.field == "generate_args.max_token"
+    assert "llamacpp_chat" in issue.message and "did you mean 'max_tokens'?" in issue.message
+
+
+def test_a_generate_args_typo_fails_validate_and_dry_run(tmp_path, capsys):
+    from agentscope_legacy.cli import main
+
+    path = write(tmp_path, "typo.yaml", TYPO_FILE)
+    assert main(["validate", str(path)]) == 1
+    assert "did you mean 'max_tokens'?" in capsys.readouterr().err
+    experiment = write(
+        tmp_path,
+        "exp.yaml",
+        """
+        model_configs: typo.yaml
+        agents:
+          a: {class: DialogAgent, model: local, sys_prompt: Hi.}
+        pipeline: [a]
+        """,
+    )
+    assert main(["run", str(experiment), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert "generate_args.max_token" in err and "did you mean 'max_tokens'?" in err
+
+
+@pytest.mark.parametrize("model_type", ["openai_chat", "deepseek_chat", "kimi_chat", "xai_chat"])
+def test_openai_compatible_generate_args_are_the_chat_completions_parameters(model_type):
+    config = {"config_name": "c", "model_type": model_type, "api_key": "sk-test-0000"}
+    issue = only_issue(load_error({**config, "generate_args": {"max_token": 5}}))
+    assert issue.field == "generate_args.max_token"
+    assert "did you mean 'max_tokens'?" in issue.message and "extra_body" in issue.message
+    accepted = {
+        "max_tokens": 5,
+        "temperature": 0.1,
+        "response_format": {"type": "json_object"},
+        "extra_body": {"top_k": 20},  # other servers' parameters
+        "extra_headers": {"X-Trace": "1"},
+    }
+    read_model_configs({**config, "generate_args": accepted})
+    assert get_config_by_name("c")["generate_args"] == accepted
+
+
+def test_generate_args_of_open_ended_providers_are_not_checked():
+    # vLLM takes sampling parameters of its own; post_api servers and user wrappers anything.
+    read_model_configs(
+        [
+            {"config_name": "v", "model_type": "vllm_chat", "generate_args": {"top_k": 5}},
+            {
+                "config_name": "p",
+                "model_type": "post_api_chat",
+                "api_url": "http://127.0.0.1:1/v1/chat/completions",
+                "generate_args": {"anything": 1},
+            },
+        ]
+    )
+
+
+def test_the_declared_keys_are_the_sdks_parameters():
+    """Every key a wrapper declares is a parameter of the call it goes to (a newer SDK may take
+    more: those still reach it through extra_body)."""
+    import inspect
+
+    from agentscope_legacy.models._openai_shape import OPENAI_CHAT_ARGS
+    from agentscope_legacy.models.llamacpp import LlamaCppChatWrapper
+
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(api_key="sk-test-0000", base_url="http://127.0.0.1:9/v1")
+    sdk = set(inspect.signature(client.chat.completions.create).parameters)
+    assert OPENAI_CHAT_ARGS <= sdk - {"model", "messages", "stream"}
+    llama_cpp = pytest.importorskip("llama_cpp")
+    local = set(inspect.signature(llama_cpp.Llama.create_chat_completion).parameters)
+    assert LlamaCppChatWrapper.generate_args_keys <= local - {"self", "messages", "stream"}
+
+
+def test_a_provider_typeerror_at_call_is_a_typed_error_naming_config_and_key():
+    from agentscope_legacy.errors import BadRequestError
+    from agentscope_legacy.models._base import ModelWrapperBase
+    from agentscope_legacy.models.response import Delta, ModelResponse
+
+    def sdk_create(*, messages, max_tokens=None, stream=False):  # a strict SDK signature
+        return iter([Delta(text="hi")]) if stream else ModelResponse(text="hi")
+
+    class Strict(ModelWrapperBase):
+        model_type = "strict_test_chat"
+        can_stream = True
+
+        def _build_request(self, messages, *, stream, **kwargs):
+            return {"messages": messages, "stream": stream, **kwargs}
+
+        def _call(self, request):
+            return sdk_create(**request)
+
+        def _open_stream(self, request):
+            return sdk_create(**request)
+
+        def _iter_deltas(self, sdk_stream):
+            yield from sdk_stream
+
+    model = Strict("strict", generate_args={"max_token": 5})
+    for stream in (False, True):
+        with pytest.raises(BadRequestError) as info:
+            _ = model([{"role": "user", "content": "Hi"}], stream=stream).text
+        err = info.value
+        assert err.config_name == "strict" and "config=strict" in str(err)
+        assert "'generate_args.max_token'" in str(err)
+        assert isinstance(err.__cause__, TypeError)
+    with pytest.raises(BadRequestError, match="'top_q'"):  # a call kwarg is named as such
+        Strict("strict2")([{"role": "user", "content": "Hi"}], top_q=1)
 
 
 # -- init(): run directories stay in save_dir, a failed init changes nothing ------------------

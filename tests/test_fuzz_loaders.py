@@ -375,7 +375,8 @@ def chain(levels: int) -> tuple[Any, str]:
         if i % 2 == levels % 2:
             value, head, tail = [value], "[" + head, tail + "]"
         else:
-            value, head, tail = {"k": value}, '{"k": ' + head, tail + "}"
+            # `extra_body`: a generate_args key openai_chat takes, whatever it holds
+            value, head, tail = {"extra_body": value}, '{"extra_body": ' + head, tail + "}"
     return value, head + '"leaf"' + tail
 
 

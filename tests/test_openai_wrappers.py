@@ -265,17 +265,11 @@ def test_stream_setting_and_per_call_override(
 
 # -- 4. request building ----------------------------------------------------------------------
 def test_generate_args_merge_and_vendor_fields_are_top_level(openai_server):
-    config = chat_config(
-        openai_server, generate_args={"temperature": 0.2, "max_tokens": 50, "top_k": 20}
-    )
-    model = load(config)
-    model(
-        MESSAGES,
-        temperature=0.9,
-        seed=7,
-        enable_thinking=False,
-        extra_body={"repetition_penalty": 1.1},
-    )
+    # A config names other servers' parameters under extra_body (its generate_args are checked
+    # against the Chat Completions parameters); a call's unknown kwargs go there by themselves.
+    generate_args = {"temperature": 0.2, "max_tokens": 50, "extra_body": {"top_k": 20}}
+    model = load(chat_config(openai_server, generate_args=generate_args))
+    model(MESSAGES, temperature=0.9, seed=7, enable_thinking=False)
     body = sent(openai_server)
     assert body["temperature"] == 0.9  # the call wins over generate_args
     assert body["max_tokens"] == 50
@@ -283,10 +277,12 @@ def test_generate_args_merge_and_vendor_fields_are_top_level(openai_server):
     # Fields the SDK does not know arrive as top-level JSON fields, not nested.
     assert body["top_k"] == 20
     assert body["enable_thinking"] is False
-    assert body["repetition_penalty"] == 1.1
     assert "extra_body" not in body
     assert body["model"] == "gpt-4o-mini" and body["messages"] == MESSAGES
-    assert model.generate_args == {"temperature": 0.2, "max_tokens": 50, "top_k": 20}
+    model(MESSAGES, extra_body={"repetition_penalty": 1.1})
+    body = sent(openai_server)
+    assert body["repetition_penalty"] == 1.1 and "extra_body" not in body
+    assert model.generate_args == generate_args
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from loguru import logger
 from .._secrets import register_secret, scrub, scrub_exception
 from ..errors import (
     AuthenticationError,
+    BadRequestError,
     ConfigError,
     ConfigIssue,
     ProviderConnectionError,
@@ -63,6 +65,12 @@ COMMON_PROPERTIES: dict[str, Any] = {
     "replace": {"type": "boolean"},
     "budget": BUDGET_SCHEMA,
 }
+# How Python says a call's arguments do not fit the callee's signature.
+_ARGUMENT_ERROR = re.compile(
+    r"unexpected keyword argument '([^']+)'"
+    r"|got multiple values for (?:keyword )?argument '([^']+)'"
+    r"|missing \d+ required (?:keyword-only |positional )?arguments?: '([^']+)'"
+)
 # A Retry-After longer than this is not waited for: the error is raised instead.
 MAX_RETRY_AFTER = 120.0
 # A stream that ends before its first event (e.g. an empty 200 body) is not an empty reply.
@@ -85,6 +93,11 @@ class ModelWrapperBase:
     #: Where the key in use came from ("the config field `api_key`", "the environment variable
     #: OPENAI_API_KEY"), named by authentication errors; set by ``_resolve_api_key``.
     api_key_source: str | None = None
+    #: The keys ``generate_args`` may hold (the provider call's own parameters), checked by the
+    #: loader with a did-you-mean; ``None``: not known, not checked (the call decides).
+    generate_args_keys: ClassVar[frozenset[str] | None] = None
+    #: Said after an unknown ``generate_args`` key, e.g. where other parameters go.
+    generate_args_hint: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -250,11 +263,26 @@ class ModelWrapperBase:
             raise
         except Exception as exc:
             err = self._translate_error(exc)
+            if err is None and isinstance(exc, TypeError):
+                err = self._argument_error(exc)
             if err is None:
                 raise
             self._fill_context(err)
             scrub_exception(exc)  # printed as the cause in a traceback
             raise err from exc
+
+    def _argument_error(self, exc: TypeError) -> ProviderError | None:
+        """The SDK refused an argument (``unexpected keyword argument 'max_token'``): a
+        BadRequestError naming it and where it came from, never a bare TypeError."""
+        match = _ARGUMENT_ERROR.search(str(exc))
+        if match is None:
+            return None
+        key = next(group for group in match.groups() if group)
+        where = f"generate_args.{key}" if key in self.generate_args else key
+        return BadRequestError(
+            f"{self.model_type} does not take the argument '{where}' "
+            f"(from generate_args or the call's keyword arguments): {exc}"
+        )
 
     def _fill_context(self, err: ProviderError) -> None:
         err.provider = err.provider or self.provider

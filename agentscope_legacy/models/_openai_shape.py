@@ -15,6 +15,23 @@ from typing import Any
 from ..errors import ProviderError, ResponseFormatError
 from .response import Delta, ModelResponse, Usage, tool_call_block
 
+#: The Chat Completions request parameters (API reference) a config's ``generate_args`` may
+#: set for the OpenAI SDK wrappers, and the SDK's per-request options (``extra_body`` carries
+#: parameters of other servers, ``extra_headers``, ``extra_query``, ``timeout``). ``model``,
+#: ``messages`` and ``stream`` are the wrapper's own. Checked when a config is loaded.
+OPENAI_CHAT_ARGS = frozenset(
+    {
+        "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+        "max_completion_tokens", "max_tokens", "metadata", "modalities", "moderation", "n",
+        "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+        "prompt_cache_options", "prompt_cache_retention", "reasoning_effort",
+        "response_format", "safety_identifier", "seed", "service_tier", "stop", "store",
+        "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p",
+        "user", "verbosity", "web_search_options",
+        "extra_body", "extra_headers", "extra_query", "timeout",
+    }
+)  # fmt: skip
+
 
 def response_from_completion(data: Any) -> ModelResponse:
     """A ModelResponse from a ``chat.completion`` dict (or 0.x's ``data.response`` envelope)."""

@@ -68,6 +68,13 @@ class LlamaCppChatWrapper(ModelWrapperBase):
     model_type = "llamacpp_chat"
     provider = "llamacpp"
     can_stream = True
+    #: ``Llama.create_chat_completion``'s parameters, but ``messages`` and ``stream``.
+    generate_args_keys = frozenset(
+        "functions function_call tools tool_choice temperature top_p top_k min_p typical_p stop "
+        "seed response_format max_tokens presence_penalty frequency_penalty repeat_penalty tfs_z "
+        "mirostat_mode mirostat_tau mirostat_eta model logits_processor grammar logit_bias "
+        "logprobs top_logprobs".split()
+    )
     config_schema = {
         "properties": {
             "model_path": {"type": "string", "minLength": 1},

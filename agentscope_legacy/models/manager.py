@@ -229,8 +229,7 @@ class ModelManager:
                 )
                 unknown = []
             for key in unknown:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = did_you_mean(key, known)
                 issues.append(
                     config.issue(f"unknown field for model_type '{cls.model_type}'{hint}", str(key))
                 )
@@ -238,6 +237,7 @@ class ModelManager:
             if error.validator == "additionalProperties":
                 continue  # reported above with a did-you-mean
             issues.append(_describe(config, error))
+        issues += _generate_args_issues(config, cls)
         if not issues and isinstance(data.get("budget"), dict):  # what a schema cannot say
             issues += [config.issue(m, f) for f, m in budget_problems(data["budget"])]
         return issues
@@ -318,6 +318,38 @@ class ModelManager:
             self._configs, self._models = {}, {}
             self.model_wrapper_mapping = builtin_wrappers()
             self._validators = {}
+
+
+def did_you_mean(key: Any, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the known name closest to ``key``, else ``""``."""
+    close = difflib.get_close_matches(str(key), list(known), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _generate_args_issues(config: ModelConfig, cls: type[ModelWrapperBase]) -> list[ConfigIssue]:
+    """Keys of ``generate_args`` the wrapper's provider call does not take (a typo would
+    otherwise pass every check and fail at the first call)."""
+    accepted = cls.generate_args_keys
+    args = config.data.get("generate_args")
+    if accepted is None or not isinstance(args, dict):
+        return []
+    unknown = [key for key in args if key not in accepted]
+    if len(unknown) > MAX_UNKNOWN_REPORTED:
+        return [
+            config.issue(
+                f"{len(unknown)} arguments that model_type '{cls.model_type}' does not take",
+                "generate_args",
+            )
+        ]
+    extra = f" ({cls.generate_args_hint})" if cls.generate_args_hint else ""
+    return [
+        config.issue(
+            f"model_type '{cls.model_type}' does not take this argument"
+            f"{did_you_mean(key, sorted(accepted))}{extra}",
+            f"generate_args.{key}",
+        )
+        for key in unknown
+    ]
 
 
 def _make_validator(schema: dict[str, Any]) -> Any:

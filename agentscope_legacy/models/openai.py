@@ -37,7 +37,7 @@ from ._format import (
     openai_messages,
     tool_choice_to_openai,
 )
-from ._openai_shape import SSEDecoder, delta_from_chunk, loads_event
+from ._openai_shape import OPENAI_CHAT_ARGS, SSEDecoder, delta_from_chunk, loads_event
 from ._openai_shape import response_from_completion as response_from_json
 from .response import Delta, ModelResponse, Usage
 
@@ -161,6 +161,8 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
 
     model_type = "openai_chat"
     can_stream = True
+    generate_args_keys = OPENAI_CHAT_ARGS
+    generate_args_hint = "parameters of other servers go under generate_args.extra_body"
     config_schema = {
         "properties": {**_CLIENT_PROPERTIES, "stream_usage": {"type": "boolean"}},
     }

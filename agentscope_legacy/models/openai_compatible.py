@@ -62,6 +62,9 @@ class VLLMChatWrapper(OpenAIChatWrapper):
     default_base_url = "http://localhost:8000/v1"
     base_url_env = None
     api_key_required = False
+    # vLLM takes sampling parameters of its own (top_k, min_p, repetition_penalty, ...) beside
+    # OpenAI's, sent in extra_body: its generate_args are not checked at load.
+    generate_args_keys = None
 
 
 __all__ = ["DeepSeekChatWrapper", "KimiChatWrapper", "VLLMChatWrapper", "XAIChatWrapper"]
