@@ -62,6 +62,46 @@ def test_dialog_agent_streams_its_reply_and_remembers_it(emu, capsys):
     assert [m.content for m in agent.memory] == ["Hi", "Hello there"]
 
 
+def test_two_speakers_get_plain_chat_turns(emu):
+    """A user and one assistant (what `chat` and examples/conversation.yaml are): the prompt is
+    chat turns, not the multi-agent history block."""
+    emu.set_reply(text="Paris.")
+    agent = DialogAgent("assistant", "Be brief.", "emu")
+    agent(Msg("user", "Capital of France?", "user"))
+    agent(Msg("user", "And of Italy?", "user"))
+    assert emu.requests[-1].json["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And of Italy?"},
+    ]
+
+
+def test_more_speakers_get_the_multi_agent_history(emu):
+    emu.set_reply(text="Agreed.")
+    bob = DialogAgent("bob", "You are Bob.", "emu")
+    # Alice's reply has the assistant role too: for Bob it is not his own turn.
+    bob.observe(Msg("moderator", "Topic: tea.", "user"))
+    bob(Msg("alice", "Tea is best.", "assistant"))
+    messages = emu.requests[-1].json["messages"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "moderator: Topic: tea." in messages[1]["content"]
+    assert "alice: Tea is best." in messages[1]["content"]
+    # Two speakers in the same role cannot be told apart by role: history too.
+    carol = DialogAgent("carol", "You are Carol.", "emu")
+    carol.observe(Msg("ann", "Hi.", "user"))
+    carol(Msg("ben", "Hello.", "user"))
+    assert "ben: Hello." in emu.requests[-1].json["messages"][1]["content"]
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_an_explicit_multi_agent_mode_is_kept(emu, mode):
+    agent = DialogAgent("a", "sys", "emu", multi_agent_mode=mode)
+    agent(Msg("user", "Hi", "user"))
+    messages = emu.requests[-1].json["messages"]
+    assert ("## Conversation History" in messages[-1]["content"]) is mode
+
+
 def test_memory_window_keeps_only_the_last_messages_in_the_prompt(emu):
     agent = DialogAgent("a", "sys", "emu", memory_window=2)
     for text in ("one", "two", "three"):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..message import Msg
+from ..models._format import flatten_msgs, plain_chat_turns
 from .agent_base import AgentBase
 
 
@@ -13,7 +14,9 @@ class DialogAgent(AgentBase):
     """Replies with its model, given its system prompt and memory; streams when configured.
 
     ``memory_window`` keeps only the last N remembered messages in the prompt, so long
-    experiments stay inside a small model's context.
+    experiments stay inside a small model's context. ``multi_agent_mode``: ``None`` (the
+    default) sends a conversation with one other speaker as plain chat turns and folds one
+    with more speakers into the multi-agent history block; ``True`` or ``False`` forces one.
     """
 
     def __init__(
@@ -22,7 +25,7 @@ class DialogAgent(AgentBase):
         sys_prompt: str,
         model_config_name: str,
         use_memory: bool = True,
-        multi_agent_mode: bool | None = True,
+        multi_agent_mode: bool | None = None,
         memory_window: int | None = None,
     ) -> None:
         super().__init__(name, sys_prompt, model_config_name, use_memory)
@@ -47,6 +50,9 @@ class DialogAgent(AgentBase):
     def _ask(self, *history: Any, **kwargs: Any) -> str:
         """Call the model on system prompt + ``history``, speak the reply, return its text."""
         system = Msg("system", self.sys_prompt, "system") if self.sys_prompt else None
-        prompt = self.model.format(system, *history, multi_agent_mode=self.multi_agent_mode)
+        mode = self.multi_agent_mode
+        if mode is None:  # two speakers (this agent and one other): plain chat turns
+            mode = not plain_chat_turns(flatten_msgs(*history), self.name)
+        prompt = self.model.format(system, *history, multi_agent_mode=mode)
         response = self.model(prompt, **kwargs)
         return self.speak(response) or ""

@@ -46,7 +46,7 @@ class DictDialogAgent(DialogAgent):
         self.schema = schema or DEFAULT_SCHEMA
         Draft202012Validator.check_schema(self.schema)
         self._validator = Draft202012Validator(self.schema)
-        super().__init__(name, sys_prompt, model_config_name, use_memory, True, memory_window)
+        super().__init__(name, sys_prompt, model_config_name, use_memory, None, memory_window)
         self.max_retries = max_retries
         self.on_parse_error = on_parse_error
         self.content_field = content_field

@@ -5,6 +5,7 @@
 * :func:`common_chat_messages` — ``{"role", "content": text}`` per Msg;
 * :func:`common_multi_agent_messages` — the system prompt, then one user message holding the
   conversation as ``name: text`` lines under ``## Conversation History``.
+* :func:`plain_chat_turns` — whether a conversation has two speakers only (then chat turns).
 """
 
 from __future__ import annotations
@@ -43,6 +44,29 @@ def flatten_msgs(*args: Any) -> list[Msg]:
 
 def common_chat_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
     return [{"role": m.role, "content": m.get_text_content() or ""} for m in msgs]
+
+
+def plain_chat_turns(msgs: list[Msg], assistant: str) -> bool:
+    """Whether ``msgs``, as the prompt of the speaker named ``assistant``, is a two-speaker
+    chat: every message is that speaker's own (role ``assistant``) or comes from one other
+    speaker in another role. Then it goes to the model as plain chat turns; the multi-agent
+    history block is for more speakers. System messages (the prompt, instructions, tool
+    results) are not speakers. The prompted speaker must be known: every agent's reply has
+    the role ``assistant``, so the roles alone cannot tell whose turns are the model's own.
+    """
+    other: str | None = None
+    for msg in msgs:
+        if msg.role in ("system", "tool"):
+            continue
+        if msg.name == assistant and msg.role == "assistant":
+            continue
+        if msg.role == "assistant" or msg.name == assistant:
+            return False  # another agent's reply, or this speaker in a user turn
+        if other is None:
+            other = msg.name
+        elif msg.name != other:
+            return False
+    return True
 
 
 def common_multi_agent_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
