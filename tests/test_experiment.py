@@ -77,7 +77,9 @@ def test_every_example_runs_on_the_emulator(example, emu, tmp_path, capsys):
     invocations = (run_dir / "invocations.jsonl").read_text().splitlines()
     assert len(invocations) == calls
     table = (run_dir / "usage.txt").read_text()
-    assert table.splitlines()[0].startswith("config_name") and f"  {calls}  " in table
+    header, *rows = table.splitlines()
+    assert header.startswith("config_name")
+    assert sum(int(row.split()[2]) for row in rows) == calls  # one row per config
     assert table.strip() in err  # the usage table is printed too
     resolved = (run_dir / "experiment.yaml").read_text()
     assert "pipeline:" in resolved and "'***'" in resolved
@@ -150,7 +152,8 @@ def test_python_api_load_and_run(emu, tmp_path, capsys):
     assert isinstance(result, RunResult)
     assert result.run_dir == the_run_dir(tmp_path)
     assert result.final is result.messages[-1] and result.final.name == "judge"
-    assert result.usage[0]["config_name"] == "local" and result.usage[0]["calls"] == 3
+    calls = {row["config_name"]: row["calls"] for row in result.usage}
+    assert calls == {"local": 2, "local-judge": 1}  # the debaters share one config
     assert "judge: My verdict:" in capsys.readouterr().out
 
 
@@ -249,7 +252,7 @@ def test_each_model_config_is_built_once(emu, tmp_path, monkeypatch):
         ModelManager, "_build", lambda self, name: built.append(name) or original(self, name)
     )
     assert run_cli(ROOT / "examples/debate.yaml", tmp_path, "--set", "rounds=2") == 0
-    assert built == ["local"]  # three agents, one wrapper
+    assert built == ["local", "local-judge"]  # three agents, two configs, one wrapper each
 
 
 def test_provider_error_stops_the_run_with_everything_saved(emu, tmp_path, capsys):

@@ -119,7 +119,8 @@ def test_debate_on_the_local_model(tmp_path, capsys):
     assert "verdict" in judge or "parse_error" in judge  # a 135M model may not manage JSON
     assert "[round 1/1] judge" in err
     usage = (run_dir / "usage.txt").read_text().splitlines()
-    assert usage[1].split()[0] == "local" and usage[1].split()[2] == "3"
+    calls = {row.split()[0]: row.split()[2] for row in usage[1:]}
+    assert calls == {"local": "2", "local-judge": "1"}
 
 
 # -- validate on experiment files --------------------------------------------------------------
@@ -135,7 +136,8 @@ def test_validate_recognises_the_example_experiments(capsys, monkeypatch):
     # the shared model config file is named once per config, however many experiments use it
     notes = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(notes) == len(set(notes))
-    assert sum("model_configs.yaml:19:" in line for line in notes) == 1
+    shared = "model_configs.yaml:"
+    assert sum(shared in line and "config 'openai-gpt4o'," in line for line in notes) == 1
 
 
 def test_validate_reports_experiment_problems_as_run_does(capsys):

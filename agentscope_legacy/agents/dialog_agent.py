@@ -47,12 +47,19 @@ class DialogAgent(AgentBase):
             return x
         return self.memory[-self.memory_window :] if self.memory_window else self.memory
 
-    def _ask(self, *history: Any, **kwargs: Any) -> str:
-        """Call the model on system prompt + ``history``, speak the reply, return its text."""
+    def _ask(self, *history: Any, echo: bool = True, **kwargs: Any) -> str:
+        """Call the model on system prompt + ``history``, speak the reply (unless ``echo`` is
+        false), return its text."""
         system = Msg("system", self.sys_prompt, "system") if self.sys_prompt else None
         mode = self.multi_agent_mode
         if mode is None:  # two speakers (this agent and one other): plain chat turns
             mode = not plain_chat_turns(flatten_msgs(*history), self.name)
         prompt = self.model.format(system, *history, multi_agent_mode=mode)
         response = self.model(prompt, **kwargs)
-        return self.speak(response) or ""
+        if echo:
+            return self.speak(response) or ""
+        try:
+            return response.text or ""
+        except BaseException:
+            response.close()  # Ctrl-C mid-stream: release the connection, record the call
+            raise

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from loguru import logger
+
 from ..errors import ResponseParsingError
 from ..message import Msg
 from ._json_reply import find_json_object, format_instruction, schema_problem
@@ -59,14 +61,21 @@ class DictDialogAgent(DialogAgent):
         problem = ""
         text = ""
         attempts = self.max_retries + 1
-        for _ in range(attempts):
+        for attempt in range(attempts):
             instruction = Msg("system", self.instruction, "system")
-            text = self._ask(history, *retry, instruction, **kwargs)
+            # Not printed as it streams: only the reply that is kept is spoken, once (a re-asked
+            # attempt would otherwise print the agent's lines twice).
+            text = self._ask(history, *retry, instruction, echo=False, **kwargs)
             parsed, problem = self.parse(text)
             if parsed is not None:
                 msg = Msg(self.name, self._content(parsed, text), "assistant", metadata=parsed)
+                self.speak(msg)
                 self.observe(msg)
                 return msg
+            if attempt + 1 < attempts:
+                logger.warning(
+                    "{}: the reply could not be used ({}); asking again", self.name, problem
+                )
             retry = [
                 Msg(self.name, text, "assistant"),
                 Msg("system", f"Your reply could not be used: {problem}.", "system"),
@@ -78,6 +87,7 @@ class DictDialogAgent(DialogAgent):
         msg = Msg(
             self.name, text, "assistant", metadata={"parse_error": problem, "attempts": attempts}
         )
+        self.speak(msg)
         self.observe(msg)
         return msg
 
