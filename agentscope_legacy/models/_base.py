@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 
 from loguru import logger
@@ -64,6 +66,29 @@ COMMON_PROPERTIES: dict[str, Any] = {
     },
     "replace": {"type": "boolean"},
     "budget": BUDGET_SCHEMA,
+    "deadline": {
+        "oneOf": [
+            _TIMEOUT,
+            {
+                "type": "object",
+                "properties": {
+                    "total": {**_TIMEOUT, "type": ["number", "null"]},
+                    "stream_idle": {**_TIMEOUT, "type": ["number", "null"]},
+                    "stream_total": {**_TIMEOUT, "type": ["number", "null"]},
+                },
+                "additionalProperties": False,
+            },
+        ]
+    },
+}
+#: What bounds a call when the config says nothing (``deadline``, seconds; see
+#: docs/reliability.md, "Deadlines"): a non-streamed call ends within ``total`` (retries and
+#: their waits included); a stream fails when no event came for ``stream_idle`` (the first one
+#: included), and has no total limit unless ``stream_total`` is set.
+DEFAULT_DEADLINE: dict[str, float | None] = {
+    "total": 600.0,
+    "stream_idle": 300.0,
+    "stream_total": None,
 }
 # How Python says a call's arguments do not fit the callee's signature.
 _ARGUMENT_ERROR = re.compile(
@@ -75,6 +100,73 @@ _ARGUMENT_ERROR = re.compile(
 MAX_RETRY_AFTER = 120.0
 # A stream that ends before its first event (e.g. an empty 200 body) is not an empty reply.
 _EMPTY_STREAM = "the stream ended before any event arrived (empty response body?)"
+_END = object()
+
+
+class Deadline:
+    """When one call must be over: ``end`` (monotonic seconds; ``inf``: no total limit) and,
+    for a stream, ``idle`` seconds after ``last`` (the start of the attempt, then each delta).
+
+    Set in a context variable while the call's requests are sent, so that the HTTP clients'
+    hooks (``_http.py``) cap every socket read at the time left and check it between reads.
+    """
+
+    __slots__ = ("end", "idle", "last", "total", "stream")
+
+    def __init__(self, total: float | None, idle: float | None, stream: bool) -> None:
+        now = time.monotonic()
+        self.total, self.stream, self.last = total, stream, now
+        self.end = now + total if total is not None else math.inf
+        self.idle = idle if idle is not None else math.inf
+
+    def time_left(self) -> float:
+        """Seconds until the total limit (``inf`` without one)."""
+        return self.end - time.monotonic()
+
+    def remaining(self) -> float:
+        """Seconds until the first limit (total, or idle) is reached; <= 0 once past it."""
+        limit = self.last + self.idle
+        return (self.end if self.end < limit else limit) - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def error(self) -> ProviderTimeoutError:
+        """The typed error of this deadline (``deadline`` names the limit that ran out)."""
+        now = time.monotonic()
+        if now >= self.end:
+            field = "stream_total" if self.stream else "total"
+            message = f"the call ran past its deadline ({field}: {self.total:g} s)"
+        else:
+            field = "stream_idle"
+            message = f"no event from the stream for {self.idle:g} s (deadline {field})"
+        err = ProviderTimeoutError(message)
+        err.deadline = field  # type: ignore[attr-defined]
+        err.retryable = False
+        return err
+
+
+_DEADLINE: ContextVar[Deadline | None] = ContextVar("agentscope_deadline", default=None)
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline of the call whose requests this context is sending, if any."""
+    return _DEADLINE.get()
+
+
+async def _unbounded(deadline: Deadline, step: Awaitable[T]) -> T:
+    return await step
+
+
+async def _within(deadline: Deadline, step: Awaitable[T]) -> T:
+    """Await ``step``, cancelled when ``deadline`` runs out (a typed ProviderTimeoutError)."""
+    try:
+        async with asyncio.timeout(max(deadline.remaining(), 0.0)):
+            return await step
+    except TimeoutError:
+        if deadline.expired():
+            raise deadline.error() from None
+        raise
 
 
 class ModelWrapperBase:
@@ -111,6 +203,7 @@ class ModelWrapperBase:
         max_retry_interval: float = 30.0,
         timeout: float | dict[str, float] | None = None,
         budget: dict[str, Any] | None = None,
+        deadline: float | dict[str, float | None] | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -126,6 +219,13 @@ class ModelWrapperBase:
         self.retry_interval = retry_interval
         self.max_retry_interval = max_retry_interval
         self.timeout = timeout
+        limits = dict(DEFAULT_DEADLINE)
+        if isinstance(deadline, dict):
+            limits.update(deadline)
+        elif deadline is not None:  # one number: the total of any call, streamed or not
+            limits["total"] = limits["stream_total"] = float(deadline)
+        #: ``{"total", "stream_idle", "stream_total"}``: seconds, ``None`` for no limit.
+        self.deadline = limits
 
     # -- the template ------------------------------------------------------------------------
     def __call__(self, *args: Any, stream: bool | None = None, **kwargs: Any) -> ModelResponse:
@@ -140,18 +240,19 @@ class ModelWrapperBase:
             return structured_call(self, *args, stream=stream, **kwargs)
         use_stream, request = self._prepare(args, stream, kwargs)
         started = time.perf_counter()
+        deadline = self._new_deadline(use_stream)
         try:
             if use_stream:
-                sdk_stream = self._with_retries(lambda: self._open_stream(request))
+                sdk_stream = self._with_retries(lambda: self._open_stream(request), deadline)
             else:
-                response = self._with_retries(lambda: self._call(request))
+                response = self._with_retries(lambda: self._call(request), deadline)
         except (ProviderError, KeyboardInterrupt) as err:
             # A call that never produced a response is still a call: record it.
             self._record(request, None, err, use_stream, started)
             raise
         if use_stream:
             return ModelResponse(
-                stream=self._guarded(self._iter_deltas(sdk_stream), sdk_stream),
+                stream=self._guarded(self._iter_deltas(sdk_stream), sdk_stream, deadline),
                 on_finish=lambda res, err: self._record(request, res, err, True),
                 started_at=started,
             )
@@ -170,21 +271,40 @@ class ModelWrapperBase:
             return await astructured_call(self, *args, stream=stream, **kwargs)
         use_stream, request = self._prepare(args, stream, kwargs)
         started = time.perf_counter()
+        deadline = self._new_deadline(use_stream)
         try:
             if use_stream:
-                sdk_stream = await self._awith_retries(lambda: self._aopen_stream(request))
+                sdk_stream = await self._awith_retries(
+                    lambda: self._aopen_stream(request),
+                    deadline,
+                    self._cancellable("_aopen_stream"),
+                )
             else:
-                response = await self._awith_retries(lambda: self._acall(request))
+                response = await self._awith_retries(
+                    lambda: self._acall(request), deadline, self._cancellable("_acall")
+                )
         except (ProviderError, KeyboardInterrupt, asyncio.CancelledError) as err:
             self._record(request, None, err, use_stream, started)
             raise
         if use_stream:
             return ModelResponse(
-                astream=self._aguarded(self._aiter_deltas(sdk_stream), sdk_stream),
+                astream=self._aguarded(
+                    self._aiter_deltas(sdk_stream),
+                    sdk_stream,
+                    deadline,
+                    cancel=self._cancellable("_aiter_deltas"),
+                ),
                 on_finish=lambda res, err: self._record(request, res, err, True),
                 started_at=started,
             )
         return self._completed(request, response, started)
+
+    def _cancellable(self, hook: str) -> bool:
+        """Whether the async ``hook`` is the provider's own (an async SDK: cancelling it at
+        the deadline interrupts its read), not the default running the sync hook in a thread
+        (cancelling would leave the thread reading; its HTTP client's deadline hooks, which
+        see the deadline in the thread's copied context, end that read instead)."""
+        return getattr(type(self), hook) is not getattr(ModelWrapperBase, hook)
 
     def _prepare(
         self, args: tuple[Any, ...], stream: bool | None, kwargs: dict[str, Any]
@@ -299,34 +419,85 @@ class ModelWrapperBase:
             err.message = f"{err.message} ({where})"
             err.args = (scrub(err.message),)
 
-    def _with_retries(self, fn: Callable[[], T]) -> T:
-        attempt = 0
-        while True:
-            try:
-                with self._translating():
-                    return fn()
-            except ProviderError as err:
-                delay = self._next_attempt(err, attempt)
-                time.sleep(delay)
-                attempt += 1
+    def _new_deadline(self, stream: bool) -> Deadline:
+        """The deadline of one call (see ``DEFAULT_DEADLINE``)."""
+        limits = self.deadline
+        if stream:
+            return Deadline(limits["stream_total"], limits["stream_idle"], True)
+        return Deadline(limits["total"], None, False)
 
-    async def _awith_retries(self, fn: Callable[[], Awaitable[T]]) -> T:
+    def _with_retries(self, fn: Callable[[], T], deadline: Deadline | None = None) -> T:
         attempt = 0
-        while True:
-            try:
-                with self._translating():
-                    return await fn()
-            except ProviderError as err:
-                delay = self._next_attempt(err, attempt)
-                await asyncio.sleep(delay)
-                attempt += 1
+        # The HTTP clients' hooks (``_http.py``) read the deadline to bound every socket read.
+        token = _DEADLINE.set(deadline)
+        try:
+            while True:
+                if deadline is not None:
+                    deadline.last = time.monotonic()  # each attempt waits anew for its reply
+                try:
+                    with self._translating():
+                        return fn()
+                except ProviderError as err:
+                    delay = self._next_attempt(
+                        self._past_deadline(err, deadline), attempt, deadline
+                    )
+                    time.sleep(delay)
+                    attempt += 1
+        finally:
+            _DEADLINE.reset(token)
 
-    def _next_attempt(self, err: ProviderError, attempt: int) -> float:
+    async def _awith_retries(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        deadline: Deadline | None = None,
+        cancel: bool = True,
+    ) -> T:
+        attempt = 0
+        token = _DEADLINE.set(deadline)
+        try:
+            while True:
+                if deadline is not None:
+                    deadline.last = time.monotonic()
+                try:
+                    with self._translating():
+                        if deadline is None or not cancel:
+                            return await fn()
+                        # Cancelling the awaited SDK call interrupts any socket read in it.
+                        async with asyncio.timeout(max(deadline.remaining(), 0.0)):
+                            return await fn()
+                except TimeoutError as exc:
+                    if deadline is None or not deadline.expired():
+                        raise
+                    err = self._past_deadline(ProviderTimeoutError(str(exc)), deadline)
+                    raise err from None
+                except ProviderError as err:
+                    delay = self._next_attempt(
+                        self._past_deadline(err, deadline), attempt, deadline
+                    )
+                    await asyncio.sleep(delay)
+                    attempt += 1
+        finally:
+            _DEADLINE.reset(token)
+
+    def _past_deadline(self, err: ProviderError, deadline: Deadline | None) -> ProviderError:
+        """``err``, or the deadline's ProviderTimeoutError when the deadline is what ended the
+        call (the HTTP hooks made a socket read fail at the deadline); never retried."""
+        if deadline is None or getattr(err, "deadline", None) or not deadline.expired():
+            return err
+        timeout = deadline.error()
+        self._fill_context(timeout)
+        timeout.__cause__ = err
+        timeout.attempts = err.attempts
+        return timeout
+
+    def _next_attempt(
+        self, err: ProviderError, attempt: int, deadline: Deadline | None = None
+    ) -> float:
         """The wait before retrying after ``err``; re-raises it when no retry is due."""
         err.attempts = attempt + 1
         delay = self._retry_delay(err, attempt)
-        if delay is None:
-            raise err
+        if delay is None or (deadline is not None and delay >= deadline.time_left()):
+            raise err  # a wait past the call's deadline is not waited
         logger.warning(
             "{} [{}]: {} (status {}), retry {}/{} in {:.2f}s",
             self.model_type,
@@ -343,20 +514,43 @@ class ModelWrapperBase:
         """Seconds to wait before the next attempt, or None to give up."""
         if not err.retryable or attempt >= self.max_retries:
             return None
-        if err.retry_after is not None:
-            return err.retry_after if err.retry_after <= MAX_RETRY_AFTER else None
+        retry_after = err.retry_after
+        if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
+            return retry_after if retry_after <= MAX_RETRY_AFTER else None
         backoff = min(self.retry_interval * (2**attempt), self.max_retry_interval)
         return backoff * (1 - 0.25 * random.random())  # jitter spreads concurrent retries
 
-    def _guarded(self, deltas: Iterator[Delta], sdk_stream: Any) -> Iterator[Delta]:
-        """Translate mid-stream SDK errors and always release the SDK stream."""
+    def _guarded(
+        self, deltas: Iterator[Delta], sdk_stream: Any, deadline: Deadline | None = None
+    ) -> Iterator[Delta]:
+        """Translate mid-stream SDK errors, hold the stream to its deadline (every delta moves
+        the idle limit on; one arriving past the total ends it) and always release it."""
         try:
             with self._translating():
-                first = next(deltas, None)
+                token = _DEADLINE.set(deadline)  # some SDKs send the request on first read
+                try:
+                    first = next(deltas, None)
+                finally:
+                    _DEADLINE.reset(token)
                 if first is None:
                     raise ResponseFormatError(_EMPTY_STREAM)
+                if deadline is None:
+                    yield first
+                    yield from deltas
+                    return
+                clock, end = time.monotonic, deadline.end
+                deadline.last = clock()
                 yield first
-                yield from deltas
+                for delta in deltas:
+                    deadline.last = now = clock()
+                    if now >= end:
+                        raise deadline.error()
+                    yield delta
+        except ProviderError as err:
+            timeout = self._past_deadline(err, deadline)
+            if timeout is err:
+                raise
+            raise timeout from err
         finally:
             close = getattr(sdk_stream, "close", None)
             if close is not None:
@@ -366,17 +560,41 @@ class ModelWrapperBase:
                     pass
 
     async def _aguarded(
-        self, deltas: AsyncIterator[Delta], sdk_stream: Any
+        self,
+        deltas: AsyncIterator[Delta],
+        sdk_stream: Any,
+        deadline: Deadline | None = None,
+        cancel: bool = True,
     ) -> AsyncIterator[Delta]:
-        """Async :meth:`_guarded`."""
+        """Async :meth:`_guarded`: each wait for the next delta is also cancelled at the
+        deadline, which interrupts the SDK's read whatever its transport."""
         try:
             with self._translating():
-                first = await anext(deltas, None)
+                if deadline is None:
+                    first = await anext(deltas, None)
+                    if first is None:
+                        raise ResponseFormatError(_EMPTY_STREAM)
+                    yield first
+                    async for delta in deltas:
+                        yield delta
+                    return
+                clock, end = time.monotonic, deadline.end
+                within = _within if cancel else _unbounded
+                first = await within(deadline, anext(deltas, None))
                 if first is None:
                     raise ResponseFormatError(_EMPTY_STREAM)
+                deadline.last = clock()
                 yield first
-                async for delta in deltas:
+                while (delta := await within(deadline, anext(deltas, _END))) is not _END:
+                    deadline.last = now = clock()
+                    if now >= end:
+                        raise deadline.error()
                     yield delta
+        except ProviderError as err:
+            timeout = self._past_deadline(err, deadline)
+            if timeout is err:
+                raise
+            raise timeout from err
         finally:
             close = getattr(sdk_stream, "aclose", None) or getattr(sdk_stream, "close", None)
             if close is not None:
@@ -472,29 +690,43 @@ def _schema_from_signature(cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def parse_retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date).
+
+    A value that is not a finite, non-negative number (``-1000``, ``nan``, ``inf``, garbage)
+    or a date is ignored, as if the header were absent: the retry then backs off as usual.
+    """
     if headers is None:
         return None
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
+    seconds = _header_seconds(headers.get("retry-after-ms"))
+    if seconds is not None:
+        return seconds / 1000
     value = headers.get("retry-after")
     if not value:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        from datetime import datetime, timezone
-        from email.utils import parsedate_to_datetime
+    seconds = _header_seconds(value)
+    if seconds is not None:
+        return seconds
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
 
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
+    try:
+        when = parsedate_to_datetime(str(value))
+        if when.tzinfo is None:  # "-0000": a UTC time of unknown origin
+            when = when.replace(tzinfo=timezone.utc)
         return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def _header_seconds(value: Any) -> float | None:
+    """A finite, non-negative number of a header, else None."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def transport_error(exc: BaseException) -> ProviderError | None:

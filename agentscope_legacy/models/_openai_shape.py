@@ -208,6 +208,53 @@ def iter_sse_json(blocks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
         yield loads_event(payload)
 
 
+def _not_sse(content_type: str | None, body: bytes) -> ResponseFormatError:
+    kind = "HTML" if b"<" in body[:1] or "html" in (content_type or "") else "a body"
+    return ResponseFormatError(
+        f"the server answered a streamed call with {kind} ("
+        f"{content_type or 'no content type'}), not server-sent events "
+        f"(text/event-stream): {body[:200]!r}"
+    )
+
+
+def sse_blocks(content_type: str | None, blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """``blocks`` of a streamed reply, refused with a ResponseFormatError when they are not
+    SSE: an HTML content type or body, or a body of another type without one ``data:`` line
+    (an error page from a proxy, a JSON reply). SSE bodies pass through untouched."""
+    if content_type and "event-stream" in content_type:
+        return blocks
+    return _checked_blocks(content_type, blocks)
+
+
+def _checked_blocks(content_type: str | None, blocks: Iterator[bytes]) -> Iterator[bytes]:
+    seen = b""
+    for block in blocks:
+        if not seen and (block.lstrip()[:1] == b"<" or "html" in (content_type or "")):
+            raise _not_sse(content_type, block.lstrip())
+        seen = seen or (block if b"data:" in block else b"")
+        yield block
+    if not seen:
+        raise _not_sse(content_type, b"")
+
+
+def sse_blocks_async(content_type: str | None, blocks: Any) -> Any:
+    """:func:`sse_blocks` for an async iterator of blocks."""
+    if content_type and "event-stream" in content_type:
+        return blocks
+    return _achecked_blocks(content_type, blocks)
+
+
+async def _achecked_blocks(content_type: str | None, blocks: Any) -> Any:
+    seen = b""
+    async for block in blocks:
+        if not seen and (block.lstrip()[:1] == b"<" or "html" in (content_type or "")):
+            raise _not_sse(content_type, block.lstrip())
+        seen = seen or (block if b"data:" in block else b"")
+        yield block
+    if not seen:
+        raise _not_sse(content_type, b"")
+
+
 def loads_event(payload: bytes | str) -> dict[str, Any]:
     """One SSE payload as JSON; malformed ones are a ResponseFormatError."""
     try:

@@ -48,6 +48,7 @@ from ._format import (
     flatten_msgs,
     normalize_tools,
 )
+from ._http import guard_httpx_client
 from .response import Delta, ModelResponse, Usage, tool_call_block
 
 DEFAULT_MAX_TOKENS = 4096
@@ -105,8 +106,10 @@ class AnthropicChatWrapper(ModelWrapperBase):
         self.thinking = dict(thinking) if thinking else None
         client_kwargs = dict(api_key=key, base_url=base_url, max_retries=0, **args)
         self.client = anthropic.Anthropic(**client_kwargs)
+        # Deadlines, and no header of this config sent to another host by a redirect.
+        guard_httpx_client(self.client._client, self.client.base_url)
         self._async_clients = PerLoop(
-            lambda: anthropic.AsyncAnthropic(**client_kwargs), lambda c: c.close()
+            lambda: _guarded(anthropic.AsyncAnthropic(**client_kwargs)), lambda c: c.close()
         )
         create = self.client.messages.create
         self._known_params = frozenset(inspect.signature(create).parameters) - {"kwargs"}
@@ -237,6 +240,11 @@ def _streaming_required(request: dict[str, Any]) -> Iterator[None]:
 def _stream_request_id(sdk_stream: Any) -> str | None:
     response = getattr(sdk_stream, "response", None)
     return response.headers.get("request-id") if response is not None else None
+
+
+def _guarded(client: Any) -> Any:
+    guard_httpx_client(client._client, client.base_url)
+    return client
 
 
 def _sdk_timeout(anthropic: Any, timeout: float | dict[str, float]) -> Any:

@@ -39,6 +39,7 @@ from ..errors import (
 from ._aio import aiohttp_error
 from ._base import ModelWrapperBase, parse_retry_after, transport_error
 from ._format import HISTORY_HEADER, _block_url, _tool_output_text, check_messages, flatten_msgs
+from ._http import guard_httpx_client
 from .response import Delta, ModelResponse, Usage, tool_call_block
 
 _CLIENT_PROPERTIES = {
@@ -123,6 +124,11 @@ class GeminiWrapperBase(ModelWrapperBase):
             http_options=genai.types.HttpOptions(**options),
             **client_kwargs,
         )
+        # Sync calls: deadlines, and no header sent to another host by a redirect (async calls
+        # are held to their deadline by cancellation, in the base class).
+        api = self.client._api_client
+        if hasattr(getattr(api, "_httpx_client", None), "event_hooks"):
+            guard_httpx_client(api._httpx_client, api._http_options.base_url)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         errors = import_genai().errors

@@ -38,6 +38,7 @@ from ._format import (
     flatten_msgs,
     normalize_tools,
 )
+from ._http import guard_httpx_client
 from .response import Delta, ModelResponse, Usage
 
 DEFAULT_TIMEOUT = 300.0  # seconds; the SDK would wait forever
@@ -105,11 +106,13 @@ class OllamaWrapperBase(ModelWrapperBase):
         hooks = dict(client_args.pop("event_hooks", None) or {})
         hooks["response"] = [*hooks.get("response", []), self._remember_retry_after]
         self.client = ollama.Client(host=host, timeout=timeout, event_hooks=hooks, **client_args)
+        # Deadlines, and no header of this config sent to another host by a redirect.
+        guard_httpx_client(self.client._client, self.client._client.base_url)
         # The async client (one per event loop) gets only its own, async, Retry-After hook.
         ahooks = {"response": [_aremember_retry_after]}
         self._async_clients = PerLoop(
-            lambda: ollama.AsyncClient(
-                host=host, timeout=timeout, event_hooks=ahooks, **client_args
+            lambda: _guarded(
+                ollama.AsyncClient(host=host, timeout=timeout, event_hooks=ahooks, **client_args)
             ),
             lambda c: c.close(),
         )
@@ -160,6 +163,11 @@ class OllamaWrapperBase(ModelWrapperBase):
 
     def _sdk_call(self, request: dict[str, Any]) -> Any:
         raise NotImplementedError
+
+
+def _guarded(client: Any) -> Any:
+    guard_httpx_client(client._client, client._client.base_url)
+    return client
 
 
 _async_retry_after: ContextVar[float | None] = ContextVar("ollama_retry_after", default=None)

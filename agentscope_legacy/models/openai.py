@@ -37,7 +37,15 @@ from ._format import (
     openai_messages,
     tool_choice_to_openai,
 )
-from ._openai_shape import OPENAI_CHAT_ARGS, SSEDecoder, delta_from_chunk, loads_event
+from ._http import guard_httpx_client
+from ._openai_shape import (
+    OPENAI_CHAT_ARGS,
+    SSEDecoder,
+    delta_from_chunk,
+    loads_event,
+    sse_blocks,
+    sse_blocks_async,
+)
 from ._openai_shape import response_from_completion as response_from_json
 from .response import Delta, ModelResponse, Usage
 
@@ -110,9 +118,14 @@ class OpenAIWrapperBase(ModelWrapperBase):
             **client_args,
         )  # fmt: skip
         self.client = openai.OpenAI(**self._client_kwargs)
-        self._async_clients = PerLoop(
-            lambda: import_openai().AsyncOpenAI(**self._client_kwargs), lambda c: c.close()
-        )
+        # Deadlines, and no header of this config sent to another host by a redirect.
+        guard_httpx_client(self.client._client, self.client.base_url)
+        self._async_clients = PerLoop(self._new_async_client, lambda c: c.close())
+
+    def _new_async_client(self) -> Any:
+        client = import_openai().AsyncOpenAI(**self._client_kwargs)
+        guard_httpx_client(client._client, client.base_url)
+        return client
 
     @property
     def aclient(self) -> Any:
@@ -233,20 +246,21 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
 
     # Streams: the SDK sends the request and raises typed errors for HTTP statuses, then the
     # SSE bytes are decoded here. The SDK's own stream builds a typed object per chunk (~70 µs,
-    # over ten times the cost of this parse) and its sync stream drops the connection after
-    # [DONE]; reading the body to its end keeps the connection for the next call.
+    # over ten times the cost of this parse). Reading stops at [DONE]: what is left of the body
+    # (the HTTP terminator) is read if it comes at once, which keeps the connection for the
+    # next call; a server that holds the body open after [DONE] loses the connection instead.
     def _open_stream(self, request: dict[str, Any]) -> Any:
         return self.client.chat.completions.with_streaming_response.create(**request).__enter__()
 
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
         decoder, chunk_delta = SSEDecoder(), self.chunk_delta
-        blocks = sdk_stream.iter_bytes()
+        reply = sdk_stream.http_response
+        blocks = sse_blocks(reply.headers.get("content-type"), sdk_stream.iter_bytes())
         for block in blocks:
             for payload in decoder.feed(block):
                 yield chunk_delta(loads_event(payload))
             if decoder.done:
-                for _ in blocks:  # drain: the connection then goes back to the pool
-                    pass
+                _finish_after_done(reply, blocks)
                 return
         for payload in decoder.close():
             yield chunk_delta(loads_event(payload))
@@ -267,16 +281,56 @@ class OpenAIChatWrapper(OpenAIWrapperBase):
 
     async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
         decoder, chunk_delta = SSEDecoder(), self.chunk_delta
-        blocks = sdk_stream.iter_bytes()
+        reply = sdk_stream.http_response
+        blocks = sse_blocks_async(reply.headers.get("content-type"), sdk_stream.iter_bytes())
         async for block in blocks:
             for payload in decoder.feed(block):
                 yield chunk_delta(loads_event(payload))
             if decoder.done:
-                async for _ in blocks:
-                    pass
+                await _afinish_after_done(reply, blocks)
                 return
         for payload in decoder.close():
             yield chunk_delta(loads_event(payload))
+
+
+#: After [DONE], how long the rest of the body (normally just the HTTP terminator, sent with
+#: [DONE]) may take before the connection is closed instead of kept for the next call.
+AFTER_DONE_WAIT = 0.05
+
+
+def _finish_after_done(reply: Any, blocks: Iterator[bytes]) -> None:
+    """Read what is left of the body after [DONE] with a socket timeout of AFTER_DONE_WAIT;
+    any failure (nothing more came) closes the connection. Never waits for the server."""
+    network = reply.extensions.get("network_stream")
+    read = getattr(network, "read", None)
+    if read is None:
+        reply.close()
+        return
+    network.read = lambda max_bytes, timeout=None: read(max_bytes, AFTER_DONE_WAIT)
+    try:
+        for _ in blocks:
+            pass
+    except Exception:
+        reply.close()
+    finally:
+        del network.read
+
+
+async def _afinish_after_done(reply: Any, blocks: AsyncIterator[bytes]) -> None:
+    """:func:`_finish_after_done` for the async client."""
+    network = reply.extensions.get("network_stream")
+    read = getattr(network, "read", None)
+    if read is None:
+        await reply.aclose()
+        return
+    network.read = lambda max_bytes, timeout=None: read(max_bytes, AFTER_DONE_WAIT)
+    try:
+        async for _ in blocks:
+            pass
+    except Exception:
+        await reply.aclose()
+    finally:
+        del network.read
 
 
 #: ``create()``'s per-request options, and where ``client.post`` takes them.

@@ -29,6 +29,7 @@ from ._format import (
     flatten_msgs,
     openai_messages,
 )
+from ._http import guarded_session, iter_body
 from ._openai_shape import delta_from_chunk, iter_sse_json, response_from_completion
 from .openai import OPENAI_FORMAT_MODELS
 from .response import Delta, ModelResponse, Usage
@@ -75,9 +76,9 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
         self.post_args = dict(post_args or {})
         self.messages_key = messages_key or self.default_messages_key
         self.max_length = max_length
-        import requests  # here, not at import: loading configs should not pay for it
-
-        self.session = requests.Session()
+        # requests is imported here, not at import: loading configs should not pay for it.
+        # The session holds each call to its deadline and keys to api_url's host (_http.py).
+        self.session = guarded_session()
 
     def _post(self, payload: dict[str, Any], stream: bool = False) -> requests.Response:
         timeout = self.timeout
@@ -170,7 +171,9 @@ class PostAPIChatWrapper(PostAPIModelWrapperBase):
                 response.finish_reason,
             )
             return
-        for chunk in iter_sse_json(sdk_stream.iter_content(chunk_size=None)):
+        # Blocks as they arrive: ``iter_content`` would wait for the end of a body that is not
+        # chunked (an SSE stream the server ends by closing the connection).
+        for chunk in iter_sse_json(iter_body(sdk_stream.raw)):
             yield delta_from_chunk(chunk)
 
 

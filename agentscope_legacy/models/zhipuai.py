@@ -43,6 +43,7 @@ from ._format import (
     normalize_tools,
     tool_choice_to_openai,
 )
+from ._http import guard_httpx_client
 from ._openai_shape import delta_from_sdk_chunk
 from .response import Delta, ModelResponse, Usage, tool_call_block
 
@@ -88,6 +89,8 @@ class ZhipuAIWrapperBase(ModelWrapperBase):
             args["timeout"] = _sdk_timeout(self.timeout)
         self.base_url = base_url
         self.client = zhipuai.ZhipuAI(api_key=key, base_url=base_url, max_retries=0, **args)
+        # Deadlines, and no header of this config sent to another host by a redirect.
+        guard_httpx_client(self.client._client, self.client._base_url)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         errors = import_zhipuai()

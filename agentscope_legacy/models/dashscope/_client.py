@@ -19,6 +19,7 @@ from ...errors import (
 )
 from .._aio import aiohttp_error
 from .._base import ModelWrapperBase, parse_retry_after, wraps_urllib3_timeout
+from .._http import guarded_session
 
 _CLIENT_PROPERTIES = {
     "api_key": {"type": ["string", "null"]},
@@ -92,11 +93,10 @@ class DashScopeWrapperBase(ModelWrapperBase):
     ) -> None:
         super().__init__(config_name, model_name, **kwargs)
         self.sdk = import_dashscope()
-        import requests
-
         self._api_key = self._resolve_api_key(api_key)
         self.base_url = base_url
-        self._session = requests.Session()
+        # Deadlines, and no header of this config sent to another host by a redirect.
+        self._session = guarded_session()
 
     def _transport(self) -> dict[str, Any]:
         """Per-call SDK arguments that select the account, the server and the session."""
