@@ -51,7 +51,7 @@ from agentscope_legacy.errors import (
 )
 from agentscope_legacy.models.manager import ModelManager
 from agentscope_legacy.monitor import Monitor, read_jsonl
-from tests.emulators.base import STALL, Fault, StreamReply
+from tests.emulators.base import STALL, Fault, RawReply, StreamReply
 from tests.emulators.openai_compat import OpenAIEmulator
 from tests.retry_log import recording_retry_waits
 from tests.test_parity import CHAT_TYPES, HAS_LITELLM
@@ -225,6 +225,24 @@ def _error_inside(env: Env) -> None:
         env.server.add_fault(Fault(status=200, body=body))
 
 
+# Deadlines under test: far below the slow replies below (a trickled body takes >= 10 s, a
+# keep-alive stream never ends), far above what a loaded machine needs for a normal reply.
+DEADLINE = 1.0
+
+
+def _trickle(env: Env) -> None:
+    """The whole body, one byte every 0.05 s: no read ever times out, no event completes."""
+    env.server.add_fault(Fault(trickle=0.05, times=5))
+    key = "stream_idle" if env.stream else "total"
+    env.overrides.update(deadline={key: DEADLINE}, timeout={"connect": 5.0, "read": 5.0})
+
+
+def _keepalive(env: Env) -> None:
+    """Four events, then keep-alive comments (NDJSON: spaces) every 0.05 s, forever."""
+    env.server.add_fault(Fault(keepalive_after=4, times=5))
+    env.overrides.update(deadline={"stream_idle": DEADLINE}, timeout={"connect": 5.0, "read": 5.0})
+
+
 def _same(expect: Expect) -> Callable[[bool], Expect]:
     return lambda stream: expect
 
@@ -338,6 +356,38 @@ CASES: list[Case] = [
         "200 carrying an error (in-stream error event, or an error document)",
         _error_inside,
         lambda stream: Expect(ProviderError, 1, partial=stream),
+    ),
+    Case(
+        "retry-after-ms-negative",
+        "429 with `retry-after-ms: -1000`, once (ignored: backoff)",
+        _fault(Fault(status=429, headers={"retry-after-ms": "-1000"})),
+        _same(Expect(None, 2)),
+    ),
+    Case(
+        "retry-after-nan",
+        "429 with `Retry-After: nan`, once (ignored: backoff)",
+        _fault(Fault(status=429, headers={"Retry-After": "nan"})),
+        _same(Expect(None, 2)),
+    ),
+    Case(
+        "trickle",
+        f"body trickled one byte per 0.05 s (deadline {DEADLINE} s: total, or stream_idle)",
+        _trickle,
+        _same(Expect(ProviderTimeoutError, 1, min_elapsed=DEADLINE)),
+    ),
+    Case(
+        "keepalive",
+        f"stream: 4 events, then keep-alive comments forever (stream_idle {DEADLINE} s)",
+        _keepalive,
+        _same(Expect(ProviderTimeoutError, 1, partial=True, min_elapsed=DEADLINE)),
+        streams=(True,),
+        known={
+            ("gemini_chat", True): (
+                Expect(ResponseFormatError, 1, partial=True),
+                "the google-genai SDK parses every SSE line as JSON: the first keep-alive "
+                "comment is a malformed event, which ends the stream at once",
+            )
+        },
     ),
 ]
 CASE_IDS = [c.name for c in CASES]
@@ -545,6 +595,287 @@ def test_fault_matrix(case, stream, dead):
     outcomes = run_cell(case, stream, dead)
     problems = {t: p for t, o in outcomes.items() if (p := check(o, case.expected(t, stream)))}
     assert problems == {}
+
+
+# -- deadlines, [DONE], close-delimited streams, redirects (issue 11, items 4-8, 16) ----------
+HANG_GUARD = 60.0  # seconds: only ever reached by a regression (no wall-clock assertions)
+
+
+def _in_thread(fn: Callable[[], Any]) -> Any:
+    """``fn()``'s result, or a failure (never a hung test) if it has not returned in time."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(fn)
+        try:
+            return future.result(timeout=HANG_GUARD)
+        finally:
+            if not future.done():
+                pytest.fail("the call hung")
+
+
+@pytest.fixture
+def openai_server():
+    with OpenAIEmulator() as server:
+        server.set_reply(text=TEXT, prompt_tokens=9, completion_tokens=10)
+        yield server
+
+
+def _chat(model_type: str, server: Any, **fields: Any) -> Any:
+    config = {
+        "config_name": f"{model_type}-{uuid.uuid4().hex[:8]}",
+        "model_type": model_type,
+        "max_retries": 0,
+        **CHAT_TYPES[model_type][1](server),
+        **fields,
+    }
+    if model_type != "post_api_chat":
+        config.setdefault("api_key", key_for(model_type))
+    manager = ModelManager()
+    manager.load_model_configs([config])
+    return manager.get_model_by_config_name(config["config_name"])
+
+
+def _stream_text(model: Any) -> str:
+    response = model([{"role": "user", "content": "count"}], stream=True)
+    return "".join(response.deltas)
+
+
+class EndlessEmulator(OpenAIEmulator):
+    """Streams content events forever, one every 0.02 s."""
+
+    def handle(self, req: Any) -> Any:
+        def events() -> Iterator[bytes]:
+            while True:
+                delta = {"index": 0, "delta": {"content": "la "}}
+                chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [delta]}
+                yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+        return StreamReply(events(), chunk_delay=0.02)
+
+
+@pytest.mark.parametrize("model_type", ["openai_chat", "post_api_chat"])
+def test_content_forever_ends_at_the_stream_total_with_the_partial_text(model_type):
+    with EndlessEmulator() as server:
+        model = _chat(model_type, server, deadline={"stream_total": DEADLINE})
+        with pytest.raises(ProviderTimeoutError) as caught:
+            _in_thread(lambda: _stream_text(model))
+        server.clear()
+    err = caught.value
+    assert err.deadline == "stream_total" and "stream_total: 1 s" in str(err)
+    assert err.partial_text and err.partial_text.startswith("la la ")
+    assert err.attempts == 1
+
+
+@pytest.mark.parametrize("model_type", ["openai_chat", "anthropic_chat", "post_api_chat"])
+def test_async_calls_end_at_the_deadline(model_type):
+    import asyncio
+
+    server = server_for(model_type)
+    server.clear()
+    server.set_reply(text=TEXT, prompt_tokens=9, completion_tokens=10)
+    server.add_fault(Fault(trickle=0.05, times=2))
+    model = _chat(model_type, server, deadline={"total": DEADLINE, "stream_idle": DEADLINE})
+    messages = [{"role": "user", "content": "count"}]
+
+    async def both() -> list[BaseException]:
+        errors = []
+        for stream in (False, True):
+            try:
+                response = await model.acall(messages, stream=stream)
+                await response.get_text()
+            except ProviderTimeoutError as err:
+                errors.append(err)
+        return errors
+
+    try:
+        errors = _in_thread(lambda: asyncio.run(both()))
+    finally:
+        server.clear()
+    assert [e.deadline for e in errors] == ["total", "stream_idle"]
+
+
+def test_a_retry_wait_past_the_deadline_is_not_waited(openai_server):
+    openai_server.add_fault(Fault(status=429, headers={"Retry-After": "60"}, times=3))
+    model = _chat("openai_chat", openai_server, max_retries=2, deadline=DEADLINE)
+    with pytest.raises(RateLimitError):
+        _in_thread(lambda: model([{"role": "user", "content": "x"}]))
+    assert len(openai_server.requests) == 1
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_openai_stream_ends_at_done_without_waiting_for_the_server(openai_server, use_async):
+    """The server sends every event and [DONE], then holds the body open (no HTTP terminator)
+    far past the read timeout: the call ends with the whole text. Before: it read on until the
+    read timeout and failed."""
+    import asyncio
+
+    openai_server.add_fault(Fault(hold_after_end=True, times=2))
+    model = _chat("openai_chat", openai_server, timeout={"connect": 5.0, "read": 10.0})
+    messages = [{"role": "user", "content": "count"}]
+
+    async def atext() -> str | None:
+        response = await model.acall(messages, stream=True)
+        return await response.get_text()
+
+    run = (lambda: asyncio.run(atext())) if use_async else (lambda: _stream_text(model))
+    assert _in_thread(run) == TEXT
+    openai_server.clear()  # the held body is dropped
+    openai_server.set_reply(text=TEXT, prompt_tokens=9, completion_tokens=10)
+    assert _in_thread(run) == TEXT  # and the next call gets a connection of its own
+
+
+def test_openai_stream_keeps_its_connection_when_the_body_ends_with_done(openai_server):
+    model = _chat("openai_chat", openai_server)
+    for _ in range(3):
+        assert _stream_text(model) == TEXT
+    assert openai_server.connections == 1
+
+
+class GatedEmulator(OpenAIEmulator):
+    """A close-delimited stream (no chunked framing) that sends two events, then waits for
+    ``gate`` before the rest: nothing of the body's end exists until the test opens it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def handle(self, req: Any) -> Any:
+        reply = super().handle(req)
+        if isinstance(reply, StreamReply):
+            reply.events = self._gated(list(reply.events))
+        return reply
+
+    def _gated(self, events: list[bytes]) -> Iterator[bytes]:
+        yield from events[:2]
+        self.gate.wait(HANG_GUARD)
+        yield from events[2:]
+
+
+def test_post_api_delivers_a_close_delimited_stream_as_it_arrives():
+    with GatedEmulator() as server:
+        server.set_reply(text=TEXT, prompt_tokens=9, completion_tokens=10)
+        server.add_fault(Fault(close_delimited=True))
+        model = _chat("post_api_chat", server)
+        response = model([{"role": "user", "content": "count"}], stream=True)
+        pieces = response.deltas
+
+        def first() -> str:
+            return next(p for p in pieces if p)
+
+        # Before the fix: nothing arrived until the connection closed (here: never).
+        assert TEXT.startswith(_in_thread(first))
+        server.gate.set()
+        assert _in_thread(lambda: "".join(pieces)) and response.text == TEXT
+
+
+def test_a_streamed_openai_call_answered_with_html_says_so(openai_server):
+    page = b"<!DOCTYPE html><html><body>502 Bad Gateway (proxy login)</body></html>"
+    openai_server.handle = lambda req: RawReply(page, content_type="text/html")
+    model = _chat("openai_chat", openai_server)
+    with pytest.raises(ResponseFormatError) as caught:
+        _stream_text(model)
+    message = str(caught.value)
+    assert "HTML" in message and "text/html" in message and "not server-sent events" in message
+    assert "empty response body" not in message
+
+
+@pytest.fixture
+def second_host():
+    """Another origin for redirects: `localhost` (not 127.0.0.1) and its own port."""
+    with OpenAIEmulator() as server:
+        server.set_reply(text=TEXT, prompt_tokens=9, completion_tokens=10)
+        yield server, f"http://localhost:{server.port}"
+
+
+@pytest.mark.parametrize("model_type", ["openai_chat", "post_api_chat", "anthropic_chat"])
+def test_a_redirect_to_another_host_carries_no_credentials(second_host, model_type):
+    other, other_url = second_host
+    server = server_for(model_type)
+    server.clear()
+    server.set_reply(text=TEXT, prompt_tokens=9, completion_tokens=10)
+    secret = f"sk-redirected-{uuid.uuid4().hex}"
+    if model_type == "post_api_chat":
+        fields: dict[str, Any] = {
+            "headers": {"X-Api-Key": secret, "Authorization": f"Bearer {secret}"},
+            "api_url": server.base_url + "/v1/chat/completions",
+        }
+        target = other_url + "/v1/chat/completions"
+    else:
+        fields = {
+            "api_key": secret,
+            "client_args": {"default_headers": {"api-key": secret, "x-vendor-token": secret}},
+        }
+        target = other_url + (
+            "/v1/messages" if model_type == "anthropic_chat" else "/chat/completions"
+        )
+    server.add_fault(Fault(redirect=target))
+    model = _chat(model_type, server, **fields)
+    try:
+        model([{"role": "user", "content": "x"}])
+    except ProviderError:
+        pass  # the second host may not speak this protocol; what it received matters
+    finally:
+        server.clear()
+    received = other.requests
+    assert len(received) == 1
+    assert not [k for k, v in received[0].headers.items() if secret in v], received[0].headers
+    assert "content-type" in received[0].headers  # harmless headers still go
+
+
+def test_a_redirect_on_the_same_host_keeps_the_headers(openai_server):
+    secret = f"sk-same-{uuid.uuid4().hex}"
+    openai_server.add_fault(Fault(redirect=openai_server.base_url + "/v1/chat/completions"))
+    model = _chat(
+        "post_api_chat",
+        openai_server,
+        headers={"X-Api-Key": secret},
+        api_url=openai_server.base_url + "/v1/redirected",
+    )
+    assert model([{"role": "user", "content": "x"}]).text == TEXT
+    assert openai_server.requests[-1].headers.get("x-api-key") == secret
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after-ms": "-1000"}, None),
+        ({"retry-after-ms": "-1000", "retry-after": "2"}, 2.0),
+        ({"retry-after-ms": "nan"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "-5"}, None),
+        ({"retry-after": "1e999"}, None),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 -0000"}, 0.0),
+        ({"retry-after": "Wed, 99 Foo 2015"}, None),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after": "3"}, 3.0),
+    ],
+)
+def test_retry_after_headers_are_parsed_defensively(headers, seconds):
+    from agentscope_legacy.models._base import parse_retry_after
+
+    assert parse_retry_after(headers) == seconds
+
+
+@pytest.mark.parametrize(
+    "deadline",
+    [0, -1, "10", {"total": 0}, {"idle": 5}, {"stream_total": "x"}, [1]],
+)
+def test_bad_deadlines_are_refused_at_load(deadline):
+    from agentscope_legacy.errors import ConfigError
+
+    config = {"config_name": "d", "model_type": "post_api_chat", "api_url": "http://x/",
+              "deadline": deadline}  # fmt: skip
+    with pytest.raises(ConfigError):
+        ModelManager().load_model_configs([config])
+
+
+def test_deadline_defaults_and_one_number():
+    from agentscope_legacy.models._base import DEFAULT_DEADLINE
+
+    model = _chat("post_api_chat", SimpleNamespace(base_url="http://127.0.0.1:9"))
+    assert model.deadline == DEFAULT_DEADLINE
+    model = _chat("post_api_chat", SimpleNamespace(base_url="http://127.0.0.1:9"), deadline=30)
+    assert model.deadline == {"total": 30.0, "stream_idle": 300.0, "stream_total": 30.0}
 
 
 # -- nothing lost: SIGKILL mid-stream ------------------------------------------------------

@@ -110,6 +110,13 @@ class Fault:
     sent.  ``drop_after`` on a non-stream reply sends half the body and drops.
     ``delay`` is a :meth:`LoopbackServer.stall`: :meth:`LoopbackServer.clear` ends it, so
     ``delay=STALL`` outlasts any timeout under test without the test waiting for it.
+
+    Slow and odd bodies (each runs until the reply ends, the client hangs up, or
+    :meth:`LoopbackServer.clear`): ``trickle`` sends the body one byte every ``trickle``
+    seconds; ``keepalive_after`` sends that many stream events, then the server's
+    ``keepalive_event`` forever; ``hold_after_end`` sends every event but never ends the
+    body; ``close_delimited`` sends the stream without chunked framing, ended by closing the
+    connection. ``redirect`` answers ``307`` with that ``Location`` instead of replying.
     """
 
     status: int | None = None
@@ -122,6 +129,11 @@ class Fault:
     empty_body: bool = False
     drop_after: int | None = None
     stream_error: dict[str, Any] | None = None
+    trickle: float = 0.0
+    keepalive_after: int | None = None
+    hold_after_end: bool = False
+    close_delimited: bool = False
+    redirect: str | None = None
 
 
 @dataclass
@@ -179,7 +191,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # released: the test is over, nobody reads a reply
             return
         extra = dict(fault.headers)
-        if fault.status is not None:
+        if fault.redirect is not None:
+            self._send_full(307, "text/plain", b"", {**extra, "Location": fault.redirect}, False)
+        elif fault.status is not None:
             known = fault.status in http.HTTPStatus._value2member_map_
             message = fault.message or (http.HTTPStatus(fault.status).phrase if known else "Error")
             body = fault.body if fault.body is not None else owner.error_body(fault.status, message)
@@ -224,10 +238,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_stream(reply, headers, fault)
             return
         drop = fault is not None and fault.drop_after is not None
+        trickle = fault.trickle if fault is not None else 0.0
         if isinstance(reply, JSONReply):
-            self._send_full(reply.status, "application/json", _dump(reply.body), headers, drop)
+            body, content_type = _dump(reply.body), "application/json"
         else:
-            self._send_full(reply.status, reply.content_type, reply.body, headers, drop)
+            body, content_type = reply.body, reply.content_type
+        if trickle:
+            self._send_head(reply.status, content_type, headers)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self._trickle(body, trickle)
+            return
+        self._send_full(reply.status, content_type, body, headers, drop)
+
+    def _trickle(self, data: bytes, interval: float, chunked: bool = False) -> None:
+        """One byte every ``interval`` seconds (each its own HTTP chunk if ``chunked``)."""
+        for i in range(len(data)):
+            byte = data[i : i + 1]
+            if chunked:
+                self._write_chunk(byte)
+            else:
+                self.wfile.write(byte)
+            if self.server.owner.stall(interval):
+                self._drop()  # released: the test is over
+                return
 
     def _send_head(self, status: int, content_type: str, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -251,10 +285,38 @@ class _Handler(BaseHTTPRequestHandler):
         self, reply: StreamReply, headers: dict[str, str], fault: Fault | None
     ) -> None:
         self._send_head(reply.status, reply.content_type, headers)
-        self.send_header("Transfer-Encoding", "chunked")
+        raw = fault is not None and fault.close_delimited
+        if raw:  # no framing: the body ends when the connection does
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
         events: Iterator[bytes] = iter(reply.events)
+        owner = self.server.owner
+        if fault is not None and fault.trickle:
+            self._trickle(b"".join(events), fault.trickle, chunked=not raw)
+            return
+        if raw:
+            for event in events:
+                self.wfile.write(event)
+                self.wfile.flush()
+                if reply.chunk_delay and owner.stall(reply.chunk_delay):
+                    break
+            self._drop()
+            return
+        if fault is not None and fault.keepalive_after is not None:
+            self._write_events(itertools.islice(events, fault.keepalive_after), 0.0)
+            while not owner.stall(owner.keepalive_interval):
+                self._write_chunk(owner.keepalive_event)
+            self._drop()
+            return
+        if fault is not None and fault.hold_after_end:
+            self._write_events(events, reply.chunk_delay)
+            owner.stall(STALL)
+            self._drop()
+            return
         if fault is not None and fault.stream_error is not None:
             self._write_events(itertools.islice(events, fault.drop_after or 1), reply.chunk_delay)
             self._write_events([self.server.owner.error_event(fault.stream_error)], 0.0)
@@ -311,6 +373,10 @@ class LoopbackServer:
     :meth:`error_event` for their provider's error shapes).  Use as a context
     manager or call :meth:`start` / :meth:`stop`.
     """
+
+    #: What a ``keepalive_after`` fault sends forever, every ``keepalive_interval`` seconds.
+    keepalive_event = b": keep-alive\n\n"
+    keepalive_interval = 0.05
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -33,6 +33,9 @@ def _line(obj: dict[str, Any]) -> bytes:
 class OllamaEmulator(ScriptedChatServer):
     """Ollama server answering chat and generate requests from the scripted reply."""
 
+    # NDJSON has no comments: spaces without a newline keep the line from ever completing.
+    keepalive_event = b" "
+
     def error_body(self, status: int, message: str) -> Any:
         return {"error": message}
 
