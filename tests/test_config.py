@@ -1027,9 +1027,9 @@ def test_a_provider_typeerror_at_call_is_a_typed_error_naming_config_and_key():
 
 # -- init(): run directories stay in save_dir, a failed init changes nothing ------------------
 def runtime_init(**kwargs):
-    from agentscope_legacy import _runtime
+    from agentscope_legacy import _init
 
-    return _runtime.init(**kwargs)
+    return _init.init(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -1083,12 +1083,12 @@ def test_a_failed_init_leaves_the_previous_run_as_it_was(tmp_path):
 
 
 def test_a_failure_after_the_configs_are_loaded_unloads_them(tmp_path, monkeypatch):
-    from agentscope_legacy import _runtime
+    from agentscope_legacy import _init, _runtime
 
     def fail(runtime, manager):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_runtime, "_save_state", fail)
+    monkeypatch.setattr(_init, "_save_state", fail)
     good = [{"config_name": "good", "model_type": "openai_chat", "api_key": "sk-test-init-02"}]
     with pytest.raises(OSError):
         runtime_init(model_configs=good, save_dir=str(tmp_path), name="full")
