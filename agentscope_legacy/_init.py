@@ -80,8 +80,15 @@ def init(
     # leaves the previous runtime, its logger and its loaded configs as they were.
     manager = ModelManager.get_instance()
     before = manager._configs, manager._models
+    loaded: list[str] = []
     if model_configs is not None:
-        manager.load_model_configs(model_configs, allow_replace=allow_replace)  # all or nothing
+        # The registry's log line waits for this run's logger: the previous sinks (loguru's
+        # default one is DEBUG on stderr) must not show it.
+        logger.disable("agentscope_legacy.models.manager")
+        try:  # all or nothing
+            loaded = manager.load_model_configs(model_configs, allow_replace=allow_replace)
+        finally:
+            logger.enable("agentscope_legacy.models.manager")
     monitor = None
     try:
         if run_dir is not None:
@@ -122,6 +129,8 @@ def init(
 
     set_runtime(runtime).monitor.close()
     setup_logger(run_dir, logger_level, save_log)
+    if loaded:
+        logger.debug("Loaded model configs: {}", ", ".join(loaded))
     if studio_url:
         logger.warning("studio_url is not supported by agentscope_legacy and is ignored")
     if run_dir is not None and save_code:
