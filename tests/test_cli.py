@@ -31,7 +31,7 @@ def restore_loguru():
     """``chat`` points loguru at the sys.stderr of the moment (capsys's): undo that after."""
     yield
     logger.remove()
-    logger.add(lambda message: sys.stderr.write(message))
+    logger.add(lambda message: sys.stderr.write(message), level="WARNING")
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
