@@ -22,8 +22,8 @@ from agentscope_legacy.model import (
     ChatResponse,
     StructuredOutputError,
 )
-from agentscope_legacy.models._structured import inline_refs, parse_json_text, resolve_schema
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from agentscope_legacy.models._structured import inline_refs, parse_json_text, resolve_schema
 from tests.emulators.anthropic import shared_anthropic_emulator
 from tests.emulators.fixtures import shared_openai_emulator
 from tests.test_chat_model import PROVIDERS, run
