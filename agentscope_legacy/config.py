@@ -317,25 +317,14 @@ def _make_config(unit: Any, file: str | None, line: int | None, key_lines: dict)
 
 
 def _register_secrets(data: dict[str, Any]) -> None:
-    """Remember the values of secret fields (``api_key``, ``headers.Authorization``) as soon as
-    a config is read, so that they are scrubbed from everything even before a wrapper exists
-    (a saved experiment, a log line, a prompt that quotes one)."""
-    from ._secrets import is_secret_key, register_secret
+    """Remember the secrets of a config as soon as it is read (the values of secret fields such
+    as ``api_key``, header values, URL userinfo and key-like query parameters: see
+    :func:`~agentscope_legacy._secrets.register_config_secrets`), so that they are scrubbed
+    from everything even before a wrapper exists (a saved experiment, a log line, a prompt
+    that quotes one)."""
+    from ._secrets import register_config_secrets
 
-    stack: list[Any] = [data]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, value in items:
-            if isinstance(value, str):
-                if is_secret_key(key):
-                    register_secret(value)
-            elif isinstance(value, (dict, list)):
-                stack.append(value)
+    register_config_secrets(data)
 
 
 def read_bounded(file: str | os.PathLike) -> bytes:

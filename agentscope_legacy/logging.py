@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import message as _message
-from ._secrets import scrub
+from ._secrets import scrub, scrub_shaped
 from .message import Msg, format_msg, name_colour, speaker_prefix
 
 __all__ = ["format_msg", "log_deltas", "log_msg", "log_stream_msg", "name_colour", "save_msg"]
@@ -23,6 +23,7 @@ __all__ = ["format_msg", "log_deltas", "log_msg", "log_stream_msg", "name_colour
 _lock = threading.Lock()
 _printed: dict[str, str] = {}  # msg.id -> the text already printed
 _chat_file: TextIO | None = None
+_log_file: TextIO | None = None
 _use_colour = True
 
 
@@ -107,34 +108,60 @@ def _save(msg: Msg) -> None:
 def setup_logger(run_dir: str | Path | None, level: str = "INFO", save_log: bool = True) -> None:
     """Loguru to stderr at ``level`` and, when saving, to ``run_dir/logging.log``.
 
-    Printed chat lines are not echoed to stderr (they are already on stdout); every record's
-    text is scrubbed of known API keys.
+    Printed chat lines are not echoed to stderr (they are already on stdout). Neither sink
+    prints the values of local variables in a traceback (``diagnose=False``: they hold
+    headers and keys), and everything a sink writes, its formatted exception included, is
+    scrubbed of known API keys and of secret-shaped text (:func:`scrub_shaped`).
     """
-    global _chat_file
+    global _chat_file, _log_file
     from loguru import logger
 
     logger.remove()
     logger.configure(patcher=_scrub_record)
     logger.add(
-        sys.stderr,
+        _ScrubbingSink(sys.stderr),
         level=level,
         filter=lambda r: not r["extra"].get("chat"),
         format="<green>{time:HH:mm:ss}</green> | <level>{level: <7}</level> | {message}",
+        diagnose=False,
     )
-    if _chat_file is not None:
-        _chat_file.close()
-        _chat_file = None
+    for opened in (_chat_file, _log_file):
+        if opened is not None:
+            opened.close()
+    _chat_file = _log_file = None
     if run_dir is not None and save_log:
+        # Opened here, not by loguru: loguru's own file sink could not scrub what it writes.
+        _log_file = open(Path(run_dir) / "logging.log", "a", encoding="utf-8", buffering=1)
         logger.add(
-            Path(run_dir) / "logging.log",
+            _ScrubbingSink(_log_file),
             level=level,
             enqueue=False,
             format="{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {message}",
+            diagnose=False,
         )
         from .monitor import open_jsonl
 
         _chat_file = open_jsonl(Path(run_dir) / "logging.chat")
 
 
+class _ScrubbingSink:
+    """A loguru sink writing to ``stream`` what loguru formatted, exception text included,
+    once scrubbed: the patcher sees only the message, not the formatted traceback."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        self._stream.write(scrub_shaped(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:  # loguru colours a terminal only
+        isatty = getattr(self._stream, "isatty", None)
+        return bool(isatty and isatty())
+
+
 def _scrub_record(record: dict[str, Any]) -> None:
-    record["message"] = scrub(record["message"])
+    # For sinks added by the user as well: at least the message is clean.
+    record["message"] = scrub_shaped(record["message"])

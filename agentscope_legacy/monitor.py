@@ -257,7 +257,8 @@ class Monitor:
                 else "ok"
             )
         )
-        error_text = f"{type(error).__name__}: {error}" if error is not None else None
+        # Redacted for the database as for the records: an untyped error's text is not scrubbed.
+        error_text = redact(f"{type(error).__name__}: {error}") if error is not None else None
         with self._lock:
             if self._db is not None:
                 self._db.execute(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import inspect
+import sys
 import traceback
 import uuid
 from collections.abc import Callable
@@ -314,3 +315,193 @@ def test_an_experiment_saves_no_key(openai_server, tmp_path, monkeypatch, capfd)
     out, err = capfd.readouterr()
     texts = {**run_dir_files(result.run_dir), "stdout": out.encode(), "stderr": err.encode()}
     assert find_leaks([inline_key, env_key], texts) == []
+
+
+# -- the log sinks init() installs (issue 11, item 2) ------------------------------------------
+def refused_port() -> int:
+    """A loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_logged_exception_shows_no_locals_and_no_key(tmp_path, capfd):
+    """``logger.exception()`` after a refused connection, in a frame whose locals hold the
+    headers: stderr and ``logging.log`` get the traceback without local values (loguru's
+    ``diagnose``), and neither a registered key nor secret-shaped text the registry never saw
+    (a key in the failing URL, a Bearer credential, ``X-Api-Key: ...``) in it."""
+    import requests
+    from loguru import logger
+
+    key, unseen = new_key("logged"), f"tok-unseen-{uuid.uuid4().hex}"
+    agentscope_legacy.init(
+        model_configs=[{"config_name": "c", "model_type": "openai_chat", "api_key": key}],
+        save_dir=str(tmp_path),
+    )
+    port = refused_port()
+
+    def call() -> None:
+        headers = {"Authorization": f"Bearer {key}", "X-Api-Key": unseen, "Accept": "text/x"}
+        requests.post(f"http://127.0.0.1:{port}/v1?api_key={unseen}", headers=headers, timeout=2)
+
+    try:
+        call()
+    except requests.ConnectionError:
+        logger.exception(f"call failed; sent Authorization: Bearer {unseen}, X-Api-Key: {unseen}")
+    try:
+        raise ValueError(f"refused: api_key='{unseen}' at http://user:{unseen}@127.0.0.1/")
+    except ValueError:
+        logger.opt(exception=True).error("second failure")
+    _, err = capfd.readouterr()
+    log = (agentscope_legacy.get_runtime().run_dir / "logging.log").read_text()
+    for where, text in {"stderr": err, "logging.log": log}.items():
+        assert "Traceback" in text and "ConnectionError" in text and "second failure" in text
+        assert "api_key=***" in text and "Bearer ***" in text, where
+        assert "└" not in text and "'Accept'" not in text, where  # no variable values
+        assert find_leaks([key, unseen], {where: text.encode()}) == []
+
+
+# -- keys in fields not named like secrets (issue 11, item 3) ----------------------------------
+def hidden_key_configs(server: Any, keys: dict[str, str]) -> list[dict[str, Any]]:
+    """Configs whose keys sit in URL userinfo, a URL query parameter and custom headers."""
+    host = server.base_url.split("://", 1)[1]
+    return [
+        {
+            "config_name": "in-userinfo",
+            "model_type": "openai_chat",
+            "model_name": "m",
+            "api_key": "sk-fake-plain-0000",
+            "base_url": f"http://user:{keys['userinfo']}@{host}/v1",
+            "client_args": {
+                "default_headers": {
+                    "Ocp-Apim-Subscription-Key": keys["default_header"],
+                    "Accept": "application/json",
+                }
+            },
+            "max_retries": 1,
+            "retry_interval": 0.01,
+        },
+        {
+            "config_name": "in-query",
+            "model_type": "post_api_chat",
+            "api_url": f"{server.base_url}/v1/chat/completions?api-version=2024-06-01"
+            f"&key={keys['query']}",
+            "headers": {"Ocp-Apim-Subscription-Key": keys["header"]},
+            "json_args": {"model": "m"},
+            "max_retries": 1,
+            "retry_interval": 0.01,
+        },
+        {
+            "config_name": "refused",
+            "model_type": "post_api_chat",
+            "api_url": f"http://127.0.0.1:{refused_port()}/v1?access_token={keys['refused']}",
+            "max_retries": 0,
+        },
+    ]
+
+
+HIDDEN = ("userinfo", "default_header", "query", "header", "refused")
+
+
+def test_keys_in_urls_and_headers_never_leak(openai_server, tmp_path, capfd):
+    """``base_url: http://user:KEY@host``, ``api_url: ...?key=KEY``, ``access_token=KEY`` and
+    ``Ocp-Apim-Subscription-Key`` in ``headers`` / ``client_args.default_headers``: each
+    reaches the server, and none reaches ``.config``, ``repr(ModelConfig)``, errors and
+    their tracebacks, ``agentscope.db``, ``invocations.jsonl``, the log or stderr."""
+    keys = {name: f"sk-{name.replace('_', '-')}-{uuid.uuid4().hex}" for name in HIDDEN}
+    configs = hidden_key_configs(openai_server, keys)
+    agentscope_legacy.init(
+        model_configs=configs, save_dir=str(tmp_path), save_api_invoke=True, logger_level="DEBUG"
+    )
+    run_dir = agentscope_legacy.get_runtime().run_dir
+    manager = ModelManager.get_instance()
+    shown = [repr(manager.get_model_config(c["config_name"])) for c in configs]
+    everything = " ".join(keys.values())
+    for name in ("in-userinfo", "in-query"):
+        model = load_model_by_config_name(name)
+        assert chat_call(model, False).text
+        sent = openai_server.requests[-1]
+        assert keys["default_header" if name == "in-userinfo" else "header"] in str(sent.headers)
+        if name == "in-query":
+            assert f"key={keys['query']}" in sent.path  # the key did reach the server
+        for fault in (
+            Fault(status=401, message=f"invalid key {everything}"),
+            Fault(status=500, message=f"upstream refused key {everything}", times=2),
+        ):
+            openai_server.clear()
+            openai_server.add_fault(fault)
+            with pytest.raises(ProviderError) as info:
+                chat_call(model, False)
+            shown.append(describe(info.value))
+        openai_server.clear()
+    with pytest.raises(ProviderError) as info:  # its URL, with the key, in the SDK's message
+        chat_call(load_model_by_config_name("refused"), False)
+    shown.append(describe(info.value))
+    agentscope_legacy.get_runtime().monitor.close()
+    out, err = capfd.readouterr()
+    texts = run_dir_files(run_dir)
+    assert {"logging.log", "invocations.jsonl", "agentscope.db", ".config"} <= set(texts)
+    texts.update({"stdout": out.encode(), "stderr": err.encode()})
+    texts.update({f"shown[{i}]": s.encode() for i, s in enumerate(shown)})
+    assert texts["invocations.jsonl"].count(b'"status": "error"') >= 5
+    saved = texts[".config"].decode()
+    # Masked where they were, the rest of the URL and the harmless header kept.
+    assert f"http://user:***@{openai_server.base_url.split('://')[1]}/v1" in saved
+    assert "?api-version=2024-06-01&key=***" in saved and "access_token=***" in saved
+    assert (
+        saved.count("'Ocp-Apim-Subscription-Key': '***'")
+        + saved.count('"Ocp-Apim-Subscription-Key": "***"')
+        == 2
+        and "application/json" in saved
+    )
+    assert "key=***" in shown[1] and "user:***@" in shown[0]
+    assert find_leaks(list(keys.values()), texts) == []
+
+
+def test_an_experiment_saves_no_url_or_header_key(openai_server, tmp_path, capfd):
+    keys = {name: f"sk-{name.replace('_', '-')}-{uuid.uuid4().hex}" for name in HIDDEN}
+    openai_server.set_reply(text="Hello there.")
+    configs = hidden_key_configs(openai_server, keys)[:2]
+    doc = {
+        "model_configs": configs,
+        "agents": {
+            "a": {"class": "DialogAgent", "model": "in-userinfo", "sys_prompt": "Be brief."},
+            "b": {"class": "DialogAgent", "model": "in-query", "sys_prompt": "Be brief."},
+        },
+        "pipeline": ["a", "b"],
+        "run": {"save_dir": str(tmp_path), "name": "hidden-keys"},
+    }
+    result = experiment.load(doc).run(quiet=True)
+    assert [m.content for m in result.messages] == ["Hello there.", "Hello there."]
+    resolved = (result.run_dir / "experiment.yaml").read_text()
+    assert "user:***@" in resolved and "&key=***" in resolved
+    assert resolved.count("Ocp-Apim-Subscription-Key: '***'") == 2
+    out, err = capfd.readouterr()
+    texts = {**run_dir_files(result.run_dir), "stdout": out.encode(), "stderr": err.encode()}
+    assert find_leaks(list(keys.values()), texts) == []
+
+
+def test_the_cli_prints_no_url_or_header_key(openai_server, tmp_path, capsys):
+    """``chat`` after a 401 that echoes the keys."""
+    import json
+
+    from loguru import logger
+
+    from agentscope_legacy.cli import main
+
+    keys = {name: f"sk-{name.replace('_', '-')}-{uuid.uuid4().hex}" for name in HIDDEN}
+    file = tmp_path / "models.json"
+    file.write_text(json.dumps(hidden_key_configs(openai_server, keys)))
+    openai_server.add_fault(Fault(status=401, message=f"invalid key {' '.join(keys.values())}"))
+    code = main(["chat", "-m", str(file), "-c", "in-query", "--once", "hi", "--no-stream"])
+    chat_out, chat_err = capsys.readouterr()
+    assert code == 1 and "error:" in chat_err and "invalid key ***" in chat_err
+    logger.remove()  # chat pointed loguru at capsys's stderr
+    logger.add(lambda message: sys.stderr.write(message))
+    texts = {
+        "chat stdout": chat_out.encode(),
+        "chat stderr": chat_err.encode(),
+    }
+    assert find_leaks(list(keys.values()), texts) == []
