@@ -597,7 +597,8 @@ def test_api_key_never_leaks(openai_server, tmp_path, capfd):
 
     # The key really was used, and the server really echoed it back.
     assert openai_server.requests[0].headers["authorization"] == f"Bearer {key}"
-    assert key in json.dumps(info.value.body)
+    assert "Incorrect API key provided: ***" in json.dumps(info.value.body)  # scrubbed too
+    assert key not in json.dumps(info.value.body)
     for err in (info.value, dropped.value):
         assert key not in str(err) and key not in repr(err)
     assert "Incorrect API key provided: ***" in str(info.value)

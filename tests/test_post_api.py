@@ -459,7 +459,8 @@ def test_authorization_value_never_leaks(openai_server, tmp_path, capfd):
         model(MESSAGES)
 
     assert openai_server.requests[0].headers["authorization"] == f"Bearer {secret}"
-    assert secret in info.value.body  # the server did echo it...
+    assert "invalid token ***" in info.value.body  # the server did echo it, scrubbed...
+    assert secret not in info.value.body and secret not in info.value.message
     assert secret not in str(info.value) and secret not in repr(info.value)  # ...we did not
     assert "invalid token ***" in str(info.value)
     assert secret not in repr(model)

@@ -317,6 +317,82 @@ def test_an_experiment_saves_no_key(openai_server, tmp_path, monkeypatch, capfd)
     assert find_leaks([inline_key, env_key], texts) == []
 
 
+# -- every attribute of a typed error and its chain (issue 11, item 1) -------------------------
+def error_texts(err: BaseException) -> dict[str, bytes]:
+    """Every text reachable from ``err`` and the exceptions chained to it: args, message,
+    body, details, and the HTTP request and response an SDK error holds (body, text,
+    headers, URL). Read-only; only exceptions, containers and httpx/requests objects are
+    entered."""
+    found: dict[str, bytes] = {}
+    seen: set[int] = set()
+
+    def visit(obj: Any, path: str, depth: int) -> None:
+        if depth > 12 or id(obj) in seen or isinstance(obj, (int, float, bool, type(None))):
+            return
+        seen.add(id(obj))
+        if isinstance(obj, (str, bytes)):
+            found[path] = obj.encode("utf-8", "surrogateescape") if isinstance(obj, str) else obj
+            return
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                visit(str(k), f"{path}[key]", depth + 1)
+                visit(v, f"{path}[{k!r}]", depth + 1)
+            return
+        if isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                visit(v, f"{path}[{i}]", depth + 1)
+            return
+        package = type(obj).__module__.split(".", 1)[0]
+        if isinstance(obj, BaseException):
+            visit(obj.args, f"{path}.args", depth + 1)
+            visit(obj.__cause__, f"{path}.__cause__", depth + 1)
+            visit(obj.__context__, f"{path}.__context__", depth + 1)
+        elif package.startswith("httpx") or package == "requests":
+            for name in ("text", "content", "url"):
+                try:
+                    value = getattr(obj, name)
+                except Exception:  # a streamed response not read: no text to leak
+                    continue
+                visit(value if isinstance(value, (str, bytes)) else str(value), f"{path}.{name}", 0)
+            headers = getattr(obj, "headers", None)
+            if headers is not None:
+                visit(str(list(headers.items())), f"{path}.headers", 0)
+        else:
+            return
+        for name, value in vars(obj).items():
+            visit(value, f"{path}.{name}", depth + 1)
+
+    visit(err, "e", 0)
+    return found
+
+
+def test_typed_errors_keep_no_key_in_any_attribute(keys):
+    """A 401 and a 500 whose bodies echo the key: the typed error's ``message`` and ``body``
+    and the SDK exception under it (``__cause__.body``, ``__cause__.response.text``, the
+    ``httpx.HTTPStatusError`` in its ``__context__``, the request's headers) show no key."""
+    configs, by_type = keys
+    agentscope_legacy.init(model_configs=configs, disable_saving=True)
+    for model_type, key in by_type.items():
+        server = TYPES[model_type][0]()
+        model = load_model_by_config_name(f"secret-{model_type}")
+        for stream in [False, True] if model.can_stream else [False]:
+            for fault in (
+                Fault(status=401, message=f"invalid key {key}"),
+                Fault(status=500, message=f"upstream refused key {key}", times=2),
+            ):
+                server.clear()
+                server.add_fault(fault)
+                with pytest.raises(ProviderError) as info:
+                    TYPES[model_type][2](model, stream).text  # noqa: B018
+                texts = error_texts(info.value)
+                assert "e.message" in texts
+                if model_type in ("openai_chat", "anthropic_chat", "gemini_chat"):
+                    assert any(p.endswith(".response.text") for p in texts)  # walked to it
+                assert any(b"***" in text for text in texts.values())
+                assert find_leaks([key], texts) == [], (model_type, stream)
+        server.clear()
+
+
 # -- the log sinks init() installs (issue 11, item 2) ------------------------------------------
 def refused_port() -> int:
     """A loopback port nothing listens on."""
@@ -435,6 +511,7 @@ def test_keys_in_urls_and_headers_never_leak(openai_server, tmp_path, capfd):
             with pytest.raises(ProviderError) as info:
                 chat_call(model, False)
             shown.append(describe(info.value))
+            shown += [t.decode("utf-8", "replace") for t in error_texts(info.value).values()]
         openai_server.clear()
     with pytest.raises(ProviderError) as info:  # its URL, with the key, in the SDK's message
         chat_call(load_model_by_config_name("refused"), False)
@@ -484,7 +561,8 @@ def test_an_experiment_saves_no_url_or_header_key(openai_server, tmp_path, capfd
 
 
 def test_the_cli_prints_no_url_or_header_key(openai_server, tmp_path, capsys):
-    """``chat`` after a 401 that echoes the keys."""
+    """``chat`` after a 401 that echoes the keys, and ``validate`` of configs whose invalid
+    values hold them (the value shown in the error is redacted before it is shortened)."""
     import json
 
     from loguru import logger
@@ -498,10 +576,21 @@ def test_the_cli_prints_no_url_or_header_key(openai_server, tmp_path, capsys):
     code = main(["chat", "-m", str(file), "-c", "in-query", "--once", "hi", "--no-stream"])
     chat_out, chat_err = capsys.readouterr()
     assert code == 1 and "error:" in chat_err and "invalid key ***" in chat_err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "- config_name: bad\n  model_type: post_api_chat\n"
+        f"  api_url: ftp://user:{keys['userinfo']}@127.0.0.1/x?key={keys['query']}\n"
+        "  headers: {Ocp-Apim-Subscription-Key: 12345678}\n"
+    )
+    assert main(["validate", str(bad)]) == 1
+    out, err = capsys.readouterr()
     logger.remove()  # chat pointed loguru at capsys's stderr
     logger.add(lambda message: sys.stderr.write(message))
+    assert "api_url" in err and "ftp://user:***@127.0.0.1/x?key=***" in err
+    assert "12345678" not in err and "<hidden>" in err
     texts = {
         "chat stdout": chat_out.encode(),
         "chat stderr": chat_err.encode(),
+        "stderr": err.encode(),
     }
     assert find_leaks(list(keys.values()), texts) == []

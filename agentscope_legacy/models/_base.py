@@ -379,7 +379,7 @@ class ModelWrapperBase:
             yield
         except ProviderError as err:
             self._fill_context(err)
-            scrub_exception(err.__cause__)
+            scrub_exception(err)  # its message and body too, not only its chain
             raise
         except Exception as exc:
             err = self._translate_error(exc)
@@ -389,6 +389,7 @@ class ModelWrapperBase:
                 raise
             self._fill_context(err)
             scrub_exception(exc)  # printed as the cause in a traceback
+            scrub_exception(err)  # message, body: the server's text, which may echo the key
             raise err from exc
 
     def _argument_error(self, exc: TypeError) -> ProviderError | None:

@@ -361,14 +361,16 @@ def _make_validator(schema: dict[str, Any]) -> Any:
 
 def _describe(config: ModelConfig, error: Any) -> ConfigIssue:
     """A readable ConfigIssue for a jsonschema error (values of secret fields never shown)."""
-    from .._secrets import is_secret_key
+    from .._secrets import is_secret_key, is_secret_path, redact
 
     path = ""
     for part in error.absolute_path:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     schema = error.schema if isinstance(error.schema, dict) else {}
     last = next((p for p in reversed(error.absolute_path) if isinstance(p, str)), "")
-    shown = "<hidden>" if is_secret_key(last) else _short(error.instance)
+    hidden = is_secret_key(last) or is_secret_path(list(error.absolute_path))
+    # Redacted under its own name (a headers mapping is masked as one), before it is cut.
+    shown = "<hidden>" if hidden else _short(redact({last: error.instance})[last])
     kind = error.validator
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
