@@ -316,11 +316,11 @@ def test_state_dict_survives_a_config_loaded_while_it_iterates(monkeypatch):
     )
     redact, loaded = _secrets.redact, []
 
-    def redact_and_load(obj: Any) -> Any:
+    def redact_and_load(obj: Any, *args: Any, **kwargs: Any) -> Any:
         if not loaded:
             loaded.append(True)
             manager.load_model_configs([{"config_name": "late", "model_type": Echo.model_type}])
-        return redact(obj)
+        return redact(obj, *args, **kwargs)
 
     monkeypatch.setattr(_secrets, "redact", redact_and_load)
     assert [c["config_name"] for c in manager.state_dict()["model_configs"]] == ["c0", "c1", "c2"]

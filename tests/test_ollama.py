@@ -198,8 +198,9 @@ def test_no_options_in_config_still_merges_call_options(ollama_server):
 
 def test_unknown_call_argument_is_a_clear_error(ollama_server):
     model = load(config(ollama_server))
-    with pytest.raises(TypeError):
+    with pytest.raises(BadRequestError, match="'frequency'") as info:
         model(MESSAGES, frequency="high")
+    assert info.value.provider == "ollama" and info.value.config_name == "llama"
     assert ollama_server.requests == []
 
 
