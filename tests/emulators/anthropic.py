@@ -53,8 +53,8 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
 class AnthropicEmulator(ScriptedChatServer):
     """Anthropic server: ``POST /v1/messages``, streamed or not."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__(tls=tls)
         self._ids = itertools.count(1)
 
     # -- errors ----------------------------------------------------------

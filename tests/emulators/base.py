@@ -18,6 +18,7 @@ import http
 import itertools
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -152,7 +153,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hang up mid-reply on purpose (in-stream errors, timeouts).
-        if isinstance(sys.exc_info()[1], ConnectionError):
+        # A client refusing the test CA ends the TLS handshake: also the client's doing.
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
             return
         # Anything else (e.g. a failing stream generator) is an emulator bug.
         self.owner._record_error(traceback.format_exc())
@@ -164,6 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
+        if hasattr(self.request, "do_handshake"):  # TLS: see LoopbackServer.start
+            self.request.settimeout(30)
+            self.request.do_handshake()
+            self.request.settimeout(None)
         super().setup()
         # Headers and body go out as separate writes; without NODELAY the client's delayed
         # ACK costs ~40 ms per request.
@@ -378,7 +384,8 @@ class LoopbackServer:
     keepalive_event = b": keep-alive\n\n"
     keepalive_interval = 0.05
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: bool = False) -> None:
+        self.tls = tls  # serve https:// with the test CA of tests.emulators.tls
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._faults: list[_QueuedFault] = []
@@ -396,6 +403,14 @@ class LoopbackServer:
         if self._httpd is None:
             httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
             httpd.owner = self
+            if self.tls:
+                from .tls import server_context
+
+                # The handshake runs in the connection's own thread (_Handler.setup), so a
+                # client that never completes it blocks only itself, not accept().
+                httpd.socket = server_context().wrap_socket(
+                    httpd.socket, server_side=True, do_handshake_on_connect=False
+                )
             self._httpd = httpd
             self._thread = threading.Thread(
                 target=httpd.serve_forever,
@@ -438,7 +453,7 @@ class LoopbackServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     # -- inspection ------------------------------------------------------
 

@@ -53,8 +53,8 @@ _ERROR_CODES = {
 class DashScopeEmulator(ScriptedChatServer):
     """DashScope native API on loopback; ``api_base`` is what ``base_address`` should be."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__(tls=tls)
         self._ids = itertools.count(1)
         self._tasks: dict[str, dict[str, Any]] = {}
         self._pending_polls = 0

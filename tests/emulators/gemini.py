@@ -59,8 +59,8 @@ def google_status(code: int) -> str:
 class GeminiEmulator(ScriptedChatServer):
     """Gemini API server answering from the scripted chat reply."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__(tls=tls)
         self._ids = itertools.count(1)
         #: When True, :meth:`handle` also answers ``usageMetadata`` for embeddings.
         self.embedding_usage = False

@@ -65,8 +65,8 @@ class OpenAIEmulator(ScriptedChatServer):
     """OpenAI-compatible server: ``/v1/chat/completions``, ``/v1/embeddings``,
     ``/v1/images/generations`` and ``GET /files/img-<i>.png``."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__(tls=tls)
         self._ids = itertools.count(1)
 
     # -- errors ----------------------------------------------------------

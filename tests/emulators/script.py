@@ -110,8 +110,8 @@ class ChatScript:
 class ScriptedChatServer(LoopbackServer):
     """A loopback server answering chat requests from a :class:`ChatScript`."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__(tls=tls)
         self._script = ChatScript()
         self._reply_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 

@@ -32,8 +32,8 @@ ROLES = ("system", "user", "assistant", "tool")
 class ZhipuAIEmulator(ScriptedChatServer):
     """ZhipuAI server: chat completions (streamed or not) and embeddings."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, tls: bool = False) -> None:
+        super().__init__(tls=tls)
         self._ids = itertools.count(1)
 
     def error_body(self, status: int, message: str) -> Any:
