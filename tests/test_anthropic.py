@@ -7,137 +7,44 @@ rejects what the real API rejects) and what the wrapper makes of the replies.
 from __future__ import annotations
 
 import base64
-import socket
-import time
-import uuid
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
-from agentscope_legacy.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-)
+from agentscope_legacy import errors
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
 from agentscope_legacy.models.anthropic import deltas_from_events
+from tests import chat_kit as kit
+from tests.chat_kit import MESSAGES, load, sent
 from tests.emulators import STALL, TINY_PNG, Fault
 from tests.emulators import anthropic as emulator
 
 anthropic_server = emulator.anthropic_server
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
 CALL_A = {"id": "toolu_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}
-CALL_B = {"id": "toolu_b", "name": "get_time", "arguments": {"tz": "Europe/Paris"}}
 PNG_B64 = base64.b64encode(TINY_PNG).decode()
 
 
-def new_key() -> str:
-    return f"sk-ant-test-{uuid.uuid4().hex}"
-
-
 def chat_config(server: Any, **overrides: Any) -> dict[str, Any]:
-    config = {
-        "config_name": "claude",
-        "model_type": "anthropic_chat",
-        "model_name": "claude-sonnet-4-6",
-        "api_key": new_key(),
-        "base_url": server.base_url,
-        "retry_interval": 0.01,
-        "max_retries": 2,
-    }
-    config.update(overrides)
-    return config
+    return kit.chat_config(server, "anthropic_chat", **overrides)
 
 
-def load(config: dict[str, Any]) -> Any:
-    read_model_configs([config])
-    return load_model_by_config_name(config["config_name"])
+ANTHROPIC = {"finish": ("tool_use", "end_turn"), "request_id": "req_emu"}
 
 
-def sent(server: Any, index: int = -1) -> dict[str, Any]:
-    return server.requests[index].json
-
-
-def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
-    if not chunks:
-        return [(True, "")]
-    items, text = [], ""
-    for i, chunk in enumerate(chunks):
-        text += chunk
-        items.append((i == len(chunks) - 1, text))
-    return items
-
-
-# -- stream / non-stream parity ---------------------------------------------------------------
-PARITY_CASES = {
-    "text": {
-        "chunks": ["The quick", " brown", " fox."],
-        "prompt_tokens": 9,
-        "completion_tokens": 4,
-    },
-    "reasoning": {
-        "chunks": ["The answer", " is 42."],
-        "reasoning": ["Let me ", "think it ", "through."],
-        "prompt_tokens": 7,
-        "completion_tokens": 12,
-    },
-    "tools_only": {
-        "chunks": [],
-        "tool_calls": [CALL_A],
-        "prompt_tokens": 20,
-        "completion_tokens": 8,
-    },
-    "text_and_two_tools": {
-        "chunks": ["Checking ", "both."],
-        "tool_calls": [CALL_A, CALL_B],
-        "prompt_tokens": 30,
-        "completion_tokens": 15,
-    },
-}
-
-
-@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+@kit.parity_cases
 def test_stream_and_non_stream_agree(anthropic_server, script):
     anthropic_server.set_reply(**script)
-    model = load(chat_config(anthropic_server))
-    calls = script.get("tool_calls", [])
-    reasoning = "".join(script["reasoning"]) if "reasoning" in script else None
-
-    plain = model(MESSAGES)
-    streamed = model(MESSAGES, stream=True)
-    items = list(streamed.stream)
-
-    assert plain.stream is None
-    assert items == expected_stream(script["chunks"])  # answer only, never the thinking
-    for response in (plain, streamed):
-        assert response.text == "".join(script["chunks"])
-        assert response.reasoning == reasoning
-        assert response.tool_calls == [
-            {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
-            for c in calls
-        ] or (response.tool_calls is None and not calls)
-        assert response.finish_reason == ("tool_use" if calls else "end_turn")
-        # message_start already reports output_tokens=1: it must not be added to the total.
-        assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (
-            script["prompt_tokens"],
-            script["completion_tokens"],
-        )
-        assert response.request_id and response.request_id.startswith("req_emu")
+    # message_start already reports output_tokens=1: it must not be added to the total.
+    kit.check_parity(load(chat_config(anthropic_server)), script, **ANTHROPIC)
 
 
 def test_streamed_usage_is_the_last_running_total():
@@ -397,7 +304,7 @@ def test_401_is_not_retried_and_hides_the_key(anthropic_server):
     anthropic_server.add_fault(
         Fault(status=401, message=f"invalid x-api-key {key}", headers={"request-id": "req_401"})
     )
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(errors.AuthenticationError) as info:
         load(config)(MESSAGES)
     err = info.value
     assert len(anthropic_server.requests) == 1
@@ -420,26 +327,15 @@ def test_401_is_not_retried_and_hides_the_key(anthropic_server):
 def test_transient_failures_are_retried(
     anthropic_server, retry_waits, fault, requests, retry_after, stream
 ):
-    anthropic_server.set_reply(chunks=["all ", "good"])
-    anthropic_server.add_fault(fault)
-    started = time.perf_counter()
-    response = load(chat_config(anthropic_server))(MESSAGES, stream=stream)
-    assert response.text == "all good"
-    waits = retry_waits.seconds()
-    assert len(waits) == requests - 1
-    if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
-        assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
-    else:  # what the server asked for, and the wait did happen
-        assert waits == [retry_after] * (requests - 1)
-        assert time.perf_counter() - started >= sum(waits)
-    assert len(anthropic_server.requests) == requests
+    model = load(chat_config(anthropic_server))
+    kit.check_retried(anthropic_server, model, retry_waits, fault, requests, retry_after, stream)
 
 
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (Fault(status=429, headers={"retry-after": "0"}, times=3), RateLimitError),
-        (Fault(status=529, message="Overloaded", times=3), ServerError),
+        (Fault(status=429, headers={"retry-after": "0"}, times=3), errors.RateLimitError),
+        (Fault(status=529, message="Overloaded", times=3), errors.ServerError),
     ],
     ids=["429", "529"],
 )
@@ -453,7 +349,7 @@ def test_persistent_failures_raise_typed_errors(anthropic_server, fault, error):
 
 def test_400_is_a_bad_request(anthropic_server):
     anthropic_server.add_fault(Fault(status=400, message="messages: roles must alternate"))
-    with pytest.raises(BadRequestError) as info:
+    with pytest.raises(errors.BadRequestError) as info:
         load(chat_config(anthropic_server))(MESSAGES)
     assert "invalid_request_error: messages: roles must alternate" in str(info.value)
     assert len(anthropic_server.requests) == 1
@@ -464,7 +360,7 @@ def test_400_is_a_bad_request(anthropic_server):
 )
 def test_malformed_body_raises_response_format_error(anthropic_server, fault):
     anthropic_server.add_fault(fault)
-    with pytest.raises(ResponseFormatError):
+    with pytest.raises(errors.ResponseFormatError):
         load(chat_config(anthropic_server))(MESSAGES)
     assert len(anthropic_server.requests) == 1
 
@@ -473,36 +369,28 @@ def test_malformed_body_raises_response_format_error(anthropic_server, fault):
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (Fault(drop_after=5), ProviderConnectionError),
+        (Fault(drop_after=5), errors.ProviderConnectionError),
         (
             Fault(drop_after=5, stream_error={"type": "overloaded_error", "message": "Overloaded"}),
-            ProviderError,
+            errors.ProviderError,
         ),
     ],
     ids=["dropped", "error-event"],
 )
 def test_mid_stream_failure_keeps_partial_text(anthropic_server, fault, error):
-    anthropic_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
-    anthropic_server.add_fault(fault)
-    response = load(chat_config(anthropic_server))(MESSAGES, stream=True)
-    with pytest.raises(error) as info:
-        list(response.stream)
-    err = info.value
-    assert err.partial_text == "abcd"
+    err, _, _ = kit.check_partial(
+        anthropic_server, load(chat_config(anthropic_server)), fault, error
+    )
     assert err.config_name == "claude" and err.provider == "anthropic"
     if fault.stream_error:
         assert "overloaded_error: Overloaded" in str(err)
-        assert not isinstance(err, ProviderConnectionError)
+        assert not isinstance(err, errors.ProviderConnectionError)
         assert err.status is None
-    assert len(anthropic_server.requests) == 1
 
 
 def test_connection_refused_is_a_connection_error():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = chat_config(SimpleNamespace(base_url=f"http://127.0.0.1:{port}"), max_retries=1)
-    with pytest.raises(ProviderConnectionError) as info:
+    config = chat_config(kit.refused_server(), max_retries=1)
+    with pytest.raises(errors.ProviderConnectionError) as info:
         load(config)(MESSAGES)
     assert info.value.attempts == 2
 
@@ -510,13 +398,13 @@ def test_connection_refused_is_a_connection_error():
 def test_timeout_is_a_timeout_error(anthropic_server):
     anthropic_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(anthropic_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
-    with pytest.raises(ProviderTimeoutError):
+    with pytest.raises(errors.ProviderTimeoutError):
         model(MESSAGES)
 
 
 def test_huge_non_streamed_max_tokens_is_refused_before_sending(anthropic_server):
     model = load(chat_config(anthropic_server))
-    with pytest.raises(BadRequestError) as info:
+    with pytest.raises(errors.BadRequestError) as info:
         model(MESSAGES, max_tokens=64000)
     assert "stream" in str(info.value)
     assert anthropic_server.requests == []
@@ -527,18 +415,7 @@ def test_huge_non_streamed_max_tokens_is_refused_before_sending(anthropic_server
 def test_two_configs_with_their_own_keys_and_servers(anthropic_server):
     other = emulator.AnthropicEmulator().start()
     try:
-        first = chat_config(anthropic_server, config_name="one")
-        second = chat_config(other, config_name="two", model_name="claude-haiku-4-5")
-        read_model_configs([first, second])
-        one, two = load_model_by_config_name("one"), load_model_by_config_name("two")
-        other.set_reply(text="from two")
-        assert [m(MESSAGES).text for m in (one, two, one)] == ["Hello!", "from two", "Hello!"]
-        assert [r.headers["authorization"] for r in anthropic_server.requests] == [
-            f"Bearer {first['api_key']}"
-        ] * 2
-        (request,) = other.requests
-        assert request.headers["authorization"] == f"Bearer {second['api_key']}"
-        assert request.json["model"] == "claude-haiku-4-5"
+        kit.check_two_configs(chat_config, anthropic_server, other, "claude-haiku-4-5")
     finally:
         other.stop()
 
@@ -548,7 +425,7 @@ def test_missing_key_is_a_config_error(monkeypatch):
     read_model_configs(
         [{"config_name": "nokey", "model_type": "anthropic_chat", "model_name": "c"}]
     )
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(errors.ConfigError) as info:
         load_model_by_config_name("nokey")
     assert "ANTHROPIC_API_KEY" in str(info.value) and "nokey" in str(info.value)
 
@@ -562,7 +439,7 @@ def test_key_from_the_environment(anthropic_server, monkeypatch):
 
 
 def test_unknown_config_field_is_rejected(anthropic_server):
-    with pytest.raises(ConfigError):
+    with pytest.raises(errors.ConfigError):
         read_model_configs([chat_config(anthropic_server, max_token=10)])
 
 

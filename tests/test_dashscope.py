@@ -11,7 +11,6 @@ import base64
 import gc
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,7 @@ import pytest
 import requests
 
 import agentscope_legacy
-from agentscope_legacy.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-)
+from agentscope_legacy import errors
 from agentscope_legacy.logging import setup_logger
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
@@ -42,6 +31,8 @@ from agentscope_legacy.models.dashscope import (
     error_from_response,
     vectors_from_output,
 )
+from tests import chat_kit as kit
+from tests.chat_kit import MESSAGES, expected_stream, load, sent
 from tests.emulators import STALL, TINY_PNG, Fault, dashscope_fixtures, embedding_vector
 from tests.emulators.dashscope import DashScopeEmulator
 
@@ -61,7 +52,6 @@ def _reset_logger():
     setup_logger(None, "INFO", save_log=False)
 
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 MM_MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
 WEATHER = {
     "name": "get_weather",
@@ -69,8 +59,6 @@ WEATHER = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
 TIME = {**WEATHER, "name": "get_time"}
-CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
-CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "Europe/Paris"}}
 TEXT_PATH = "/api/v1/services/aigc/text-generation/generation"
 
 # The two chat model types: (model_type, model_name, messages, request path suffix).
@@ -85,113 +73,27 @@ CHAT_TYPES = {
 }
 
 
-def new_key() -> str:
-    return f"sk-ds-{uuid.uuid4().hex}"
-
-
 def config_for(server: Any, kind: str = "chat", **overrides: Any) -> dict[str, Any]:
     model_type, model_name = {
         **{k: v[:2] for k, v in CHAT_TYPES.items()},
         "embedding": ("dashscope_text_embedding", "text-embedding-v4"),
         "image": ("dashscope_image_synthesis", "wanx-v1"),
     }[kind]
-    config = {
-        "config_name": kind,
-        "model_type": model_type,
-        "model_name": model_name,
-        "api_key": new_key(),
-        "base_url": server.api_base,
-        "retry_interval": 0.01,
-        "max_retries": 2,
-    }
-    config.update(overrides)
-    return config
+    fields = {"config_name": kind, "model_type": model_type, "model_name": model_name}
+    return kit.chat_config(server, "dashscope_chat", **{**fields, **overrides})
 
 
-def load(config: dict[str, Any]) -> Any:
-    read_model_configs([config])
-    return load_model_by_config_name(config["config_name"])
-
-
-def sent(server: Any, index: int = -1) -> dict[str, Any]:
-    return server.requests[index].json
-
-
-def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
-    if not chunks:
-        return [(True, "")]
-    items, text = [], ""
-    for i, chunk in enumerate(chunks):
-        text += chunk
-        items.append((i == len(chunks) - 1, text))
-    return items
-
-
-def tool_blocks(calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    blocks = [
-        {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
-        for c in calls
-    ]
-    return blocks or None
-
-
-# -- 1. stream / non-stream parity ------------------------------------------------------------
-PARITY_CASES = {
-    "text": {
-        "chunks": ["The quick", " brown", " fox."],
-        "prompt_tokens": 9,
-        "completion_tokens": 4,
-    },
-    "reasoning": {
-        "chunks": ["The answer", " is 42."],
-        "reasoning": ["Let me ", "think it ", "through."],
-        "prompt_tokens": 7,
-        "completion_tokens": 12,
-    },
-    "tools_only": {
-        "chunks": [],
-        "tool_calls": [CALL_A],
-        "prompt_tokens": 20,
-        "completion_tokens": 8,
-    },
-    "text_and_two_tools": {
-        "chunks": ["Checking ", "both."],
-        "tool_calls": [CALL_A, CALL_B],
-        "prompt_tokens": 30,
-        "completion_tokens": 15,
-    },
-}
-
-
-def check_reply(response: Any, script: dict[str, Any]) -> None:
-    calls = script.get("tool_calls", [])
-    assert response.text == "".join(script["chunks"])
-    assert response.reasoning == ("".join(script["reasoning"]) if "reasoning" in script else None)
-    assert response.tool_calls == tool_blocks(calls)
-    assert response.finish_reason == ("tool_calls" if calls else "stop")
-    usage = response.usage
-    assert (usage.prompt_tokens, usage.completion_tokens, usage.estimated) == (
-        script["prompt_tokens"],
-        script["completion_tokens"],
-        False,
-    )
+new_key = kit.PROVIDERS["dashscope_chat"].key
+check_reply = kit.check_reply
 
 
 @pytest.mark.parametrize("kind", list(CHAT_TYPES))
-@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+@kit.parity_cases
 def test_stream_and_non_stream_agree(dashscope_server, kind, script):
     dashscope_server.set_reply(**script)
     _, _, messages, path = CHAT_TYPES[kind]
     model = load(config_for(dashscope_server, kind))
-
-    plain = model(messages)
-    streamed = model(messages, stream=True)
-    items = list(streamed.stream)
-
-    assert plain.stream is None
-    assert items == expected_stream(script["chunks"])  # the answer only, never reasoning
-    for response in (plain, streamed):
-        check_reply(response, script)
+    plain, streamed = kit.check_parity(model, script, messages)
     assert plain.request_id and streamed.request_id
     plain_req, stream_req = dashscope_server.requests
     assert plain_req.path.endswith(path) and stream_req.path.endswith(path)
@@ -211,7 +113,7 @@ def test_cumulative_streams_become_deltas(
 ):
     """Explicit ``incremental_output=False``: the SDK merges deltas itself (qwen-plus) or the
     server sends cumulative text (omni models); either way the wrapper yields the same reply."""
-    script = PARITY_CASES["text_and_two_tools"] | {"reasoning": ["Hmm, ", "ok."]}
+    script = kit.PARITY_CASES["text_and_two_tools"] | {"reasoning": ["Hmm, ", "ok."]}
     dashscope_server.set_reply(**script)
     model = load(config_for(dashscope_server, model_name=model_name))
     response = model(MESSAGES, stream=True, incremental_output=False)
@@ -456,32 +358,22 @@ def test_local_file_the_sdk_would_upload_is_refused(dashscope_server, tmp_path, 
 def test_transient_failures_are_retried(
     dashscope_server, retry_waits, fault, requests_made, retry_after, stream
 ):
-    dashscope_server.set_reply(chunks=["all ", "good"])
-    dashscope_server.add_fault(fault)
     model = load(config_for(dashscope_server))
-    started = time.perf_counter()
-    response = model(MESSAGES, stream=stream)
-    assert response.text == "all good"
-    waits = retry_waits.seconds()
-    assert len(waits) == requests_made - 1
-    if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
-        assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
-    else:  # what the server asked for, and the wait did happen
-        assert waits == [retry_after] * (requests_made - 1)
-        assert time.perf_counter() - started >= sum(waits)
-    assert len(dashscope_server.requests) == requests_made
+    kit.check_retried(
+        dashscope_server, model, retry_waits, fault, requests_made, retry_after, stream
+    )
 
 
 @pytest.mark.parametrize(
     ("fault", "error", "requests_made"),
     [
-        (Fault(status=429, headers={"Retry-After": "0"}, times=5), RateLimitError, 3),
-        (Fault(status=500, times=5), ServerError, 3),
-        (Fault(status=401), AuthenticationError, 1),
-        (Fault(status=403), AuthenticationError, 1),
-        (Fault(status=404), BadRequestError, 1),
-        (Fault(status=400), BadRequestError, 1),
-        (Fault(status=429, headers={"Retry-After": "300"}), RateLimitError, 1),
+        (Fault(status=429, headers={"Retry-After": "0"}, times=5), errors.RateLimitError, 3),
+        (Fault(status=500, times=5), errors.ServerError, 3),
+        (Fault(status=401), errors.AuthenticationError, 1),
+        (Fault(status=403), errors.AuthenticationError, 1),
+        (Fault(status=404), errors.BadRequestError, 1),
+        (Fault(status=400), errors.BadRequestError, 1),
+        (Fault(status=429, headers={"Retry-After": "300"}), errors.RateLimitError, 1),
     ],
     ids=["429-persists", "500-persists", "401", "403", "404", "400", "429-retry-after-too-long"],
 )
@@ -510,7 +402,7 @@ def test_auth_error_message_and_key_scrubbed(dashscope_server):
     config = config_for(dashscope_server)
     key = config["api_key"]
     dashscope_server.add_fault(Fault(status=401, message=f"Invalid API-key provided: {key}"))
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(errors.AuthenticationError) as info:
         load(config)(MESSAGES)
     assert dashscope_server.requests[0].headers["authorization"] == f"Bearer {key}"
     assert "InvalidApiKey: Invalid API-key provided: ***" in str(info.value)
@@ -524,7 +416,7 @@ def test_auth_error_message_and_key_scrubbed(dashscope_server):
 @pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
 def test_malformed_body_raises_response_format_error(dashscope_server, fault, stream):
     dashscope_server.add_fault(fault)
-    with pytest.raises(ResponseFormatError) as info:
+    with pytest.raises(errors.ResponseFormatError) as info:
         load(config_for(dashscope_server))(MESSAGES, stream=stream)
     assert info.value.config_name == "chat"
     assert len(dashscope_server.requests) == 1
@@ -539,11 +431,11 @@ def test_malformed_line_in_a_stream_is_a_response_format_error():
         "headers": {"Content-Type": "text/event-stream;charset=UTF-8"},
     }
     err = error_from_response(rsp)
-    assert isinstance(err, ResponseFormatError) and err.request_id == "r7"
+    assert isinstance(err, errors.ResponseFormatError) and err.request_id == "r7"
     rsp["headers"] = {"Content-Type": "text/html", "Retry-After": "3"}
     rsp["status_code"] = 502
     err = error_from_response(rsp)
-    assert isinstance(err, ServerError) and err.retry_after == 3.0
+    assert isinstance(err, errors.ServerError) and err.retry_after == 3.0
 
 
 BAD_CALL = {"role": "assistant", "content": "", "tool_calls": ["not-an-object"]}
@@ -560,7 +452,7 @@ BAD_CALL = {"role": "assistant", "content": "", "tool_calls": ["not-an-object"]}
 )
 def test_unexpected_shapes_are_response_format_errors(dashscope_server, body):
     dashscope_server.add_fault(Fault(status=200, body=body))
-    with pytest.raises(ResponseFormatError):
+    with pytest.raises(errors.ResponseFormatError):
         load(config_for(dashscope_server))(MESSAGES)
 
 
@@ -569,15 +461,15 @@ def test_unexpected_shapes_are_response_format_errors(dashscope_server, body):
 @pytest.mark.parametrize(
     ("fault", "error", "message"),
     [
-        (Fault(drop_after=2), ProviderConnectionError, None),
+        (Fault(drop_after=2), errors.ProviderConnectionError, None),
         (
             Fault(drop_after=2, stream_error={"code": "DataInspectionFailed", "message": "bad"}),
-            BadRequestError,
+            errors.BadRequestError,
             "DataInspectionFailed: bad",
         ),
         (
             Fault(drop_after=2, stream_error={"message": "overloaded", "type": "server_error"}),
-            ServerError,
+            errors.ServerError,
             "InternalError: overloaded",
         ),
     ],
@@ -585,24 +477,15 @@ def test_unexpected_shapes_are_response_format_errors(dashscope_server, body):
 )
 @pytest.mark.parametrize("kind", list(CHAT_TYPES))
 def test_mid_stream_failure_keeps_partial_text(dashscope_server, kind, fault, error, message):
-    dashscope_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
-    dashscope_server.add_fault(fault)
     _, _, messages, _ = CHAT_TYPES[kind]
-    response = load(config_for(dashscope_server, kind))(messages, stream=True)
-
-    seen = []
-    with pytest.raises(error) as info:
-        for item in response.stream:
-            seen.append(item)
-    err = info.value
-    assert isinstance(err, ProviderError)
-    assert err.partial_text == "abcd"
-    assert seen and all(not last for last, _ in seen)
+    model = load(config_for(dashscope_server, kind))
+    err, seen, response = kit.check_partial(dashscope_server, model, fault, error, messages)
+    assert isinstance(err, errors.ProviderError)
+    assert seen
     assert err.config_name == kind
     if message:
         assert message in str(err)
         assert err.status == 400  # what the SDK reports for any in-stream error
-    assert len(dashscope_server.requests) == 1  # never retried midway
     with pytest.raises(error) as again:
         _ = response.text
     assert again.value is err
@@ -613,7 +496,7 @@ def test_timeout_raises_provider_timeout_error(dashscope_server, timeout):
     dashscope_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(config_for(dashscope_server, timeout=timeout, max_retries=0))
     started = time.perf_counter()
-    with pytest.raises(ProviderTimeoutError):
+    with pytest.raises(errors.ProviderTimeoutError):
         model(MESSAGES)
     assert time.perf_counter() - started >= 0.25
     assert len(dashscope_server.requests) == 1
@@ -657,7 +540,7 @@ def test_two_configs_with_two_keys_and_two_servers(dashscope_server):
 def test_missing_api_key_is_a_config_error(monkeypatch):
     monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
     read_model_configs([{"config_name": "nokey", "model_type": "dashscope_chat"}])
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(errors.ConfigError) as info:
         load_model_by_config_name("nokey")
     message = str(info.value)
     assert "api_key" in message and "DASHSCOPE_API_KEY" in message and "nokey" in message
@@ -677,7 +560,7 @@ def test_api_key_from_the_environment(dashscope_server, monkeypatch):
     "bad", [{"thinking_budget": 0}, {"enable_thinking": "yes"}, {"enable_thinkng": True}]
 )
 def test_config_fields_are_validated(dashscope_server, bad):
-    with pytest.raises(ConfigError):
+    with pytest.raises(errors.ConfigError):
         read_model_configs([config_for(dashscope_server, **bad)])
 
 
@@ -741,13 +624,13 @@ def test_embeddings_are_ordered_by_text_index():
         "embeddings": [{"text_index": 1, "embedding": [1.0]}, {"text_index": 0, "embedding": [0.0]}]
     }
     assert vectors_from_output(output) == [[0.0], [1.0]]
-    with pytest.raises(ResponseFormatError):
+    with pytest.raises(errors.ResponseFormatError):
         vectors_from_output({"nope": []})
 
 
 def test_embedding_errors_are_typed(dashscope_server):
     dashscope_server.add_fault(Fault(status=401))
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(errors.AuthenticationError):
         load(config_for(dashscope_server, "embedding"))("x")
 
 
@@ -780,14 +663,14 @@ def test_image_task_still_running_is_polled_again(dashscope_server):
 
 def test_failed_image_task_is_not_resubmitted(dashscope_server):
     dashscope_server.set_image_task(failure={"code": "InvalidParameter", "message": "bad size"})
-    with pytest.raises(BadRequestError, match="bad size"):
+    with pytest.raises(errors.BadRequestError, match="bad size"):
         load(config_for(dashscope_server, "image"))("a red pixel")
     assert [r.method for r in dashscope_server.requests] == ["POST", "GET"]
 
 
 def test_poll_failure_is_not_resubmitted(dashscope_server):
     dashscope_server.add_fault(Fault(status=500), path_prefix="/api/v1/tasks/")
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(errors.ServerError) as info:
         load(config_for(dashscope_server, "image"))("a red pixel")
     assert "task task-" in str(info.value)
     assert [r.method for r in dashscope_server.requests] == ["POST", "GET"]

@@ -11,23 +11,13 @@ import gc
 import json
 import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import agentscope_legacy
-from agentscope_legacy.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    ProviderConnectionError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-)
+from agentscope_legacy import errors
 from agentscope_legacy.logging import setup_logger
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
@@ -37,12 +27,13 @@ from agentscope_legacy.models.gemini import (
     tool_choice_to_gemini,
     tools_to_gemini,
 )
+from tests import chat_kit as kit
+from tests.chat_kit import MESSAGES, expected_stream, load, sent
 from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector, gemini_fixtures
 from tests.emulators.gemini import GeminiEmulator, google_status
 
 gemini_server = gemini_fixtures.gemini_server
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city.",
@@ -57,7 +48,6 @@ WEATHER = {
     },
 }
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
-CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "Europe/Paris"}}
 
 
 @pytest.fixture(autouse=True)
@@ -71,113 +61,19 @@ def _clean_env(monkeypatch):
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def new_key() -> str:
-    return f"AIza-test-{uuid.uuid4().hex}"
-
-
 def chat_config(server: Any, **overrides: Any) -> dict[str, Any]:
-    config = {
-        "config_name": "gem",
-        "model_type": "gemini_chat",
-        "model_name": "gemini-2.5-flash",
-        "api_key": new_key(),
-        "base_url": server.base_url,
-        "retry_interval": 0.01,
-        "max_retries": 2,
-    }
-    config.update(overrides)
-    return config
+    return kit.chat_config(server, "gemini_chat", **overrides)
 
 
-def load(config: dict[str, Any]) -> Any:
-    read_model_configs([config])
-    return load_model_by_config_name(config["config_name"])
-
-
-def sent(server: Any, index: int = -1) -> dict[str, Any]:
-    return server.requests[index].json
-
-
-def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
-    if not chunks:
-        return [(True, "")]
-    items, text = [], ""
-    for i, chunk in enumerate(chunks):
-        text += chunk
-        items.append((i == len(chunks) - 1, text))
-    return items
-
-
-def tool_blocks(calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    blocks = [
-        {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
-        for c in calls
-    ]
-    return blocks or None
+new_key = kit.PROVIDERS["gemini_chat"].key
 
 
 # -- 1. stream / non-stream parity ------------------------------------------------------------
-PARITY_CASES = {
-    "text": {
-        "chunks": ["The quick", " brown", " fox."],
-        "prompt_tokens": 9,
-        "completion_tokens": 4,
-    },
-    "reasoning": {
-        "chunks": ["The answer", " is 42."],
-        "reasoning": ["Let me ", "think it ", "through."],
-        "prompt_tokens": 7,
-        "completion_tokens": 12,
-    },
-    "tools_only": {
-        "chunks": [],
-        "tool_calls": [CALL_A],
-        "prompt_tokens": 20,
-        "completion_tokens": 8,
-    },
-    "text_and_two_tools": {
-        "chunks": ["Checking ", "both."],
-        "tool_calls": [CALL_A, CALL_B],
-        "prompt_tokens": 30,
-        "completion_tokens": 15,
-    },
-    "reasoning_and_tools": {
-        "chunks": ["On it."],
-        "reasoning": ["Need ", "weather."],
-        "tool_calls": [CALL_A],
-        "prompt_tokens": 11,
-        "completion_tokens": 9,
-    },
-}
-
-
-@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+@kit.parity_cases
 def test_stream_and_non_stream_agree(gemini_server, script):
     gemini_server.set_reply(**script)
     model = load(chat_config(gemini_server, include_thoughts=True))
-    text = "".join(script["chunks"])
-    calls = script.get("tool_calls", [])
-    reasoning = "".join(script["reasoning"]) if "reasoning" in script else None
-
-    plain = model(MESSAGES)
-    streamed = model(MESSAGES, stream=True)
-    items = list(streamed.stream)
-
-    assert plain.stream is None
-    assert items == expected_stream(script["chunks"])  # answer only, never thoughts
-    for response in (plain, streamed):
-        assert response.text == text
-        assert response.reasoning == reasoning
-        assert response.tool_calls == tool_blocks(calls)
-        assert response.finish_reason == ("tool_calls" if calls else "stop")
-        assert response.request_id.startswith("resp-emu")
-        usage = response.usage
-        assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (
-            script["prompt_tokens"],
-            script["completion_tokens"],
-            script["prompt_tokens"] + script["completion_tokens"],
-        )
-        assert not usage.estimated
+    kit.check_parity(model, script, request_id="resp-emu")  # answer only, never thoughts
     paths = [r.path for r in gemini_server.requests]
     assert paths == [
         "/v1/models/gemini-2.5-flash:generateContent",
@@ -574,29 +470,21 @@ def test_transient_failures_are_retried(gemini_server, retry_waits, fault, reque
     for stream in (False, True):  # a call, and the opening of a stream
         gemini_server.clear()
         retry_waits.clear()
-        gemini_server.set_reply(chunks=["all ", "good"])
-        gemini_server.add_fault(fault)
-        started = time.perf_counter()
-        response = model(MESSAGES, stream=stream)
-        assert response.text == "all good"
-        waits = retry_waits.seconds()
-        assert len(waits) == requests - 1
-        if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
-            assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
-        else:  # what the server asked for, and the wait did happen
-            assert waits == [retry_after] * (requests - 1)
-            assert time.perf_counter() - started >= sum(waits)
-        assert len(gemini_server.requests) == requests
+        kit.check_retried(gemini_server, model, retry_waits, fault, requests, retry_after, stream)
 
 
 FAILURES = [
-    (Fault(status=429, headers={"Retry-After": "0"}, times=5), RateLimitError, 3),
-    (Fault(status=500, times=5), ServerError, 3),
-    (Fault(status=401), AuthenticationError, 1),
-    (Fault(status=403), AuthenticationError, 1),
-    (Fault(status=404), BadRequestError, 1),
-    (Fault(status=400), BadRequestError, 1),
-    (Fault(status=429, headers={"Retry-After": "300"}), RateLimitError, 1),  # too long to wait
+    (Fault(status=429, headers={"Retry-After": "0"}, times=5), errors.RateLimitError, 3),
+    (Fault(status=500, times=5), errors.ServerError, 3),
+    (Fault(status=401), errors.AuthenticationError, 1),
+    (Fault(status=403), errors.AuthenticationError, 1),
+    (Fault(status=404), errors.BadRequestError, 1),
+    (Fault(status=400), errors.BadRequestError, 1),
+    (
+        Fault(status=429, headers={"Retry-After": "300"}),
+        errors.RateLimitError,
+        1,
+    ),  # too long to wait
 ]
 
 
@@ -625,7 +513,7 @@ def test_auth_error_echoing_the_key_is_scrubbed(gemini_server):
     config = chat_config(gemini_server)
     key = config["api_key"]
     gemini_server.add_fault(Fault(status=400, message=f"API key not valid: {key}"))
-    with pytest.raises(BadRequestError) as info:
+    with pytest.raises(errors.BadRequestError) as info:
         load(config)(MESSAGES)
     assert gemini_server.requests[0].headers["x-goog-api-key"] == key
     # The server did echo it (the body keeps the message), scrubbed like the text (issue 11).
@@ -640,16 +528,19 @@ def test_malformed_body_raises_response_format_error(gemini_server):
     for fault in (Fault(malformed=True), Fault(empty_body=True)):
         gemini_server.clear()
         gemini_server.add_fault(fault)
-        with pytest.raises(ResponseFormatError) as info:
+        with pytest.raises(errors.ResponseFormatError) as info:
             model(MESSAGES)
         assert info.value.config_name == "gem"
         assert len(gemini_server.requests) == 1
 
 
 MID_STREAM_FAILURES = [
-    (Fault(drop_after=2), ProviderConnectionError),
-    (Fault(drop_after=2, stream_error={"message": "overloaded", "code": 503}), ServerError),
-    (Fault(drop_after=2, stream_error={"message": "slow down", "code": 429}), RateLimitError),
+    (Fault(drop_after=2), errors.ProviderConnectionError),
+    (Fault(drop_after=2, stream_error={"message": "overloaded", "code": 503}), errors.ServerError),
+    (
+        Fault(drop_after=2, stream_error={"message": "slow down", "code": 429}),
+        errors.RateLimitError,
+    ),
 ]
 
 
@@ -657,21 +548,12 @@ def test_mid_stream_failure_keeps_partial_text_and_is_not_retried(gemini_server)
     model = load(chat_config(gemini_server))
     for fault, error in MID_STREAM_FAILURES:  # events: one per chunk; 2 let "ab", "cd" through
         gemini_server.clear()
-        gemini_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
-        gemini_server.add_fault(fault)
-        response = model(MESSAGES, stream=True)
-        seen = []
-        with pytest.raises(error) as info:
-            for item in response.stream:
-                seen.append(item)
-        err = info.value
-        assert err.partial_text == "abcd"
+        err, seen, response = kit.check_partial(gemini_server, model, fault, error)
         assert seen == [(False, "ab")]  # "cd" arrived but is held back until the next piece
         assert err.config_name == "gem"
         if fault.stream_error:
             assert fault.stream_error["message"] in str(err)
             assert err.status == fault.stream_error["code"]
-        assert len(gemini_server.requests) == 1
         with pytest.raises(error) as again:
             _ = response.text
         assert again.value is err
@@ -682,7 +564,7 @@ def test_timeout_raises_provider_timeout_error(gemini_server, timeout):
     gemini_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(gemini_server, timeout=timeout, max_retries=0))
     started = time.perf_counter()
-    with pytest.raises(ProviderTimeoutError):
+    with pytest.raises(errors.ProviderTimeoutError):
         model(MESSAGES)
     assert time.perf_counter() - started >= 0.25
     assert len(gemini_server.requests) == 1
@@ -701,7 +583,7 @@ def test_connection_refused_is_a_connection_error():
     config = chat_config(server, max_retries=1)
     server.stop()
     model = load(config)
-    with pytest.raises(ProviderConnectionError) as info:
+    with pytest.raises(errors.ProviderConnectionError) as info:
         model(MESSAGES)
     assert info.value.attempts == 2
 
@@ -710,7 +592,7 @@ def test_sdk_retry_options_are_ignored(gemini_server):
     retry = {"attempts": 5, "initial_delay": 0.01}
     gemini_server.add_fault(Fault(status=500, times=10))
     model = load(chat_config(gemini_server, client_args={"retry_options": retry}, max_retries=0))
-    with pytest.raises(ServerError):
+    with pytest.raises(errors.ServerError):
         model(MESSAGES)
     assert len(gemini_server.requests) == 1
 
@@ -768,7 +650,7 @@ def test_client_args_api_version_and_headers(gemini_server):
 
 def test_unknown_client_args_are_a_config_error(gemini_server):
     read_model_configs([chat_config(gemini_server, client_args={"max_retries": 3})])
-    with pytest.raises(ConfigError, match="max_retries"):
+    with pytest.raises(errors.ConfigError, match="max_retries"):
         load_model_by_config_name("gem")
 
 
@@ -776,7 +658,7 @@ def test_missing_api_key_is_a_config_error():
     read_model_configs(
         [{"config_name": "nokey", "model_type": "gemini_chat", "model_name": "gemini-2.5-flash"}]
     )
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(errors.ConfigError) as info:
         load_model_by_config_name("nokey")
     message = str(info.value)
     assert "api_key" in message and "GEMINI_API_KEY" in message and "nokey" in message
@@ -862,7 +744,7 @@ def test_embedding_kwargs_and_usage(gemini_server):
 
 def test_embedding_errors_are_typed(gemini_server):
     gemini_server.add_fault(Fault(status=429, times=5, headers={"Retry-After": "0"}))
-    with pytest.raises(RateLimitError):
+    with pytest.raises(errors.RateLimitError):
         load(embedding_config(gemini_server))("x")
     assert len(gemini_server.requests) == 3
 

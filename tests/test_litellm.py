@@ -15,15 +15,7 @@ import pytest
 
 pytest.importorskip("litellm")
 
-from agentscope_legacy.errors import (  # noqa: E402
-    AuthenticationError,
-    BadRequestError,
-    ProviderConnectionError,
-    ProviderError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-)
+from agentscope_legacy import errors  # noqa: E402
 from agentscope_legacy.message import Msg  # noqa: E402
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs  # noqa: E402
 from tests.emulators import STALL, Fault  # noqa: E402
@@ -237,10 +229,10 @@ def test_rate_limit_is_retried_honouring_retry_after(openai_server, retry_waits,
 @pytest.mark.parametrize(
     ("fault", "error", "requests"),
     [
-        (Fault(status=401), AuthenticationError, 1),
-        (Fault(status=404), BadRequestError, 1),
-        (Fault(status=500, times=5), ServerError, 3),
-        (Fault(status=429, headers={"Retry-After": "300"}), RateLimitError, 1),
+        (Fault(status=401), errors.AuthenticationError, 1),
+        (Fault(status=404), errors.BadRequestError, 1),
+        (Fault(status=500, times=5), errors.ServerError, 3),
+        (Fault(status=429, headers={"Retry-After": "300"}), errors.RateLimitError, 1),
     ],
     ids=["401", "404", "500-persists", "429-retry-after-too-long"],
 )
@@ -258,7 +250,7 @@ def test_unauthorized_hides_the_key(openai_server):
     key = data["api_key"]
     openai_server.add_fault(Fault(status=401, message=f"Incorrect API key provided: {key}"))
     model = load(data)
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(errors.AuthenticationError) as info:
         model(MESSAGES)
     assert openai_server.requests[0].headers["authorization"] == f"Bearer {key}"
     assert key not in str(info.value) and key not in repr(info.value) and key not in repr(model)
@@ -268,7 +260,7 @@ def test_unauthorized_hides_the_key(openai_server):
 @pytest.mark.parametrize("fault", [Fault(malformed=True), Fault(empty_body=True)])
 def test_malformed_body_is_a_response_format_error(openai_server, fault):
     openai_server.add_fault(fault)
-    with pytest.raises(ResponseFormatError):
+    with pytest.raises(errors.ResponseFormatError):
         load(config(openai_server))(MESSAGES)
     assert len(openai_server.requests) == 1  # litellm says 500, but retrying cannot help
 
@@ -276,8 +268,11 @@ def test_malformed_body_is_a_response_format_error(openai_server, fault):
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (Fault(drop_after=3), ProviderConnectionError),
-        (Fault(drop_after=3, stream_error={"message": "overloaded", "type": "x"}), ProviderError),
+        (Fault(drop_after=3), errors.ProviderConnectionError),
+        (
+            Fault(drop_after=3, stream_error={"message": "overloaded", "type": "x"}),
+            errors.ProviderError,
+        ),
     ],
     ids=["dropped", "error-event"],
 )
@@ -291,7 +286,7 @@ def test_mid_stream_failure_keeps_partial_text(openai_server, fault, error):
     assert err.partial_text == "abcd"
     assert len(openai_server.requests) == 1
     if fault.stream_error:
-        assert "overloaded" in str(err) and not isinstance(err, ProviderConnectionError)
+        assert "overloaded" in str(err) and not isinstance(err, errors.ProviderConnectionError)
 
 
 def test_connection_refused_is_a_connection_error():
@@ -308,7 +303,7 @@ def test_connection_refused_is_a_connection_error():
         "api_base": f"http://127.0.0.1:{port}/v1",
         "max_retries": 0,
     }
-    with pytest.raises(ProviderConnectionError):
+    with pytest.raises(errors.ProviderConnectionError):
         load(data)(MESSAGES)
 
 

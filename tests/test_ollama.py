@@ -17,17 +17,7 @@ import pytest
 
 pytest.importorskip("ollama")
 
-from agentscope_legacy.errors import (  # noqa: E402
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-)
+from agentscope_legacy import errors  # noqa: E402
 from agentscope_legacy.message import Msg  # noqa: E402
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs  # noqa: E402
 from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector  # noqa: E402
@@ -198,7 +188,7 @@ def test_no_options_in_config_still_merges_call_options(ollama_server):
 
 def test_unknown_call_argument_is_a_clear_error(ollama_server):
     model = load(config(ollama_server))
-    with pytest.raises(BadRequestError, match="'frequency'") as info:
+    with pytest.raises(errors.BadRequestError, match="'frequency'") as info:
         model(MESSAGES, frequency="high")
     assert info.value.provider == "ollama" and info.value.config_name == "llama"
     assert ollama_server.requests == []
@@ -315,10 +305,10 @@ def test_transient_failures_are_retried(ollama_server, fault, requests, stream):
 @pytest.mark.parametrize(
     ("fault", "error", "requests"),
     [
-        (Fault(status=429, times=5), RateLimitError, 3),
-        (Fault(status=500, message="internal boom", times=5), ServerError, 3),
-        (Fault(status=404, message="model 'llama3.2' not found"), BadRequestError, 1),
-        (Fault(status=400, message="invalid options"), BadRequestError, 1),
+        (Fault(status=429, times=5), errors.RateLimitError, 3),
+        (Fault(status=500, message="internal boom", times=5), errors.ServerError, 3),
+        (Fault(status=404, message="model 'llama3.2' not found"), errors.BadRequestError, 1),
+        (Fault(status=400, message="invalid options"), errors.BadRequestError, 1),
     ],
     ids=["429-persists", "500-persists", "404-model", "400"],
 )
@@ -336,7 +326,7 @@ def test_unauthorized_is_not_retried_and_hides_the_key(ollama_server):
     key = f"ollama-{uuid.uuid4().hex}"
     ollama_server.add_fault(Fault(status=401, message=f"invalid key {key}"))
     model = load(config(ollama_server, api_key=key))
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(errors.AuthenticationError) as info:
         model(MESSAGES)
     assert len(ollama_server.requests) == 1
     assert ollama_server.requests[0].headers["authorization"] == f"Bearer {key}"
@@ -348,7 +338,7 @@ def test_unauthorized_is_not_retried_and_hides_the_key(ollama_server):
 @pytest.mark.parametrize("fault", [Fault(malformed=True), Fault(empty_body=True)])
 def test_malformed_body_raises_response_format_error(ollama_server, fault, stream):
     ollama_server.add_fault(fault)
-    with pytest.raises(ResponseFormatError) as info:
+    with pytest.raises(errors.ResponseFormatError) as info:
         _ = load(config(ollama_server))(MESSAGES, stream=stream).text
     assert info.value.config_name == "llama"
     assert len(ollama_server.requests) == 1
@@ -358,8 +348,11 @@ def test_malformed_body_raises_response_format_error(ollama_server, fault, strea
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (Fault(drop_after=2), ProviderConnectionError),
-        (Fault(drop_after=2, stream_error={"message": "model runner crashed"}), ProviderError),
+        (Fault(drop_after=2), errors.ProviderConnectionError),
+        (
+            Fault(drop_after=2, stream_error={"message": "model runner crashed"}),
+            errors.ProviderError,
+        ),
     ],
     ids=["dropped", "error-line"],
 )
@@ -374,7 +367,7 @@ def test_mid_stream_failure_keeps_partial_text(ollama_server, fault, error):
     assert len(ollama_server.requests) == 1
     if fault.stream_error:
         assert "model runner crashed" in str(err)
-        assert not isinstance(err, ProviderConnectionError) and err.status is None
+        assert not isinstance(err, errors.ProviderConnectionError) and err.status is None
     with pytest.raises(error):
         _ = response.text
 
@@ -389,7 +382,7 @@ def test_connection_refused_is_a_connection_error(stream):
         "max_retries": 1,
         "retry_interval": 0.01,
     }
-    with pytest.raises(ProviderConnectionError) as info:
+    with pytest.raises(errors.ProviderConnectionError) as info:
         load(data)(MESSAGES, stream=stream)
     assert info.value.attempts == 2
 
@@ -398,7 +391,7 @@ def test_timeout(ollama_server):
     ollama_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(config(ollama_server, timeout=0.3, max_retries=0))
     started = time.perf_counter()
-    with pytest.raises(ProviderTimeoutError):
+    with pytest.raises(errors.ProviderTimeoutError):
         model(MESSAGES)
     assert time.perf_counter() - started >= 0.25
     assert len(ollama_server.requests) == 1
@@ -441,7 +434,7 @@ def test_host_and_key_from_the_environment(ollama_server, monkeypatch):
 
 
 def test_unknown_config_field_is_rejected(ollama_server):
-    with pytest.raises(ConfigError, match="optionz"):
+    with pytest.raises(errors.ConfigError, match="optionz"):
         read_model_configs([config(ollama_server, optionz={"temperature": 0})])
 
 

@@ -11,36 +11,25 @@ import gc
 import json
 import sqlite3
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import agentscope_legacy
-from agentscope_legacy.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseFormatError,
-)
+from agentscope_legacy import errors
 from agentscope_legacy.logging import setup_logger
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from tests import chat_kit as kit
+from tests.chat_kit import MESSAGES, expected_stream, load, sent
 from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
-CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
-CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "Europe/Paris"}}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -51,27 +40,8 @@ def _reset_logger():
     setup_logger(None, "INFO", save_log=False)
 
 
-def new_key() -> str:
-    return f"sk-test-{uuid.uuid4().hex}"
-
-
 def chat_config(server: Any, **overrides: Any) -> dict[str, Any]:
-    config = {
-        "config_name": "gpt",
-        "model_type": "openai_chat",
-        "model_name": "gpt-4o-mini",
-        "api_key": new_key(),
-        "base_url": server.base_url + "/v1",
-        "retry_interval": 0.01,
-        "max_retries": 2,
-    }
-    config.update(overrides)
-    return config
-
-
-def load(config: dict[str, Any]) -> Any:
-    read_model_configs([config])
-    return load_model_by_config_name(config["config_name"])
+    return kit.chat_config(server, "openai_chat", **overrides)
 
 
 def start_run(tmp_path: Path, *configs: dict[str, Any], **kwargs: Any) -> Path:
@@ -98,84 +68,12 @@ def usage_rows(run_dir: Path) -> list[dict[str, Any]]:
         db.close()
 
 
-def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
-    """The documented accumulative sequence for a reply streamed as ``chunks``."""
-    if not chunks:
-        return [(True, "")]
-    items, text = [], ""
-    for i, chunk in enumerate(chunks):
-        text += chunk
-        items.append((i == len(chunks) - 1, text))
-    return items
-
-
-def tool_blocks(calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    blocks = [
-        {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
-        for c in calls
-    ]
-    return blocks or None
-
-
-def sent(server: Any, index: int = -1) -> dict[str, Any]:
-    """The JSON body of a request the emulator received."""
-    return server.requests[index].json
-
-
 # -- 1. stream / non-stream parity ------------------------------------------------------------
-PARITY_CASES = {
-    "text": {
-        "chunks": ["The quick", " brown", " fox."],
-        "prompt_tokens": 9,
-        "completion_tokens": 4,
-    },
-    "reasoning": {
-        "chunks": ["The answer", " is 42."],
-        "reasoning": ["Let me ", "think it ", "through."],
-        "prompt_tokens": 7,
-        "completion_tokens": 12,
-    },
-    "tools_only": {
-        "chunks": [],
-        "tool_calls": [CALL_A],
-        "prompt_tokens": 20,
-        "completion_tokens": 8,
-    },
-    "text_and_two_tools": {
-        "chunks": ["Checking ", "both."],
-        "tool_calls": [CALL_A, CALL_B],
-        "prompt_tokens": 30,
-        "completion_tokens": 15,
-    },
-}
-
-
-@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+@kit.parity_cases
 def test_stream_and_non_stream_agree(openai_server, script):
     openai_server.set_reply(**script)
-    model = load(chat_config(openai_server))
-    text = "".join(script["chunks"])
-    calls = script.get("tool_calls", [])
-    reasoning = "".join(script["reasoning"]) if "reasoning" in script else None
-
-    plain = model(MESSAGES)
-    streamed = model(MESSAGES, stream=True)
-    items = list(streamed.stream)
-
-    assert plain.stream is None
     # The answer stream carries the answer only (never reasoning), accumulated chunk by chunk.
-    assert items == expected_stream(script["chunks"])
-    for response in (plain, streamed):
-        assert response.text == text
-        assert response.reasoning == reasoning
-        assert response.tool_calls == tool_blocks(calls)
-        assert response.finish_reason == ("tool_calls" if calls else "stop")
-        usage = response.usage
-        assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (
-            script["prompt_tokens"],
-            script["completion_tokens"],
-            script["prompt_tokens"] + script["completion_tokens"],
-        )
+    kit.check_parity(load(chat_config(openai_server)), script)
 
 
 def test_tool_call_arguments_are_assembled_from_fragments(openai_server):
@@ -358,33 +256,21 @@ def test_format_for_other_models_merges_the_conversation(openai_server):
 def test_transient_failures_are_retried(
     openai_server, retry_waits, fault, requests, retry_after, stream
 ):
-    openai_server.set_reply(chunks=["all ", "good"])
-    openai_server.add_fault(fault)
     model = load(chat_config(openai_server))
-    started = time.perf_counter()
-    response = model(MESSAGES, stream=stream)
-    assert response.text == "all good"
-    waits = retry_waits.seconds()
-    assert len(waits) == requests - 1
-    if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
-        assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
-    else:  # what the server asked for, and the wait did happen
-        assert waits == [retry_after] * (requests - 1)
-        assert time.perf_counter() - started >= sum(waits)
-    assert len(openai_server.requests) == requests
+    kit.check_retried(openai_server, model, retry_waits, fault, requests, retry_after, stream)
     assert all(r.json.get("stream", False) is stream for r in openai_server.requests)
 
 
 @pytest.mark.parametrize(
     ("fault", "error", "requests"),
     [
-        (Fault(status=429, headers={"Retry-After": "0"}, times=5), RateLimitError, 3),
-        (Fault(status=500, times=5), ProviderError, 3),
-        (Fault(status=401), AuthenticationError, 1),
-        (Fault(status=403), AuthenticationError, 1),
-        (Fault(status=404), BadRequestError, 1),
-        (Fault(status=400), BadRequestError, 1),
-        (Fault(status=429, headers={"Retry-After": "300"}), RateLimitError, 1),
+        (Fault(status=429, headers={"Retry-After": "0"}, times=5), errors.RateLimitError, 3),
+        (Fault(status=500, times=5), errors.ProviderError, 3),
+        (Fault(status=401), errors.AuthenticationError, 1),
+        (Fault(status=403), errors.AuthenticationError, 1),
+        (Fault(status=404), errors.BadRequestError, 1),
+        (Fault(status=400), errors.BadRequestError, 1),
+        (Fault(status=429, headers={"Retry-After": "300"}), errors.RateLimitError, 1),
     ],
     ids=["429-persists", "500-persists", "401", "403", "404", "400", "429-retry-after-too-long"],
 )
@@ -407,7 +293,7 @@ def test_failures_raise_typed_errors(openai_server, retry_waits, fault, error, r
 def test_persistent_failure_on_stream_open_is_raised_at_the_call(openai_server):
     openai_server.add_fault(Fault(status=502, times=3))
     model = load(chat_config(openai_server))
-    with pytest.raises(ProviderError) as info:
+    with pytest.raises(errors.ProviderError) as info:
         model(MESSAGES, stream=True)
     assert info.value.status == 502 and info.value.attempts == 3
     assert len(openai_server.requests) == 3
@@ -418,31 +304,22 @@ def test_persistent_failure_on_stream_open_is_raised_at_the_call(openai_server):
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (Fault(drop_after=3), ProviderConnectionError),
+        (Fault(drop_after=3), errors.ProviderConnectionError),
         (
             Fault(drop_after=3, stream_error={"message": "overloaded", "type": "server_error"}),
-            ProviderError,
+            errors.ProviderError,
         ),
     ],
     ids=["dropped", "error-event"],
 )
 def test_mid_stream_failure_keeps_partial_text_and_is_not_retried(openai_server, fault, error):
-    openai_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
-    openai_server.add_fault(fault)
-    response = load(chat_config(openai_server))(MESSAGES, stream=True)
-
-    seen = []
-    with pytest.raises(error) as info:
-        for item in response.stream:
-            seen.append(item)
-    err = info.value
-    assert err.partial_text == "abcd"
-    assert all(not last for last, _ in seen) and all("abcd".startswith(t) for _, t in seen)
+    model = load(chat_config(openai_server))
+    err, seen, response = kit.check_partial(openai_server, model, fault, error)
+    assert all("abcd".startswith(t) for _, t in seen)
     assert err.config_name == "gpt"
     if fault.stream_error:
         assert "overloaded" in str(err)
-        assert not isinstance(err, ProviderConnectionError)
-    assert len(openai_server.requests) == 1
+        assert not isinstance(err, errors.ProviderConnectionError)
     # The failure sticks: the text is never silently partial.
     with pytest.raises(error) as again:
         _ = response.text
@@ -457,7 +334,7 @@ def test_timeout_raises_provider_timeout_error(openai_server, timeout):
     openai_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(openai_server, timeout=timeout, max_retries=0))
     started = time.perf_counter()
-    with pytest.raises(ProviderTimeoutError) as info:
+    with pytest.raises(errors.ProviderTimeoutError) as info:
         model(MESSAGES)
     assert time.perf_counter() - started >= 0.25
     assert info.value.attempts == 1
@@ -477,7 +354,7 @@ def test_timeout_is_retried(openai_server):
 )
 def test_malformed_body_raises_response_format_error(openai_server, fault):
     openai_server.add_fault(fault)
-    with pytest.raises(ResponseFormatError) as info:
+    with pytest.raises(errors.ResponseFormatError) as info:
         load(chat_config(openai_server))(MESSAGES)
     assert info.value.config_name == "gpt"
     assert len(openai_server.requests) == 1
@@ -570,7 +447,7 @@ def test_calls_are_recorded_in_jsonl_and_sqlite(openai_server, tmp_path):
 def test_failed_call_is_recorded_as_error(openai_server, tmp_path, stream):
     run_dir = start_run(tmp_path, chat_config(openai_server))
     openai_server.add_fault(Fault(status=404))
-    with pytest.raises(BadRequestError):
+    with pytest.raises(errors.BadRequestError):
         load_model_by_config_name("gpt")(MESSAGES, stream=stream)
     (record,) = invocations(run_dir)
     assert record["status"] == "error" and record["error"].startswith("BadRequestError")
@@ -589,10 +466,10 @@ def test_api_key_never_leaks(openai_server, tmp_path, capfd):
     assert model(MESSAGES).text == "Hello!"  # after a logged retry
     assert model(MESSAGES, stream=True).text == "Hello!"
     openai_server.add_fault(Fault(status=401, message=leaky))
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(errors.AuthenticationError) as info:
         model(MESSAGES)
     openai_server.add_fault(Fault(drop_after=2))
-    with pytest.raises(ProviderConnectionError) as dropped:
+    with pytest.raises(errors.ProviderConnectionError) as dropped:
         _ = model(MESSAGES, stream=True).text
 
     # The key really was used, and the server really echoed it back.
@@ -728,7 +605,7 @@ def test_missing_api_key_is_a_config_error(monkeypatch):
     read_model_configs(
         [{"config_name": "nokey", "model_type": "openai_chat", "model_name": "gpt-4o"}]
     )
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(errors.ConfigError) as info:
         load_model_by_config_name("nokey")
     message = str(info.value)
     assert "api_key" in message and "OPENAI_API_KEY" in message and "nokey" in message
@@ -738,7 +615,7 @@ def test_unset_env_var_in_api_key_fails_when_building(openai_server, monkeypatch
     monkeypatch.delenv("MY_UNSET_VAR", raising=False)
     config = chat_config(openai_server, config_name="envkey", api_key="${MY_UNSET_VAR}")
     read_model_configs([config])  # loading an unused config must not fail
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(errors.ConfigError) as info:
         load_model_by_config_name("envkey")
     assert "MY_UNSET_VAR" in str(info.value)
     assert openai_server.requests == []

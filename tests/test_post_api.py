@@ -18,16 +18,7 @@ from typing import Any
 import pytest
 
 import agentscope_legacy
-from agentscope_legacy.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-)
+from agentscope_legacy import errors
 from agentscope_legacy.logging import setup_logger
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
 from tests.emulators import (
@@ -304,12 +295,12 @@ def test_transient_failures_are_retried(
 @pytest.mark.parametrize(
     ("fault", "error", "requests"),
     [
-        (Fault(status=400), BadRequestError, 1),
-        (Fault(status=404), BadRequestError, 1),
-        (Fault(status=401), AuthenticationError, 1),
-        (Fault(status=429, headers={"Retry-After": "0"}, times=5), RateLimitError, 3),
-        (Fault(status=500, times=5), ServerError, 3),
-        (Fault(status=429, headers={"Retry-After": "3600"}), RateLimitError, 1),
+        (Fault(status=400), errors.BadRequestError, 1),
+        (Fault(status=404), errors.BadRequestError, 1),
+        (Fault(status=401), errors.AuthenticationError, 1),
+        (Fault(status=429, headers={"Retry-After": "0"}, times=5), errors.RateLimitError, 3),
+        (Fault(status=500, times=5), errors.ServerError, 3),
+        (Fault(status=429, headers={"Retry-After": "3600"}), errors.RateLimitError, 1),
     ],
     ids=["400", "404", "401", "429-persists", "500-persists", "429-retry-after-too-long"],
 )
@@ -330,9 +321,9 @@ def test_failures_raise_typed_errors(openai_server, retry_waits, fault, error, r
 @pytest.mark.parametrize("max_retries", [0, 2])
 def test_connection_refused(retry_waits, max_retries):
     model = load(post_config(closed_port_url(), max_retries=max_retries))
-    with pytest.raises(ProviderConnectionError) as info:
+    with pytest.raises(errors.ProviderConnectionError) as info:
         model(MESSAGES)
-    assert not isinstance(info.value, ProviderTimeoutError)
+    assert not isinstance(info.value, errors.ProviderTimeoutError)
     assert info.value.attempts == max_retries + 1
     # Each retry after the configured backoff (0.01 s, then 0.02 s), no longer wait.
     waits = retry_waits.seconds()
@@ -344,7 +335,7 @@ def test_timeout(openai_server, timeout):
     openai_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = chat_model(openai_server, timeout=timeout, max_retries=0)
     started = time.perf_counter()
-    with pytest.raises(ProviderTimeoutError) as info:
+    with pytest.raises(errors.ProviderTimeoutError) as info:
         model(MESSAGES)
     assert time.perf_counter() - started >= 0.25
     assert info.value.attempts == 1
@@ -374,7 +365,7 @@ def test_timeout(openai_server, timeout):
 )
 def test_malformed_reply_raises_response_format_error(openai_server, fault):
     openai_server.add_fault(fault)
-    with pytest.raises(ResponseFormatError) as info:
+    with pytest.raises(errors.ResponseFormatError) as info:
         chat_model(openai_server)(MESSAGES)
     assert info.value.config_name == "p"
     assert len(openai_server.requests) == 1
@@ -383,8 +374,8 @@ def test_malformed_reply_raises_response_format_error(openai_server, fault):
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (Fault(drop_after=3), ProviderConnectionError),
-        (Fault(drop_after=3, stream_error={"message": "overloaded"}), ProviderError),
+        (Fault(drop_after=3), errors.ProviderConnectionError),
+        (Fault(drop_after=3, stream_error={"message": "overloaded"}), errors.ProviderError),
     ],
     ids=["dropped", "error-event"],
 )
@@ -431,7 +422,7 @@ def test_sse_framing_variants(sse_server):
 def test_malformed_sse_event(sse_server, bad_event):
     sse_server.events = [chunk_event("ab"), chunk_event("cd"), bad_event, chunk_event("ef")]
     response = load(post_config(sse_server.base_url + "/sse", stream=True))(MESSAGES)
-    with pytest.raises(ResponseFormatError) as info:
+    with pytest.raises(errors.ResponseFormatError) as info:
         _ = response.text
     assert info.value.partial_text == "abcd"
     assert info.value.config_name == "p"
@@ -455,7 +446,7 @@ def test_authorization_value_never_leaks(openai_server, tmp_path, capfd):
     assert model(MESSAGES).text == "Hello!"
     assert model(MESSAGES, stream=True).text == "Hello!"
     openai_server.add_fault(Fault(status=401, message=leaky))
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(errors.AuthenticationError) as info:
         model(MESSAGES)
 
     assert openai_server.requests[0].headers["authorization"] == f"Bearer {secret}"
@@ -522,6 +513,6 @@ def test_embeddings_custom_key_and_kwargs(openai_server):
 )
 def test_malformed_embedding_reply(openai_server, body):
     openai_server.add_fault(Fault(status=200, body=body))
-    with pytest.raises(ResponseFormatError):
+    with pytest.raises(errors.ResponseFormatError):
         embedding_model(openai_server)("x")
     assert len(openai_server.requests) == 1

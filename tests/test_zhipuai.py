@@ -7,58 +7,30 @@ of the replies, including the SDK's own quirks (null fields, temperature clampin
 from __future__ import annotations
 
 import copy
-import socket
-import time
-import uuid
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from agentscope_legacy.errors import (
-    AuthenticationError,
-    BadRequestError,
-    ConfigError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-)
+from agentscope_legacy import errors
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from tests import chat_kit as kit
+from tests.chat_kit import MESSAGES, load, sent
 from tests.emulators import STALL, Fault, embedding_vector
 from tests.emulators import zhipuai as emulator
 
 zhipuai_server = emulator.zhipuai_server
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}
-CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "Asia/Shanghai"}}
-
-
-def new_key() -> str:
-    return f"{uuid.uuid4().hex[:12]}.{uuid.uuid4().hex}"
 
 
 def chat_config(server: Any, **overrides: Any) -> dict[str, Any]:
-    config = {
-        "config_name": "glm",
-        "model_type": "zhipuai_chat",
-        "model_name": "glm-4.5",
-        "api_key": new_key(),
-        "base_url": server.base_url + "/api/paas/v4",
-        "retry_interval": 0.01,
-        "max_retries": 2,
-    }
-    config.update(overrides)
-    return config
+    return kit.chat_config(server, "zhipuai_chat", **overrides)
 
 
 def embedding_config(server: Any, **overrides: Any) -> dict[str, Any]:
@@ -71,76 +43,10 @@ def embedding_config(server: Any, **overrides: Any) -> dict[str, Any]:
     )
 
 
-def load(config: dict[str, Any]) -> Any:
-    read_model_configs([config])
-    return load_model_by_config_name(config["config_name"])
-
-
-def sent(server: Any, index: int = -1) -> dict[str, Any]:
-    return server.requests[index].json
-
-
-def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
-    if not chunks:
-        return [(True, "")]
-    items, text = [], ""
-    for i, chunk in enumerate(chunks):
-        text += chunk
-        items.append((i == len(chunks) - 1, text))
-    return items
-
-
-# -- stream / non-stream parity ---------------------------------------------------------------
-PARITY_CASES = {
-    "text": {"chunks": ["你好", "，世界", "!"], "prompt_tokens": 9, "completion_tokens": 4},
-    "reasoning": {
-        "chunks": ["The answer", " is 42."],
-        "reasoning": ["Let me ", "think it ", "through."],
-        "prompt_tokens": 7,
-        "completion_tokens": 12,
-    },
-    "tools_only": {
-        "chunks": [],
-        "tool_calls": [CALL_A],
-        "prompt_tokens": 20,
-        "completion_tokens": 8,
-    },
-    "text_and_two_tools": {
-        "chunks": ["Checking ", "both."],
-        "tool_calls": [CALL_A, CALL_B],
-        "prompt_tokens": 30,
-        "completion_tokens": 15,
-    },
-}
-
-
-@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+@kit.parity_cases
 def test_stream_and_non_stream_agree(zhipuai_server, script):
     zhipuai_server.set_reply(**script)
-    model = load(chat_config(zhipuai_server))
-    calls = script.get("tool_calls", [])
-    reasoning = "".join(script["reasoning"]) if "reasoning" in script else None
-
-    plain = model(MESSAGES)
-    streamed = model(MESSAGES, stream=True)
-    items = list(streamed.stream)
-
-    assert plain.stream is None
-    assert items == expected_stream(script["chunks"])  # answer only, never the reasoning
-    for response in (plain, streamed):
-        assert response.text == "".join(script["chunks"])
-        assert response.reasoning == reasoning
-        expected_calls = [
-            {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
-            for c in calls
-        ]
-        assert response.tool_calls == (expected_calls or None)
-        assert response.finish_reason == ("tool_calls" if calls else "stop")
-        assert (response.usage.prompt_tokens, response.usage.completion_tokens) == (
-            script["prompt_tokens"],
-            script["completion_tokens"],
-        )
-        assert response.request_id and response.request_id.startswith("2025")
+    kit.check_parity(load(chat_config(zhipuai_server)), script, request_id="2025")
 
 
 @pytest.mark.parametrize(
@@ -244,7 +150,7 @@ def test_401_is_not_retried_and_hides_the_key(zhipuai_server):
     config = chat_config(zhipuai_server)
     key = config["api_key"]
     zhipuai_server.add_fault(Fault(status=401, message=f"令牌已过期或验证不正确 {key}"))
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(errors.AuthenticationError) as info:
         load(config)(MESSAGES)
     err = info.value
     assert len(zhipuai_server.requests) == 1
@@ -267,28 +173,17 @@ def test_401_is_not_retried_and_hides_the_key(zhipuai_server):
 def test_transient_failures_are_retried(
     zhipuai_server, retry_waits, fault, requests, retry_after, stream
 ):
-    zhipuai_server.set_reply(chunks=["all ", "good"])
-    zhipuai_server.add_fault(fault)
-    started = time.perf_counter()
-    response = load(chat_config(zhipuai_server))(MESSAGES, stream=stream)
-    assert response.text == "all good"
-    waits = retry_waits.seconds()
-    assert len(waits) == requests - 1
-    if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
-        assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
-    else:  # what the server asked for, and the wait did happen
-        assert waits == [retry_after] * (requests - 1)
-        assert time.perf_counter() - started >= sum(waits)
-    assert len(zhipuai_server.requests) == requests
+    model = load(chat_config(zhipuai_server))
+    kit.check_retried(zhipuai_server, model, retry_waits, fault, requests, retry_after, stream)
 
 
 @pytest.mark.parametrize(
     ("fault", "error", "requests"),
     [
-        (Fault(status=429, headers={"Retry-After": "0"}, times=3), RateLimitError, 3),
-        (Fault(status=500, times=3), ServerError, 3),
-        (Fault(status=400, message="参数有误"), BadRequestError, 1),
-        (Fault(status=404, message="模型不存在"), BadRequestError, 1),
+        (Fault(status=429, headers={"Retry-After": "0"}, times=3), errors.RateLimitError, 3),
+        (Fault(status=500, times=3), errors.ServerError, 3),
+        (Fault(status=400, message="参数有误"), errors.BadRequestError, 1),
+        (Fault(status=404, message="模型不存在"), errors.BadRequestError, 1),
     ],
     ids=["429", "500", "400", "404"],
 )
@@ -304,7 +199,7 @@ def test_failures_raise_typed_errors(zhipuai_server, fault, error, requests):
 
 def test_sdk_retries_are_off(zhipuai_server):
     zhipuai_server.add_fault(Fault(status=500, times=5))
-    with pytest.raises(ServerError):
+    with pytest.raises(errors.ServerError):
         load(chat_config(zhipuai_server, max_retries=0))(MESSAGES)
     assert len(zhipuai_server.requests) == 1
 
@@ -314,7 +209,7 @@ def test_sdk_retries_are_off(zhipuai_server):
 )
 def test_malformed_body_raises_response_format_error(zhipuai_server, fault):
     zhipuai_server.add_fault(fault)
-    with pytest.raises(ResponseFormatError):
+    with pytest.raises(errors.ResponseFormatError):
         load(chat_config(zhipuai_server))(MESSAGES)
     assert len(zhipuai_server.requests) == 1
 
@@ -323,43 +218,33 @@ def test_malformed_body_raises_response_format_error(zhipuai_server, fault):
 @pytest.mark.parametrize(
     ("fault", "error"),
     [
-        (Fault(drop_after=2), ProviderConnectionError),
+        (Fault(drop_after=2), errors.ProviderConnectionError),
         (
             Fault(drop_after=2, stream_error={"code": "1301", "message": "内容不安全"}),
-            ProviderError,
+            errors.ProviderError,
         ),
     ],
     ids=["dropped", "error-event"],
 )
 def test_mid_stream_failure_keeps_partial_text(zhipuai_server, fault, error):
-    zhipuai_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
-    zhipuai_server.add_fault(fault)
-    response = load(chat_config(zhipuai_server))(MESSAGES, stream=True)
-    with pytest.raises(error) as info:
-        list(response.stream)
-    err = info.value
-    assert err.partial_text == "abcd"
+    model = load(chat_config(zhipuai_server))
+    err, _, _ = kit.check_partial(zhipuai_server, model, fault, error)
     assert err.config_name == "glm" and err.provider == "zhipuai"
     if fault.stream_error:
         assert "内容不安全 (code 1301)" in str(err)
-        assert not isinstance(err, ProviderConnectionError)
-    assert len(zhipuai_server.requests) == 1
+        assert not isinstance(err, errors.ProviderConnectionError)
 
 
 def test_connection_refused_is_a_connection_error():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = SimpleNamespace(base_url=f"http://127.0.0.1:{port}")
-    with pytest.raises(ProviderConnectionError) as info:
-        load(chat_config(server, max_retries=1))(MESSAGES)
+    with pytest.raises(errors.ProviderConnectionError) as info:
+        load(chat_config(kit.refused_server(), max_retries=1))(MESSAGES)
     assert info.value.attempts == 2
 
 
 def test_timeout_is_a_timeout_error(zhipuai_server):
     zhipuai_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(zhipuai_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
-    with pytest.raises(ProviderTimeoutError):
+    with pytest.raises(errors.ProviderTimeoutError):
         model(MESSAGES)
 
 
@@ -367,18 +252,7 @@ def test_timeout_is_a_timeout_error(zhipuai_server):
 def test_two_configs_with_their_own_keys_and_servers(zhipuai_server):
     other = emulator.ZhipuAIEmulator().start()
     try:
-        first = chat_config(zhipuai_server, config_name="one")
-        second = chat_config(other, config_name="two", model_name="glm-4-flash")
-        read_model_configs([first, second])
-        one, two = load_model_by_config_name("one"), load_model_by_config_name("two")
-        other.set_reply(text="from two")
-        assert [m(MESSAGES).text for m in (one, two, one)] == ["Hello!", "from two", "Hello!"]
-        assert [r.headers["authorization"] for r in zhipuai_server.requests] == [
-            f"Bearer {first['api_key']}"
-        ] * 2
-        (request,) = other.requests
-        assert request.headers["authorization"] == f"Bearer {second['api_key']}"
-        assert request.json["model"] == "glm-4-flash"
+        kit.check_two_configs(chat_config, zhipuai_server, other, "glm-4-flash")
     finally:
         other.stop()
 
@@ -387,7 +261,7 @@ def test_two_configs_with_their_own_keys_and_servers(zhipuai_server):
 def test_missing_key_is_a_config_error(monkeypatch, model_type):
     monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
     read_model_configs([{"config_name": "nokey", "model_type": model_type, "model_name": "glm"}])
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(errors.ConfigError) as info:
         load_model_by_config_name("nokey")
     assert "ZHIPUAI_API_KEY" in str(info.value) and "nokey" in str(info.value)
 

@@ -1,0 +1,298 @@
+"""What every provider's chat tests share: configs, the parity table, the checks of a reply.
+
+A provider's test file (tests/test_<provider>.py) keeps only what is its own: its wire shapes,
+its quirks, its fault tables. Everything that is the same for every chat type lives here:
+
+- ``chat_config(server, model_type, **fields)``: a config for the loopback emulator ``server``
+  (the provider's defaults from ``PROVIDERS``, fast retries), ``fields`` winning;
+- ``load``, ``sent``, ``new_key``, ``expected_stream``, ``tool_blocks``;
+- ``PARITY_CASES`` (one table of scripted replies) and ``check_parity``, which runs one case
+  streamed and not and checks both replies against the provider's expected shapes;
+- the fault checks every provider repeats: ``check_retried``, ``check_partial``,
+  ``check_two_configs`` and ``refused_server``.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, NamedTuple
+
+import pytest
+
+from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
+CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "Europe/Paris"}}
+
+
+def new_key(prefix: str = "sk-test-") -> str:
+    return f"{prefix}{uuid.uuid4().hex}"
+
+
+def zhipuai_key() -> str:
+    """ZhipuAI keys are ``<id>.<secret>``."""
+    return f"{uuid.uuid4().hex[:12]}.{new_key('')}"
+
+
+class Provider(NamedTuple):
+    config_name: str
+    key: Callable[[], str] | None  # None: the provider needs no key
+    fields: Callable[[Any], dict[str, Any]]  # the emulator -> model name, base URL
+
+
+PROVIDERS: dict[str, Provider] = {
+    "openai_chat": Provider(
+        "gpt",
+        new_key,
+        lambda s: {"model_name": "gpt-4o-mini", "base_url": s.base_url + "/v1"},
+    ),
+    "anthropic_chat": Provider(
+        "claude",
+        lambda: new_key("sk-ant-test-"),
+        lambda s: {"model_name": "claude-sonnet-4-6", "base_url": s.base_url},
+    ),
+    "gemini_chat": Provider(
+        "gem",
+        lambda: new_key("AIza-test-"),
+        lambda s: {"model_name": "gemini-2.5-flash", "base_url": s.base_url},
+    ),
+    "zhipuai_chat": Provider(
+        "glm",
+        zhipuai_key,
+        lambda s: {"model_name": "glm-4.5", "base_url": s.base_url + "/api/paas/v4"},
+    ),
+    "dashscope_chat": Provider(
+        "chat",
+        lambda: new_key("sk-ds-"),
+        lambda s: {"model_name": "qwen-plus", "base_url": s.base_url + "/api/v1"},
+    ),
+    "ollama_chat": Provider(
+        "llama", None, lambda s: {"model_name": "llama3.2", "host": s.base_url}
+    ),
+    "litellm_chat": Provider(
+        "lite",
+        lambda: new_key("sk-lite-"),
+        lambda s: {"model_name": "openai/gpt-4o-mini", "api_base": s.base_url + "/v1"},
+    ),
+}
+
+
+def chat_config(server: Any, model_type: str, /, **fields: Any) -> dict[str, Any]:
+    """A ``model_type`` config for the emulator ``server``: the provider's defaults (name, key,
+    model, base URL), two fast retries, then ``fields`` (which may even change the model type)."""
+    provider = PROVIDERS[model_type]
+    config = {"config_name": provider.config_name, "model_type": model_type}
+    if provider.key is not None:
+        config["api_key"] = provider.key()
+    config.update(provider.fields(server), retry_interval=0.01, max_retries=2)
+    config.update(fields)
+    return config
+
+
+def load(config: dict[str, Any], clear: bool = False) -> Any:
+    read_model_configs([config], clear_existing=clear)
+    return load_model_by_config_name(config["config_name"])
+
+
+def sent(server: Any, index: int = -1) -> dict[str, Any]:
+    """The JSON body of a request the emulator received."""
+    return server.requests[index].json
+
+
+def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
+    """The documented accumulative sequence for a reply streamed as ``chunks``."""
+    if not chunks:
+        return [(True, "")]
+    items, text = [], ""
+    for i, chunk in enumerate(chunks):
+        text += chunk
+        items.append((i == len(chunks) - 1, text))
+    return items
+
+
+def tool_blocks(calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    blocks = [
+        {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
+        for c in calls
+    ]
+    return blocks or None
+
+
+# -- stream / non-stream parity ---------------------------------------------------------------
+PARITY_CASES: dict[str, dict[str, Any]] = {
+    "text": {
+        "chunks": ["The quick", " brown", " fox."],
+        "prompt_tokens": 9,
+        "completion_tokens": 4,
+    },
+    "text_cjk": {"chunks": ["你好", "，世界", "!"], "prompt_tokens": 9, "completion_tokens": 4},
+    "reasoning": {
+        "chunks": ["The answer", " is 42."],
+        "reasoning": ["Let me ", "think it ", "through."],
+        "prompt_tokens": 7,
+        "completion_tokens": 12,
+    },
+    "tools_only": {
+        "chunks": [],
+        "tool_calls": [CALL_A],
+        "prompt_tokens": 20,
+        "completion_tokens": 8,
+    },
+    "text_and_two_tools": {
+        "chunks": ["Checking ", "both."],
+        "tool_calls": [CALL_A, CALL_B],
+        "prompt_tokens": 30,
+        "completion_tokens": 15,
+    },
+    "reasoning_and_tools": {
+        "chunks": ["On it."],
+        "reasoning": ["Need ", "weather."],
+        "tool_calls": [CALL_A],
+        "prompt_tokens": 11,
+        "completion_tokens": 9,
+    },
+    "default_usage": {"chunks": ["Fine", " defaults."], "reasoning": ["Let me ", "think."]},
+}
+# The emulators' usage when a script names none.
+DEFAULT_TOKENS = {"prompt_tokens": 5, "completion_tokens": 2}
+# ``@parity_cases`` parametrises a test over ``script``, one per case.
+parity_cases = pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+OPENAI_FINISH = ("tool_calls", "stop")  # (with tool calls, without)
+
+
+def check_reply(
+    response: Any,
+    script: dict[str, Any],
+    finish: tuple[str, str] = OPENAI_FINISH,
+    request_id: str | None = None,
+    ids: bool = True,
+) -> None:
+    """``response`` is the reply ``script`` scripted: text, reasoning, tool calls (with the
+    scripted ids, or without ``ids`` when the provider sends none), the provider's
+    ``finish`` reasons, the exact usage (not estimated), and a request id starting with
+    ``request_id`` (when given)."""
+    calls = script.get("tool_calls", [])
+    assert response.text == "".join(script["chunks"])
+    assert response.reasoning == ("".join(script["reasoning"]) if "reasoning" in script else None)
+    if ids:
+        assert response.tool_calls == tool_blocks(calls)
+    else:
+        assert [(c["name"], c["input"]) for c in response.tool_calls or []] == [
+            (c["name"], c["arguments"]) for c in calls
+        ]
+    assert response.finish_reason == (finish[0] if calls else finish[1])
+    tokens = {**DEFAULT_TOKENS, **script}
+    usage = response.usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (
+        tokens["prompt_tokens"],
+        tokens["completion_tokens"],
+        tokens["prompt_tokens"] + tokens["completion_tokens"],
+    )
+    assert not usage.estimated
+    if request_id is not None:
+        assert response.request_id and response.request_id.startswith(request_id)
+
+
+def check_parity(
+    model: Any, script: dict[str, Any], messages: Any = MESSAGES, **shapes: Any
+) -> tuple[Any, Any]:
+    """Call ``model`` without and with streaming; both replies must be ``script``'s (see
+    ``check_reply`` for the provider's ``shapes``), the stream accumulative and answer-only
+    (never the reasoning), the tool-call ids the same. Returns (plain, streamed)."""
+    plain = model(messages)
+    streamed = model(messages, stream=True)
+    items = list(streamed.stream)
+    assert plain.stream is None
+    assert items == expected_stream(script["chunks"])
+    for response in (plain, streamed):
+        check_reply(response, script, **shapes)
+    assert [c["id"] for c in plain.tool_calls or []] == [c["id"] for c in streamed.tool_calls or []]
+    return plain, streamed
+
+
+# -- faults -----------------------------------------------------------------------------------
+def check_waits(retry_waits: Any, requests: int, retry_after: float | None, started: float) -> None:
+    """The retries waited what the server asked for (and did wait), else a short backoff."""
+    waits = retry_waits.seconds()
+    assert len(waits) == requests - 1
+    if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
+        assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
+    else:  # what the server asked for, and the wait did happen
+        assert waits == [retry_after] * (requests - 1)
+        assert time.perf_counter() - started >= sum(waits)
+
+
+def check_retried(
+    server: Any,
+    model: Any,
+    retry_waits: Any,
+    fault: Any,
+    requests: int,
+    retry_after: float | None,
+    stream: bool,
+    messages: Any = MESSAGES,
+) -> None:
+    """A transient ``fault`` is retried (``requests`` in all) and the call then succeeds."""
+    server.set_reply(chunks=["all ", "good"])
+    server.add_fault(fault)
+    started = time.perf_counter()
+    response = model(messages, stream=stream)
+    assert response.text == "all good"
+    check_waits(retry_waits, requests, retry_after, started)
+    assert len(server.requests) == requests
+
+
+def check_partial(
+    server: Any, model: Any, fault: Any, error: type, messages: Any = MESSAGES
+) -> tuple[Any, list[Any], Any]:
+    """A stream of "ab", "cd", "ef", "gh" failing after "cd" (``fault``) raises ``error`` with
+    the partial text and is never retried. Returns (error, items seen, response)."""
+    server.set_reply(chunks=["ab", "cd", "ef", "gh"])
+    server.add_fault(fault)
+    response = model(messages, stream=True)
+    seen = []
+    with pytest.raises(error) as info:
+        for item in response.stream:
+            seen.append(item)
+    err = info.value
+    assert err.partial_text == "abcd"
+    assert all(not last for last, _ in seen)
+    assert len(server.requests) == 1  # never retried midway
+    return err, seen, response
+
+
+def check_two_configs(
+    config: Callable[..., dict[str, Any]], server: Any, other: Any, model_name: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two configs of one type, each with its own key and server, answer side by side; the
+    ``authorization`` header carries each one's key. Returns the two configs."""
+    first = config(server, config_name="one")
+    second = config(other, config_name="two", model_name=model_name)
+    read_model_configs([first, second])
+    one, two = load_model_by_config_name("one"), load_model_by_config_name("two")
+    other.set_reply(text="from two")
+    assert [m(MESSAGES).text for m in (one, two, one)] == ["Hello!", "from two", "Hello!"]
+    assert [r.headers["authorization"] for r in server.requests] == [
+        f"Bearer {first['api_key']}"
+    ] * 2
+    (request,) = other.requests
+    assert request.headers["authorization"] == f"Bearer {second['api_key']}"
+    assert request.json["model"] == model_name
+    return first, second
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def refused_server() -> Any:
+    """A stand-in emulator whose address refuses connections."""
+    base_url = f"http://127.0.0.1:{closed_port()}"
+    return SimpleNamespace(base_url=base_url, api_base=base_url + "/api/v1")
