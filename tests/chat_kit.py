@@ -23,7 +23,9 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from agentscope_legacy import errors
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from tests.emulators import STALL, Fault
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
@@ -215,7 +217,80 @@ def check_parity(
     return plain, streamed
 
 
+# -- stream from the config and per call -----------------------------------------------------
+stream_settings = pytest.mark.parametrize(
+    ("config_stream", "call_stream", "expect_stream"),
+    [(True, None, True), (True, False, False), (False, True, True), (False, None, False)],
+)
+
+
+def check_stream_setting(
+    server: Any,
+    model: Any,
+    call_stream: bool | None,
+    expect_stream: bool,
+    streamed: Callable[[Any], bool] = lambda request: request.json.get("stream", False),
+) -> Any:
+    """A call with ``stream=call_stream`` streams (on the wire, as ``streamed`` reads the
+    request, and in the reply) exactly when ``expect_stream``. Returns the request."""
+    response = model(MESSAGES, stream=call_stream)
+    request = server.requests[-1]
+    assert streamed(request) is expect_stream
+    assert (response.stream is not None) is expect_stream
+    assert response.text == "Hello!"
+    return request
+
+
 # -- faults -----------------------------------------------------------------------------------
+malformed_faults = pytest.mark.parametrize(
+    "fault", [Fault(malformed=True), Fault(empty_body=True)], ids=["json", "empty"]
+)
+
+
+def mid_stream_faults(
+    drop_after: int, stream_error: dict[str, Any], error: type = errors.ProviderError
+) -> Any:
+    """Parametrises ``(fault, error)``: the stream dropped after ``drop_after`` events, or an
+    in-stream ``stream_error`` event there (raising ``error``)."""
+    return pytest.mark.parametrize(
+        ("fault", "error"),
+        [
+            (Fault(drop_after=drop_after), errors.ProviderConnectionError),
+            (Fault(drop_after=drop_after, stream_error=stream_error), error),
+        ],
+        ids=["dropped", "error-event"],
+    )
+
+
+def check_malformed(server: Any, model: Any, fault: Any, stream: bool = False) -> Any:
+    """A malformed or empty reply is a ResponseFormatError, never retried. Returns it."""
+    server.add_fault(fault)
+    with pytest.raises(errors.ResponseFormatError) as info:
+        _ = model(MESSAGES, stream=stream).text
+    assert len(server.requests) == 1
+    return info.value
+
+
+def check_timeout(server: Any, model: Any, at_least: float | None = 0.25) -> Any:
+    """A stalled server: the configured timeout (not a 30 s wait) raises after ``at_least``
+    seconds, without retries (``max_retries=0``). Returns the error."""
+    server.add_fault(Fault(delay=STALL))
+    started = time.perf_counter()
+    with pytest.raises(errors.ProviderTimeoutError) as info:
+        model(MESSAGES)
+    if at_least is not None:
+        assert time.perf_counter() - started >= at_least
+    assert len(server.requests) == 1
+    return info.value
+
+
+def check_refused(config: dict[str, Any], attempts: int = 2, stream: bool = False) -> None:
+    """A config pointing at ``refused_server()``: a connection error after ``attempts``."""
+    with pytest.raises(errors.ProviderConnectionError) as info:
+        load(config)(MESSAGES, stream=stream)
+    assert info.value.attempts == attempts
+
+
 def check_waits(retry_waits: Any, requests: int, retry_after: float | None, started: float) -> None:
     """The retries waited what the server asked for (and did wait), else a short backoff."""
     waits = retry_waits.seconds()

@@ -19,7 +19,7 @@ from agentscope_legacy.models import load_model_by_config_name, read_model_confi
 from agentscope_legacy.models.anthropic import deltas_from_events
 from tests import chat_kit as kit
 from tests.chat_kit import MESSAGES, load, sent
-from tests.emulators import STALL, TINY_PNG, Fault
+from tests.emulators import TINY_PNG, Fault
 from tests.emulators import anthropic as emulator
 
 anthropic_server = emulator.anthropic_server
@@ -74,18 +74,12 @@ def test_streamed_usage_is_the_last_running_total():
     assert deltas[-1].finish_reason == "end_turn"
 
 
-@pytest.mark.parametrize(
-    ("config_stream", "call_stream", "expect_stream"),
-    [(True, None, True), (True, False, False), (False, True, True), (False, None, False)],
-)
+@kit.stream_settings
 def test_stream_setting_and_per_call_override(
     anthropic_server, config_stream, call_stream, expect_stream
 ):
     model = load(chat_config(anthropic_server, stream=config_stream))
-    response = model(MESSAGES, stream=call_stream)
-    assert sent(anthropic_server).get("stream", False) is expect_stream
-    assert (response.stream is not None) is expect_stream
-    assert response.text == "Hello!"
+    kit.check_stream_setting(anthropic_server, model, call_stream, expect_stream)
 
 
 # -- request building -------------------------------------------------------------------------
@@ -355,28 +349,13 @@ def test_400_is_a_bad_request(anthropic_server):
     assert len(anthropic_server.requests) == 1
 
 
-@pytest.mark.parametrize(
-    "fault", [Fault(malformed=True), Fault(empty_body=True)], ids=["json", "empty"]
-)
+@kit.malformed_faults
 def test_malformed_body_raises_response_format_error(anthropic_server, fault):
-    anthropic_server.add_fault(fault)
-    with pytest.raises(errors.ResponseFormatError):
-        load(chat_config(anthropic_server))(MESSAGES)
-    assert len(anthropic_server.requests) == 1
+    kit.check_malformed(anthropic_server, load(chat_config(anthropic_server)), fault)
 
 
 # Events: message_start, ping, content_block_start, then one per chunk: 5 let "ab", "cd" through.
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        (Fault(drop_after=5), errors.ProviderConnectionError),
-        (
-            Fault(drop_after=5, stream_error={"type": "overloaded_error", "message": "Overloaded"}),
-            errors.ProviderError,
-        ),
-    ],
-    ids=["dropped", "error-event"],
-)
+@kit.mid_stream_faults(5, {"type": "overloaded_error", "message": "Overloaded"})
 def test_mid_stream_failure_keeps_partial_text(anthropic_server, fault, error):
     err, _, _ = kit.check_partial(
         anthropic_server, load(chat_config(anthropic_server)), fault, error
@@ -389,17 +368,12 @@ def test_mid_stream_failure_keeps_partial_text(anthropic_server, fault, error):
 
 
 def test_connection_refused_is_a_connection_error():
-    config = chat_config(kit.refused_server(), max_retries=1)
-    with pytest.raises(errors.ProviderConnectionError) as info:
-        load(config)(MESSAGES)
-    assert info.value.attempts == 2
+    kit.check_refused(chat_config(kit.refused_server(), max_retries=1))
 
 
 def test_timeout_is_a_timeout_error(anthropic_server):
-    anthropic_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(anthropic_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
-    with pytest.raises(errors.ProviderTimeoutError):
-        model(MESSAGES)
+    kit.check_timeout(anthropic_server, model, at_least=0.15)
 
 
 def test_huge_non_streamed_max_tokens_is_refused_before_sending(anthropic_server):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -18,66 +17,29 @@ pytest.importorskip("litellm")
 from agentscope_legacy import errors  # noqa: E402
 from agentscope_legacy.message import Msg  # noqa: E402
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs  # noqa: E402
-from tests.emulators import STALL, Fault  # noqa: E402
+from tests import chat_kit as kit  # noqa: E402
+from tests.chat_kit import MESSAGES, sent  # noqa: E402
+from tests.emulators import Fault  # noqa: E402
 from tests.emulators import anthropic as anthropic_emulator  # noqa: E402
 from tests.emulators import ollama as ollama_emulator  # noqa: E402
 
 anthropic_server = anthropic_emulator.anthropic_server
 ollama_server = ollama_emulator.ollama_server
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris"}}
-CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "Europe/Paris"}}
-
-
-def new_key() -> str:
-    return f"sk-lite-{uuid.uuid4().hex}"
 
 
 def config(server: Any, **overrides: Any) -> dict[str, Any]:
-    data = {
-        "config_name": "lite",
-        "model_type": "litellm_chat",
-        "model_name": "openai/gpt-4o-mini",
-        "api_key": new_key(),
-        "api_base": server.base_url + "/v1",
-        "retry_interval": 0.01,
-        "max_retries": 2,
-    }
-    data.update(overrides)
-    return data
+    return kit.chat_config(server, "litellm_chat", **overrides)
 
 
 def load(data: dict[str, Any]) -> Any:
-    read_model_configs([data], clear_existing=True)
-    return load_model_by_config_name(data["config_name"])
-
-
-def sent(server: Any, index: int = -1) -> dict[str, Any]:
-    return server.requests[index].json
-
-
-def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
-    if not chunks:
-        return [(True, "")]
-    items, text = [], ""
-    for i, chunk in enumerate(chunks):
-        text += chunk
-        items.append((i == len(chunks) - 1, text))
-    return items
-
-
-def blocks(calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    found = [
-        {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
-        for c in calls
-    ]
-    return found or None
+    return kit.load(data, clear=True)
 
 
 def test_litellm_is_imported_once_without_fetching_the_cost_map():
@@ -90,55 +52,20 @@ def test_litellm_is_imported_once_without_fetching_the_cost_map():
 
 
 # -- parity -------------------------------------------------------------------------------------
-PARITY_CASES = {
-    "text": {
-        "chunks": ["The quick", " brown", " fox."],
-        "prompt_tokens": 9,
-        "completion_tokens": 4,
-    },
-    "reasoning": {"chunks": ["The answer", " is 42."], "reasoning": ["Let me ", "think."]},
-    "tools_only": {"chunks": [], "tool_calls": [CALL_A], "prompt_tokens": 20},
-    "text_and_two_tools": {"chunks": ["Checking ", "both."], "tool_calls": [CALL_A, CALL_B]},
-}
-
-
-@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+@kit.parity_cases
 def test_stream_and_non_stream_agree(openai_server, script):
     openai_server.set_reply(**script)
-    model = load(config(openai_server))
-    calls = script.get("tool_calls", [])
-
-    plain = model(MESSAGES)
-    streamed = model(MESSAGES, stream=True)
-    assert list(streamed.stream) == expected_stream(script["chunks"])
-    for response in (plain, streamed):
-        assert response.text == "".join(script["chunks"])
-        assert response.reasoning == (
-            "".join(script["reasoning"]) if "reasoning" in script else None
-        )
-        assert response.tool_calls == blocks(calls)
-        assert response.finish_reason == ("tool_calls" if calls else "stop")
-        usage = response.usage
-        assert (usage.prompt_tokens, usage.completion_tokens) == (
-            script.get("prompt_tokens", 5),
-            script.get("completion_tokens", 2),
-        )
+    kit.check_parity(load(config(openai_server)), script)
     assert sent(openai_server, 0).get("stream", False) is False
     assert sent(openai_server, 1)["stream_options"] == {"include_usage": True}
 
 
-@pytest.mark.parametrize(
-    ("config_stream", "call_stream", "expect_stream"),
-    [(True, None, True), (True, False, False), (False, True, True)],
-)
+@kit.stream_settings
 def test_stream_setting_and_per_call_override(
     openai_server, config_stream, call_stream, expect_stream
 ):
     model = load(config(openai_server, stream=config_stream))
-    response = model(MESSAGES, stream=call_stream)
-    assert sent(openai_server).get("stream", False) is expect_stream
-    assert (response.stream is not None) is expect_stream
-    assert response.text == "Hello!"
+    kit.check_stream_setting(openai_server, model, call_stream, expect_stream)
 
 
 def test_stream_usage_off_leaves_out_stream_options(openai_server):
@@ -257,54 +184,21 @@ def test_unauthorized_hides_the_key(openai_server):
     assert "Incorrect API key provided: ***" in str(info.value)
 
 
-@pytest.mark.parametrize("fault", [Fault(malformed=True), Fault(empty_body=True)])
+@kit.malformed_faults
 def test_malformed_body_is_a_response_format_error(openai_server, fault):
-    openai_server.add_fault(fault)
-    with pytest.raises(errors.ResponseFormatError):
-        load(config(openai_server))(MESSAGES)
-    assert len(openai_server.requests) == 1  # litellm says 500, but retrying cannot help
+    # litellm says 500, but retrying cannot help: one request only.
+    kit.check_malformed(openai_server, load(config(openai_server)), fault)
 
 
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        (Fault(drop_after=3), errors.ProviderConnectionError),
-        (
-            Fault(drop_after=3, stream_error={"message": "overloaded", "type": "x"}),
-            errors.ProviderError,
-        ),
-    ],
-    ids=["dropped", "error-event"],
-)
+@kit.mid_stream_faults(3, {"message": "overloaded", "type": "x"})
 def test_mid_stream_failure_keeps_partial_text(openai_server, fault, error):
-    openai_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
-    openai_server.add_fault(fault)
-    response = load(config(openai_server))(MESSAGES, stream=True)
-    with pytest.raises(error) as info:
-        list(response.stream)
-    err = info.value
-    assert err.partial_text == "abcd"
-    assert len(openai_server.requests) == 1
+    err, _, _ = kit.check_partial(openai_server, load(config(openai_server)), fault, error)
     if fault.stream_error:
         assert "overloaded" in str(err) and not isinstance(err, errors.ProviderConnectionError)
 
 
 def test_connection_refused_is_a_connection_error():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data = {
-        "config_name": "down",
-        "model_type": "litellm_chat",
-        "model_name": "openai/gpt-4o-mini",
-        "api_key": "sk-down-123456",
-        "api_base": f"http://127.0.0.1:{port}/v1",
-        "max_retries": 0,
-    }
-    with pytest.raises(errors.ProviderConnectionError):
-        load(data)(MESSAGES)
+    kit.check_refused(config(kit.refused_server(), config_name="down", max_retries=0), 1)
 
 
 # -- other providers through litellm ------------------------------------------------------------
@@ -344,12 +238,5 @@ def test_ollama_through_litellm(ollama_server):
 
 
 def test_timeout_is_a_timeout_error(openai_server):
-    from agentscope_legacy.errors import ProviderTimeoutError
-
-    openai_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(config(openai_server, timeout=0.3, max_retries=0))
-    started = time.perf_counter()
-    with pytest.raises(ProviderTimeoutError):
-        model(MESSAGES)
-    assert time.perf_counter() - started >= 0.25
-    assert len(openai_server.requests) == 1
+    kit.check_timeout(openai_server, model)  # an ignored timeout would be a 30 s wait

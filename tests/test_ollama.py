@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import re
-import socket
-import time
 import uuid
 from typing import Any
 
@@ -20,12 +18,13 @@ pytest.importorskip("ollama")
 from agentscope_legacy import errors  # noqa: E402
 from agentscope_legacy.message import Msg  # noqa: E402
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs  # noqa: E402
-from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector  # noqa: E402
+from tests import chat_kit as kit  # noqa: E402
+from tests.chat_kit import MESSAGES, sent  # noqa: E402
+from tests.emulators import TINY_PNG, Fault, embedding_vector  # noqa: E402
 from tests.emulators import ollama as ollama_emulator  # noqa: E402
 
 ollama_server = ollama_emulator.ollama_server
 
-MESSAGES = [{"role": "user", "content": "hi"}]
 WEATHER = {
     "name": "get_weather",
     "description": "Weather for a city.",
@@ -35,8 +34,6 @@ WEATHER = {
         "required": ["city"],
     },
 }
-CALL_A = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
-CALL_B = {"name": "get_time", "arguments": {"tz": "Europe/Paris"}}
 PNG_B64 = base64.b64encode(TINY_PNG).decode()
 
 
@@ -47,89 +44,21 @@ def _no_ollama_env(monkeypatch):
 
 
 def config(server: Any, **overrides: Any) -> dict[str, Any]:
-    data = {
-        "config_name": "llama",
-        "model_type": "ollama_chat",
-        "model_name": "llama3.2",
-        "host": server.base_url,
-        "retry_interval": 0.01,
-        "max_retries": 2,
-    }
-    data.update(overrides)
-    return data
+    return kit.chat_config(server, "ollama_chat", **overrides)
 
 
 def load(data: dict[str, Any]) -> Any:
-    read_model_configs([data], clear_existing=True)
-    return load_model_by_config_name(data["config_name"])
-
-
-def sent(server: Any, index: int = -1) -> dict[str, Any]:
-    return server.requests[index].json
-
-
-def expected_stream(chunks: list[str]) -> list[tuple[bool, str]]:
-    if not chunks:
-        return [(True, "")]
-    items, text = [], ""
-    for i, chunk in enumerate(chunks):
-        text += chunk
-        items.append((i == len(chunks) - 1, text))
-    return items
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return kit.load(data, clear=True)
 
 
 # -- chat: stream / non-stream parity -----------------------------------------------------------
-PARITY_CASES = {
-    "text": {
-        "chunks": ["The quick", " brown", " fox."],
-        "prompt_tokens": 9,
-        "completion_tokens": 4,
-    },
-    "reasoning": {
-        "chunks": ["The answer", " is 42."],
-        "reasoning": ["Let me ", "think."],
-        "prompt_tokens": 7,
-        "completion_tokens": 12,
-    },
-    "tools_only": {"chunks": [], "tool_calls": [CALL_A], "prompt_tokens": 20},
-    "text_and_two_tools": {"chunks": ["Checking ", "both."], "tool_calls": [CALL_A, CALL_B]},
-}
-
-
-@pytest.mark.parametrize("script", PARITY_CASES.values(), ids=list(PARITY_CASES))
+@kit.parity_cases
 def test_chat_stream_and_non_stream_agree(ollama_server, script):
     ollama_server.set_reply(**script)
-    model = load(config(ollama_server))
-    calls = script.get("tool_calls", [])
-
-    plain = model(MESSAGES)
-    streamed = model(MESSAGES, stream=True)
-    assert list(streamed.stream) == expected_stream(script["chunks"])
+    plain, streamed = kit.check_parity(load(config(ollama_server)), script, ids=False)
     assert [r.json["stream"] for r in ollama_server.requests] == [False, True]
-    for response in (plain, streamed):
-        assert response.text == "".join(script["chunks"])
-        assert response.reasoning == (
-            "".join(script["reasoning"]) if "reasoning" in script else None
-        )
-        assert [(c["name"], c["input"]) for c in response.tool_calls or []] == [
-            (c["name"], c["arguments"]) for c in calls
-        ]
-        assert response.finish_reason == ("tool_calls" if calls else "stop")
-        usage = response.usage
-        assert (usage.prompt_tokens, usage.completion_tokens) == (
-            script.get("prompt_tokens", 5),
-            script.get("completion_tokens", 2),
-        )
-        assert not usage.estimated
     # Ollama sends no ids: invented ones are stable (same in both modes) and distinct.
     ids = [c["id"] for c in plain.tool_calls or []]
-    assert ids == [c["id"] for c in streamed.tool_calls or []]
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"call_[0-9a-f]{12}", i) for i in ids)
 
 
@@ -141,18 +70,14 @@ def test_reasoning_stays_out_of_the_answer_stream(ollama_server):
     assert sent(ollama_server)["think"] is True
 
 
-@pytest.mark.parametrize(
-    ("config_stream", "call_stream", "expect_stream"),
-    [(True, None, True), (True, False, False), (False, True, True), (False, None, False)],
-)
+@kit.stream_settings
 def test_stream_setting_and_per_call_override(
     ollama_server, config_stream, call_stream, expect_stream
 ):
     model = load(config(ollama_server, stream=config_stream))
-    response = model(MESSAGES, stream=call_stream)
-    assert sent(ollama_server)["stream"] is expect_stream
-    assert (response.stream is not None) is expect_stream
-    assert response.text == "Hello!"
+    kit.check_stream_setting(
+        ollama_server, model, call_stream, expect_stream, streamed=lambda r: r.json["stream"]
+    )
 
 
 # -- chat: request building ---------------------------------------------------------------------
@@ -335,36 +260,16 @@ def test_unauthorized_is_not_retried_and_hides_the_key(ollama_server):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
-@pytest.mark.parametrize("fault", [Fault(malformed=True), Fault(empty_body=True)])
+@kit.malformed_faults
 def test_malformed_body_raises_response_format_error(ollama_server, fault, stream):
-    ollama_server.add_fault(fault)
-    with pytest.raises(errors.ResponseFormatError) as info:
-        _ = load(config(ollama_server))(MESSAGES, stream=stream).text
-    assert info.value.config_name == "llama"
-    assert len(ollama_server.requests) == 1
+    err = kit.check_malformed(ollama_server, load(config(ollama_server)), fault, stream)
+    assert err.config_name == "llama"
 
 
 # Parts: "ab", "cd", "ef", "gh", then done. drop_after=2 lets "ab" and "cd" through.
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        (Fault(drop_after=2), errors.ProviderConnectionError),
-        (
-            Fault(drop_after=2, stream_error={"message": "model runner crashed"}),
-            errors.ProviderError,
-        ),
-    ],
-    ids=["dropped", "error-line"],
-)
+@kit.mid_stream_faults(2, {"message": "model runner crashed"})
 def test_mid_stream_failure_keeps_partial_text(ollama_server, fault, error):
-    ollama_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
-    ollama_server.add_fault(fault)
-    response = load(config(ollama_server))(MESSAGES, stream=True)
-    with pytest.raises(error) as info:
-        list(response.stream)
-    err = info.value
-    assert err.partial_text == "abcd"
-    assert len(ollama_server.requests) == 1
+    err, _, response = kit.check_partial(ollama_server, load(config(ollama_server)), fault, error)
     if fault.stream_error:
         assert "model runner crashed" in str(err)
         assert not isinstance(err, errors.ProviderConnectionError) and err.status is None
@@ -374,27 +279,12 @@ def test_mid_stream_failure_keeps_partial_text(ollama_server, fault, error):
 
 @pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
 def test_connection_refused_is_a_connection_error(stream):
-    data = {
-        "config_name": "down",
-        "model_type": "ollama_chat",
-        "model_name": "llama3.2",
-        "host": f"http://127.0.0.1:{closed_port()}",
-        "max_retries": 1,
-        "retry_interval": 0.01,
-    }
-    with pytest.raises(errors.ProviderConnectionError) as info:
-        load(data)(MESSAGES, stream=stream)
-    assert info.value.attempts == 2
+    kit.check_refused(config(kit.refused_server(), config_name="down", max_retries=1), 2, stream)
 
 
 def test_timeout(ollama_server):
-    ollama_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(config(ollama_server, timeout=0.3, max_retries=0))
-    started = time.perf_counter()
-    with pytest.raises(errors.ProviderTimeoutError):
-        model(MESSAGES)
-    assert time.perf_counter() - started >= 0.25
-    assert len(ollama_server.requests) == 1
+    kit.check_timeout(ollama_server, model)  # an ignored timeout would be a 30 s wait
 
 
 def test_default_timeout_is_finite(ollama_server):

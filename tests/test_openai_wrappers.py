@@ -10,7 +10,6 @@ import base64
 import gc
 import json
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -147,18 +146,12 @@ def test_include_usage_only_requested_when_streaming(openai_server, config_extra
 
 
 # -- 3. stream from the config and per call ---------------------------------------------------
-@pytest.mark.parametrize(
-    ("config_stream", "call_stream", "expect_stream"),
-    [(True, None, True), (True, False, False), (False, True, True), (False, None, False)],
-)
+@kit.stream_settings
 def test_stream_setting_and_per_call_override(
     openai_server, config_stream, call_stream, expect_stream
 ):
     model = load(chat_config(openai_server, stream=config_stream))
-    response = model(MESSAGES, stream=call_stream)
-    assert sent(openai_server).get("stream", False) is expect_stream
-    assert (response.stream is not None) is expect_stream
-    assert response.text == "Hello!"
+    kit.check_stream_setting(openai_server, model, call_stream, expect_stream)
 
 
 # -- 4. request building ----------------------------------------------------------------------
@@ -301,17 +294,7 @@ def test_persistent_failure_on_stream_open_is_raised_at_the_call(openai_server):
 
 # -- 7. failures in the middle of a stream ----------------------------------------------------
 # Events: role (empty content), then one event per chunk. drop_after=3 lets "ab" and "cd" through.
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        (Fault(drop_after=3), errors.ProviderConnectionError),
-        (
-            Fault(drop_after=3, stream_error={"message": "overloaded", "type": "server_error"}),
-            errors.ProviderError,
-        ),
-    ],
-    ids=["dropped", "error-event"],
-)
+@kit.mid_stream_faults(3, {"message": "overloaded", "type": "server_error"})
 def test_mid_stream_failure_keeps_partial_text_and_is_not_retried(openai_server, fault, error):
     model = load(chat_config(openai_server))
     err, seen, response = kit.check_partial(openai_server, model, fault, error)
@@ -331,14 +314,9 @@ def test_mid_stream_failure_keeps_partial_text_and_is_not_retried(openai_server,
 # -- 8. timeouts ------------------------------------------------------------------------------
 @pytest.mark.parametrize("timeout", [0.3, {"connect": 1, "read": 0.3}], ids=["number", "mapping"])
 def test_timeout_raises_provider_timeout_error(openai_server, timeout):
-    openai_server.add_fault(Fault(delay=STALL))  # an ignored timeout would be a 30 s wait
     model = load(chat_config(openai_server, timeout=timeout, max_retries=0))
-    started = time.perf_counter()
-    with pytest.raises(errors.ProviderTimeoutError) as info:
-        model(MESSAGES)
-    assert time.perf_counter() - started >= 0.25
-    assert info.value.attempts == 1
-    assert len(openai_server.requests) == 1
+    err = kit.check_timeout(openai_server, model)  # an ignored timeout would be a 30 s wait
+    assert err.attempts == 1
 
 
 def test_timeout_is_retried(openai_server):
@@ -349,15 +327,10 @@ def test_timeout_is_retried(openai_server):
 
 
 # -- 9. malformed replies ---------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "fault", [Fault(malformed=True), Fault(empty_body=True)], ids=["truncated-json", "empty-body"]
-)
+@kit.malformed_faults
 def test_malformed_body_raises_response_format_error(openai_server, fault):
-    openai_server.add_fault(fault)
-    with pytest.raises(errors.ResponseFormatError) as info:
-        load(chat_config(openai_server))(MESSAGES)
-    assert info.value.config_name == "gpt"
-    assert len(openai_server.requests) == 1
+    err = kit.check_malformed(openai_server, load(chat_config(openai_server)), fault)
+    assert err.config_name == "gpt"
 
 
 # -- 10. cancelling a stream ------------------------------------------------------------------
