@@ -19,11 +19,21 @@ PACKAGE = Path(__file__).resolve().parent.parent / "agentscope_legacy"
 LAYERS: list[tuple[str, set[str]]] = [
     (
         "core",
-        {"_version", "_secrets", "errors", "config", "message", "response", "monitor", "logging"},
+        {
+            "_version",
+            "_secrets",
+            "errors",
+            "config",
+            "message",
+            "audio",
+            "response",
+            "monitor",
+            "logging",
+        },
     ),
     ("runtime state", {"_runtime"}),
     ("0.x model wrappers", {"models"}),
-    ("the newer model layer", {"model", "formatter", "token", "embedding"}),
+    ("the newer model layer", {"model", "formatter", "token", "embedding", "tts"}),
     ("agents and pipelines", {"agents", "pipelines", "msghub"}),
     ("applications", {"_init", "experiment", "cli", "__init__"}),
 ]
@@ -34,6 +44,7 @@ CORE_ORDER = [
     "errors",
     "config",
     "message",
+    "audio",
     "response",
     "monitor",
     "logging",

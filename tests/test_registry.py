@@ -52,6 +52,7 @@ BUILTIN_MODEL_TYPES = frozenset(
         "ollama_embedding",
         "litellm_chat",
         "anthropic_chat",
+        "local_tts",
     }
 )
 # The fields a type requires beyond config_name/model_type, to build a minimal valid config.

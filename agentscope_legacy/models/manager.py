@@ -74,7 +74,21 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
         LiteLLMChatWrapper,
         AnthropicChatWrapper,
     ]
+    classes += plugin_wrappers()
     return {cls.model_type: cls for cls in classes}
+
+
+#: Modules of higher layers that add model types: each has ``wrapper_classes()``. Named, not
+#: imported here (this layer may not import upward); imported when a manager is built, and
+#: none imports an SDK. ``agentscope_legacy.tts._legacy``: the TTS types (``local_tts``...).
+PLUGIN_MODULES: tuple[str, ...] = ("agentscope_legacy.tts._legacy",)
+
+
+def plugin_wrappers() -> list[type[ModelWrapperBase]]:
+    """The wrapper classes that the ``PLUGIN_MODULES`` contribute."""
+    from importlib import import_module
+
+    return [cls for name in PLUGIN_MODULES for cls in import_module(name).wrapper_classes()]
 
 
 # More unknown fields than this in one config are reported as one issue, not one each.
