@@ -1,4 +1,4 @@
-"""The ``agentscope-legacy`` command: ``chat``, ``validate``, ``models`` and ``run``.
+"""The ``agentscope-legacy`` command: ``chat``, ``validate``, ``models``, ``run`` and ``say``.
 
 Imports are deferred to the subcommand that needs them, so ``--help`` stays instant.
 """
@@ -10,6 +10,9 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+#: Where ``say`` and ``chat --voice`` look for TTS configs by default.
+_TTS_CONFIGS = "configs/tts.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +51,36 @@ def _parser() -> argparse.ArgumentParser:
         help="print the usage table (calls, tokens in and out, mean latency) to stderr at the "
         "end, also after Ctrl-C",
     )
+    chat.add_argument(
+        "--voice",
+        metavar="TTS_CONFIG",
+        help="speak each reply with this TTS config (from --model-configs, else from "
+        "--voice-configs) and save it as <message id>.wav in the run's audio directory",
+    )
+    chat.add_argument(
+        "--voice-configs",
+        metavar="FILE",
+        default=None,
+        help=f"where --voice's config is when -m does not have it (default: {_TTS_CONFIGS})",
+    )
+
+    say = sub.add_parser(
+        "say",
+        help="speak a text with a TTS config and write the audio to a file",
+        description="Synthesise TEXT with a TTS model config and write it (WAV, or raw PCM16 "
+        "for a `format: pcm16` config) to --output.",
+    )
+    say.add_argument("text", metavar="TEXT", help="what to say ('-': read stdin)")
+    say.add_argument(
+        "--model-configs",
+        "-m",
+        nargs="+",
+        default=[_TTS_CONFIGS],
+        metavar="FILE",
+        help=f"YAML or JSON config file(s) (default: {_TTS_CONFIGS})",
+    )
+    say.add_argument("--config-name", "-c", required=True, help="the TTS config to speak with")
+    say.add_argument("--output", "-o", default="speech.wav", help="the file to write")
 
     validate = sub.add_parser(
         "validate",
@@ -96,7 +129,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"chat": _chat, "validate": _validate, "models": _models, "run": _run}[args.command]
+    handler = {
+        "chat": _chat,
+        "validate": _validate,
+        "models": _models,
+        "run": _run,
+        "say": _say,
+    }[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -232,9 +271,12 @@ def _chat(args: argparse.Namespace) -> int:
             logger_level="WARNING",
         )
         model = load_model_by_config_name(args.config_name)
+        voice = _voice(args) if args.voice else None
     except AgentScopeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if voice is not None:
+        args.speak = voice
     name = args.name or args.config_name
     history = [Msg("system", args.system, "system")] if args.system else []
     prompts = [args.once] if args.once is not None else None
@@ -283,7 +325,73 @@ def _chat_loop(args: argparse.Namespace, model: Any, name: str, history: list, p
         reply = Msg(name, response.text or "", "assistant")
         save_msg(reply)
         history.append(reply)
+        if getattr(args, "speak", None) is not None and (reply.content or "").strip():
+            try:
+                _speak(args.speak, reply)
+            except AgentScopeError as exc:
+                print(f"error: voice: {exc}", file=sys.stderr)
+                status = 1
     return status
+
+
+def _voice(args: argparse.Namespace) -> Any:
+    """The TTS wrapper of ``--voice``: from the loaded configs, else from --voice-configs."""
+    from .errors import ConfigError
+    from .models import load_model_by_config_name, read_model_configs
+    from .models.manager import ModelManager
+
+    if args.voice not in ModelManager.get_instance().config_names:
+        file = args.voice_configs or _TTS_CONFIGS
+        if not os.path.isfile(file):
+            raise ConfigError(
+                f"--voice {args.voice}: no such config in the -m files, and {file} does not "
+                "exist (give the file with --voice-configs)"
+            )
+        read_model_configs(file)
+    wrapper = load_model_by_config_name(args.voice)
+    from .tts._legacy import TTSWrapper
+
+    if not isinstance(wrapper, TTSWrapper):
+        raise ConfigError(f"--voice {args.voice}: a {wrapper.model_type} config, not a TTS one")
+    return wrapper
+
+
+def _speak(wrapper: Any, msg: Any) -> None:
+    """Speak ``msg`` and save it as <msg id>.wav in the run's audio directory."""
+    from ._runtime import get_runtime
+
+    speech = wrapper(msg.content)
+    path = get_runtime().file_dir("audio") / f"{msg.id}.wav"
+    path.write_bytes(speech.wav())
+    print(f"[audio: {path} ({speech.duration:.1f} s)]", file=sys.stderr)
+
+
+def _say(args: argparse.Namespace) -> int:
+    from . import init
+    from .errors import AgentScopeError
+    from .models import load_model_by_config_name
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    try:
+        init(model_configs=args.model_configs, disable_saving=True, logger_level="WARNING")
+        wrapper = load_model_by_config_name(args.config_name)
+        from .tts._legacy import TTSWrapper
+
+        if not isinstance(wrapper, TTSWrapper):
+            print(
+                f"error: config '{args.config_name}' is a {wrapper.model_type} config, "
+                "not a TTS one",
+                file=sys.stderr,
+            )
+            return 1
+        speech = wrapper(text)
+        path = speech.save(args.output)
+    except (AgentScopeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    kind = "WAV" if speech.format == "wav" else "raw PCM16"
+    print(f"wrote {path} ({kind}, {speech.sample_rate} Hz, {speech.duration:.2f} s)")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

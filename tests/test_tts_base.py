@@ -103,7 +103,8 @@ def test_stream_yields_pcm_chunks_last_flagged():
         return [r async for r in await tts.synthesize(msg("Hello world"))]
 
     pieces = run(go())
-    assert [p.is_last for p in pieces] == [False] * (len(pieces) - 1) + [True]
+    assert [p.is_last for p in pieces] == [False] * 4 + [True]  # 4 chunks, then the end
+    assert block_pcm(pieces[-1].content) == (b"", RATE)
     assert all(p.content["source"]["media_type"] == f"audio/pcm;rate={RATE}" for p in pieces)
     assert b"".join(block_pcm(p.content)[0] for p in pieces) == tone("Hello world")
     assert pieces[-1].usage is not None and all(p.usage is None for p in pieces[:-1])

@@ -7,7 +7,8 @@ A plain provider implements one hook::
 
 and, optionally, ``_translate_error(exc) -> ProviderError | None``. The base extracts the text
 of the message (typed error when there is none), assembles a stream (``pcm_block`` chunks, the
-last with ``is_last=True``) or one response (the whole audio as a ``wav_block``), re-aligns
+last, with ``is_last=True``, has no samples and the usage) or one response (the whole audio
+as a ``wav_block``), re-aligns
 chunks cut mid-sample, measures timing and usage, and translates SDK errors once.
 
 A realtime provider subclasses :class:`RealtimeTTSModelBase` and implements ``_connect``,
@@ -237,7 +238,8 @@ class TTSModelBase:
 
         Returns one TTSResponse (content: the whole audio as a WAV block) or, with
         ``stream=True`` (the model's or a ``stream=`` keyword), an async generator of
-        TTSResponses with PCM blocks, the last one with ``is_last=True`` and the usage.
+        TTSResponses with PCM blocks, each yielded as soon as it is synthesised; the last one,
+        ``is_last=True``, has an empty PCM block and the usage.
         Other keywords go to the provider.
         """
         stream = kwargs.pop("stream", None)
@@ -274,15 +276,14 @@ class TTSModelBase:
         first: float | None = None
         total = 0
         call_id = uuid.uuid4().hex
-        pending: bytes | None = None  # held back one chunk, so the last can say is_last
+        # Each chunk goes out as it comes (none is held back to learn whether it is the last):
+        # the end is a last response with no samples, carrying the usage.
         async for pcm in self._pcm_chunks(text, kwargs):
             if first is None:
                 first = time.perf_counter() - started
-            if pending is not None:
-                yield self._piece(pending, call_id, first, last=False)
-            pending = pcm
             total += len(pcm)
-        final = self._piece(pending or b"", call_id, first, last=True)
+            yield self._piece(pcm, call_id, first, last=False)
+        final = self._piece(b"", call_id, first, last=True)
         final.usage = self._usage(text, total, started)
         yield final
 
@@ -565,7 +566,6 @@ class RealtimeTTSModelBase(TTSModelBase):
     async def _rest(self, session_id: str, text: str) -> AsyncGenerator[TTSResponse, None]:
         """The session's remaining audio, chunk by chunk, until the receiver's end."""
         carry = bytearray()
-        pending: bytes | None = None
         queue = self._audio
         try:
             while queue is not None:
@@ -578,12 +578,9 @@ class RealtimeTTSModelBase(TTSModelBase):
                 if isinstance(item, BaseException):
                     raise self._typed(item)
                 pcm = self._account([item], carry)
-                if not pcm:
-                    continue
-                if pending is not None:
-                    yield self._piece(pending, session_id, self._first_audio, last=False)
-                pending = pcm
-            final = self._piece(pending or b"", session_id, self._first_audio, last=True)
+                if pcm:
+                    yield self._piece(pcm, session_id, self._first_audio, last=False)
+            final = self._piece(b"", session_id, self._first_audio, last=True)
             final.usage = TTSUsage(
                 input_characters=len(text),
                 output_seconds=self._bytes / (2 * self.sample_rate),
