@@ -215,13 +215,11 @@ def check_request(name: str, req: Any, stream: bool) -> None:
         assert req.path.endswith(f"/models/gemini-2.5-flash-preview-tts:{method}")
         assert req.headers["x-goog-api-key"] == GEMINI_KEY
         assert body["contents"] == [{"parts": [{"text": TEXT}], "role": "user"}]
-        config = body["generationConfig"]
-        assert config["responseModalities"] == ["AUDIO"]
-        speech = config["speechConfig"]
-        voice = speech.get("voice_config") or speech.get("voiceConfig")
-        assert (voice.get("prebuilt_voice_config") or voice.get("prebuiltVoiceConfig")) == {
-            "voice_name": "Puck"
-        } or voice == {"prebuiltVoiceConfig": {"voiceName": "Puck"}}
+        assert body["generationConfig"] == {
+            "responseModalities": ["AUDIO"],
+            # google-genai sends the inner keys of speech_config as they were written
+            "speechConfig": {"voice_config": {"prebuilt_voice_config": {"voice_name": "Puck"}}},
+        }
 
 
 def test_stream_hands_on_chunks_as_they_arrive(provider):
@@ -481,6 +479,30 @@ def test_realtime_connection_lost_midway_is_a_connection_error(realtime, fault):
     keyless(RT_KEY, info.value)
 
 
+def test_realtime_silence_is_a_timeout_not_a_hang(realtime):
+    realtime.add_fault(WSFault(after=2, stall=True))  # session.created, session.updated
+
+    async def go() -> None:
+        async with realtime_model(realtime, timeout=0.5) as tts:
+            await tts.synthesize(msg("Hello"))
+
+    with pytest.raises(errors.ProviderTimeoutError) as info:
+        run(go())
+    assert info.value.provider == "dashscope"
+
+
+def test_realtime_two_sessions_at_once_are_refused(realtime):
+    from agentscope_legacy.tts import TTSSessionError
+
+    async def go() -> None:
+        async with realtime_model(realtime) as tts:
+            await tts.push(msg("One"))
+            with pytest.raises(TTSSessionError):
+                await tts.push(msg("Two"))
+
+    run(go())
+
+
 def test_realtime_malformed_audio_chunk_is_a_response_format_error(realtime):
     realtime.set_malformed_audio()
 
@@ -519,3 +541,50 @@ def test_missing_key_is_a_config_error(monkeypatch):
     for cls in (DashScopeTTSModel, DashScopeRealtimeTTSModel):
         with pytest.raises(errors.ConfigError, match="DASHSCOPE_API_KEY"):
             cls()
+
+
+# -- the legacy model_types ------------------------------------------------------------------------
+
+
+def legacy_wrapper(cls: type, **config: Any) -> Any:
+    """The legacy wrapper of ``cls`` as ``tts._legacy`` builds it for its model_type, with
+    ``config`` validated against its JSON Schema."""
+    import jsonschema
+
+    from agentscope_legacy.tts._legacy import wrapper_for
+
+    wrapper_cls = wrapper_for(cls.model_type, cls)
+    full = {"config_name": "voice", "model_type": cls.model_type, **config}
+    jsonschema.validate(full, wrapper_cls.json_schema())
+    full.pop("model_type")
+    return wrapper_cls(**full)
+
+
+def test_legacy_wrappers_speak_through_each_provider(provider):
+    name, server, build, key = provider
+    server.set_audio(PCM, chunks=3)
+    cls = type(build(server))
+    where = {"base_url": server.api_base if name == "dashscope" else server.base_url + "/v1"}
+    if name == "gemini":
+        where = {"base_url": server.base_url}
+    wrapper = legacy_wrapper(cls, api_key=key, voice="Cherry", format="pcm16", **where)
+    try:
+        assert wrapper("Hello there.").content == PCM
+        assert b"".join(wrapper("Hello there.", stream=True).stream) == PCM
+    finally:
+        wrapper.close()
+    assert key not in repr(wrapper)
+
+
+def test_legacy_realtime_wrapper(realtime):
+    from agentscope_legacy.tts import DashScopeRealtimeTTSModel
+
+    wrapper = legacy_wrapper(
+        DashScopeRealtimeTTSModel, api_key=RT_KEY, url=realtime.url, mode="server_commit"
+    )
+    try:
+        assert wrapper("Hello there.").audio == tone_for("Hello there.")
+        assert b"".join(wrapper("Again.", stream=True).stream) == tone_for("Again.")
+    finally:
+        wrapper.close()
+    assert len(realtime.sessions) == 2

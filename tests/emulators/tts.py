@@ -387,8 +387,9 @@ class QwenTTSRealtimeEmulator(_AudioScript):
     def _session(self, session: WSSession) -> None:
         key = session.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not key or key == self.reject_key:
+            # Echoing the key, as some servers do: the client must scrub it.
             error = {"type": "invalid_request_error", "code": "InvalidApiKey",
-                     "message": "Invalid API-key provided."}  # fmt: skip
+                     "message": f"Invalid API-key provided: {key}"}  # fmt: skip
             session.send(self._event("error", error=error))
             # Then the server waits for the client to leave (closing at once would leave the
             # SDK's connect() polling for an open socket until its 5 s timeout).
