@@ -14,18 +14,24 @@ its quirks, its fault tables. Everything that is the same for every chat type li
 
 from __future__ import annotations
 
+import contextlib
+import json
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import pytest
 
+import agentscope_legacy
 from agentscope_legacy import errors
+from agentscope_legacy.logging import setup_logger
+from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
-from tests.emulators import STALL, Fault
+from tests.emulators import STALL, TINY_PNG, Fault
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
@@ -262,6 +268,101 @@ def mid_stream_faults(
     )
 
 
+# The HTTP failures every provider maps the same way: (fault, error, requests made).
+TYPED_FAILURES = {
+    "429-persists": (Fault(status=429, headers={"Retry-After": "0"}, times=5), "RateLimitError", 3),
+    "500-persists": (Fault(status=500, times=5), "ServerError", 3),
+    "401": (Fault(status=401), "AuthenticationError", 1),
+    "403": (Fault(status=403), "AuthenticationError", 1),
+    "404": (Fault(status=404), "BadRequestError", 1),
+    "400": (Fault(status=400), "BadRequestError", 1),
+    # Too long to wait: raised at once.
+    "429-retry-after-too-long": (
+        Fault(status=429, headers={"Retry-After": "300"}),
+        "RateLimitError",
+        1,
+    ),
+}
+
+
+def typed_failures(*names: str, arg: str = "requests") -> Any:
+    """Parametrises ``(fault, error, <arg>)`` over the ``TYPED_FAILURES`` named (all without
+    names)."""
+    names = names or tuple(TYPED_FAILURES)
+    rows = [TYPED_FAILURES[n] for n in names]
+    return pytest.mark.parametrize(
+        ("fault", "error", arg),
+        [(fault, getattr(errors, error), requests) for fault, error, requests in rows],
+        ids=list(names),
+    )
+
+
+def check_failure(
+    server: Any,
+    model: Any,
+    fault: Any,
+    error: type,
+    requests: int,
+    retry_waits: Any = None,
+    stream: bool = False,
+) -> Any:
+    """A failing server: ``error`` after ``requests`` attempts, each retry after a short wait
+    (Retry-After: 0, or the backoff; nobody waits for a long Retry-After). Returns the error."""
+    server.add_fault(fault)
+    with pytest.raises(error) as info:
+        model(MESSAGES, stream=stream)
+    err = info.value
+    if retry_waits is not None:
+        assert len(retry_waits) == requests - 1
+        assert all(w <= 0.02 for w in retry_waits.seconds())
+    assert len(server.requests) == requests == err.attempts
+    assert err.status == fault.status
+    return err
+
+
+def check_echoed_key(
+    server: Any,
+    config: dict[str, Any],
+    message: str,
+    error: type = errors.AuthenticationError,
+    status: int = 401,
+    header: tuple[str, str] = ("authorization", "Bearer {key}"),
+    **fault: Any,
+) -> Any:
+    """The server rejects the key and echoes it (``message`` + the key): ``error``, not retried,
+    the key sent in ``header`` and found nowhere in the error. Returns the error."""
+    key = config["api_key"]
+    server.add_fault(Fault(status=status, message=message + key, **fault))
+    with pytest.raises(error) as info:
+        load(config)(MESSAGES)
+    err = info.value
+    assert len(server.requests) == 1
+    assert server.requests[0].headers[header[0]] == header[1].format(key=key)
+    assert key not in str(err) and key not in repr(err)
+    return err
+
+
+@contextlib.contextmanager
+def recorded_run(config: dict[str, Any], tmp_path: Path) -> Iterator[tuple[Any, Path]]:
+    """``init()`` with ``config`` and invocation records in ``tmp_path``; yields (the model,
+    the run dir). Afterwards no file of the run holds the key, and the logger is reset."""
+    try:
+        agentscope_legacy.init(model_configs=[config], save_dir=str(tmp_path), save_api_invoke=True)
+        run_dir = agentscope_legacy.get_runtime().run_dir
+        assert run_dir is not None
+        yield load_model_by_config_name(config["config_name"]), run_dir
+        for path in run_dir.rglob("*"):
+            if path.is_file():
+                assert config["api_key"].encode() not in path.read_bytes(), path
+    finally:
+        setup_logger(None, "INFO", save_log=False)
+
+
+def invocations(run_dir: Path) -> list[dict[str, Any]]:
+    lines = (run_dir / "invocations.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
 def check_malformed(server: Any, model: Any, fault: Any, stream: bool = False) -> Any:
     """A malformed or empty reply is a ResponseFormatError, never retried. Returns it."""
     server.add_fault(fault)
@@ -341,6 +442,13 @@ def check_partial(
     return err, seen, response
 
 
+def check_sticky(response: Any, err: Any) -> None:
+    """The failure sticks: the text is never silently partial."""
+    with pytest.raises(type(err)) as again:
+        _ = response.text
+    assert again.value is err
+
+
 def check_two_configs(
     config: Callable[..., dict[str, Any]], server: Any, other: Any, model_name: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -359,6 +467,33 @@ def check_two_configs(
     assert request.headers["authorization"] == f"Bearer {second['api_key']}"
     assert request.json["model"] == model_name
     return first, second
+
+
+timeouts = pytest.mark.parametrize(
+    "timeout", [0.3, {"connect": 1, "read": 0.3}], ids=["number", "mapping"]
+)
+
+
+def png_file(tmp_path: Path) -> Path:
+    image = tmp_path / "cat.png"
+    image.write_bytes(TINY_PNG)
+    return image
+
+
+def check_merged_format(model: Any, system: str) -> None:
+    """The common format() strategies: a multi-agent history merged into one user turn under
+    the system prompt, or one message per Msg."""
+    prompt = Msg("system", system, role="system")
+    history = [Msg("alice", "hi", role="user"), Msg("bob", "hello", role="assistant")]
+    assert model.format(prompt, history) == [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "## Conversation History\nalice: hi\nbob: hello"},
+    ]
+    assert model.format(prompt, history, multi_agent_mode=False) == [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+    ]
 
 
 def closed_port() -> int:

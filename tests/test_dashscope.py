@@ -363,34 +363,16 @@ def test_transient_failures_are_retried(
     )
 
 
-@pytest.mark.parametrize(
-    ("fault", "error", "requests_made"),
-    [
-        (Fault(status=429, headers={"Retry-After": "0"}, times=5), errors.RateLimitError, 3),
-        (Fault(status=500, times=5), errors.ServerError, 3),
-        (Fault(status=401), errors.AuthenticationError, 1),
-        (Fault(status=403), errors.AuthenticationError, 1),
-        (Fault(status=404), errors.BadRequestError, 1),
-        (Fault(status=400), errors.BadRequestError, 1),
-        (Fault(status=429, headers={"Retry-After": "300"}), errors.RateLimitError, 1),
-    ],
-    ids=["429-persists", "500-persists", "401", "403", "404", "400", "429-retry-after-too-long"],
-)
+@kit.typed_failures(arg="requests_made")
 @pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
 def test_failures_raise_typed_errors(
     dashscope_server, retry_waits, fault, error, requests_made, stream
 ):
-    dashscope_server.add_fault(fault)
     config = config_for(dashscope_server)
     model = load(config)
-    with pytest.raises(error) as info:
-        model(MESSAGES, stream=stream)
-    # Only short waits (Retry-After: 0, or backoff); nobody waits for Retry-After: 300.
-    assert len(retry_waits) == requests_made - 1
-    assert all(w <= 0.02 for w in retry_waits.seconds())
-    err = info.value
-    assert len(dashscope_server.requests) == requests_made == err.attempts
-    assert err.status == fault.status
+    err = kit.check_failure(
+        dashscope_server, model, fault, error, requests_made, retry_waits, stream
+    )
     assert err.request_id and err.request_id.startswith("req-")
     assert (err.provider, err.model, err.config_name) == ("dashscope", "qwen-plus", "chat")
     assert f"status={fault.status}" in str(err)
@@ -398,15 +380,10 @@ def test_failures_raise_typed_errors(
 
 
 def test_auth_error_message_and_key_scrubbed(dashscope_server):
-    config = config_for(dashscope_server)
-    key = config["api_key"]
-    dashscope_server.add_fault(Fault(status=401, message=f"Invalid API-key provided: {key}"))
-    with pytest.raises(errors.AuthenticationError) as info:
-        load(config)(MESSAGES)
-    assert dashscope_server.requests[0].headers["authorization"] == f"Bearer {key}"
-    assert "InvalidApiKey: Invalid API-key provided: ***" in str(info.value)
-    assert key not in str(info.value) and key not in repr(info.value)
-    assert len(dashscope_server.requests) == 1
+    err = kit.check_echoed_key(
+        dashscope_server, config_for(dashscope_server), "Invalid API-key provided: "
+    )
+    assert "InvalidApiKey: Invalid API-key provided: ***" in str(err)
 
 
 @pytest.mark.parametrize(
@@ -485,12 +462,10 @@ def test_mid_stream_failure_keeps_partial_text(dashscope_server, kind, fault, er
     if message:
         assert message in str(err)
         assert err.status == 400  # what the SDK reports for any in-stream error
-    with pytest.raises(error) as again:
-        _ = response.text
-    assert again.value is err
+    kit.check_sticky(response, err)
 
 
-@pytest.mark.parametrize("timeout", [0.3, {"connect": 1, "read": 0.3}], ids=["number", "mapping"])
+@kit.timeouts
 def test_timeout_raises_provider_timeout_error(dashscope_server, timeout):
     model = load(config_for(dashscope_server, timeout=timeout, max_retries=0))
     kit.check_timeout(dashscope_server, model)  # an ignored timeout would be a 30 s wait
@@ -580,19 +555,12 @@ def test_one_connection_for_sequential_calls(dashscope_server):
 
 
 def test_invocation_records_hold_no_key(dashscope_server, tmp_path):
-    config = config_for(dashscope_server)
-    agentscope_legacy.init(model_configs=[config], save_dir=str(tmp_path), save_api_invoke=True)
-    run_dir = agentscope_legacy.get_runtime().run_dir
-    model = load_model_by_config_name("chat")
-    model(MESSAGES)
-    model(MESSAGES, stream=True).text  # noqa: B018
-    lines = (run_dir / "invocations.jsonl").read_text(encoding="utf-8").splitlines()
-    records = [json.loads(line) for line in lines]
-    assert [r["arguments"]["messages"] for r in records] == [MESSAGES, MESSAGES]
-    assert all("api_key" not in r["arguments"] for r in records)
-    for path in run_dir.rglob("*"):
-        if path.is_file():
-            assert config["api_key"].encode() not in path.read_bytes(), path
+    with kit.recorded_run(config_for(dashscope_server), tmp_path) as (model, run_dir):
+        model(MESSAGES)
+        model(MESSAGES, stream=True).text  # noqa: B018
+        records = kit.invocations(run_dir)
+        assert [r["arguments"]["messages"] for r in records] == [MESSAGES, MESSAGES]
+        assert all("api_key" not in r["arguments"] for r in records)
 
 
 # -- 8. embeddings ----------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-import agentscope_legacy
 from agentscope_legacy import errors
 from agentscope_legacy.logging import setup_logger
 from agentscope_legacy.message import Msg
@@ -472,65 +471,27 @@ def test_transient_failures_are_retried(gemini_server, retry_waits, fault, reque
         kit.check_retried(gemini_server, model, retry_waits, fault, requests, retry_after, stream)
 
 
-FAILURES = [
-    (Fault(status=429, headers={"Retry-After": "0"}, times=5), errors.RateLimitError, 3),
-    (Fault(status=500, times=5), errors.ServerError, 3),
-    (Fault(status=401), errors.AuthenticationError, 1),
-    (Fault(status=403), errors.AuthenticationError, 1),
-    (Fault(status=404), errors.BadRequestError, 1),
-    (Fault(status=400), errors.BadRequestError, 1),
-    (
-        Fault(status=429, headers={"Retry-After": "300"}),
-        errors.RateLimitError,
-        1,
-    ),  # too long to wait
-]
-
-
-def test_failures_raise_typed_errors(gemini_server, retry_waits):
+@kit.typed_failures()
+def test_failures_raise_typed_errors(gemini_server, retry_waits, fault, error, requests):
     config = chat_config(gemini_server)
-    model = load(config)
-    for fault, error, requests in FAILURES:
-        gemini_server.clear()
-        retry_waits.clear()
-        gemini_server.add_fault(fault)
-        with pytest.raises(error) as info:
-            model(MESSAGES)
-        # Only short waits (Retry-After: 0, or backoff); nobody waits for Retry-After: 300.
-        assert len(retry_waits) == requests - 1
-        assert all(w <= 0.02 for w in retry_waits.seconds())
-        err = info.value
-        assert len(gemini_server.requests) == requests
-        assert err.attempts == requests and err.status == fault.status
-        assert (err.provider, err.model, err.config_name) == ("gemini", "gemini-2.5-flash", "gem")
-        assert err.body["error"]["status"] == google_status(fault.status)
-        assert google_status(fault.status) in str(err)
-        assert config["api_key"] not in str(err)
+    err = kit.check_failure(gemini_server, load(config), fault, error, requests, retry_waits)
+    assert (err.provider, err.model, err.config_name) == ("gemini", "gemini-2.5-flash", "gem")
+    assert err.body["error"]["status"] == google_status(fault.status)
+    assert google_status(fault.status) in str(err)
+    assert config["api_key"] not in str(err)
 
 
 def test_auth_error_echoing_the_key_is_scrubbed(gemini_server):
     config = chat_config(gemini_server)
     key = config["api_key"]
-    gemini_server.add_fault(Fault(status=400, message=f"API key not valid: {key}"))
-    with pytest.raises(errors.BadRequestError) as info:
-        load(config)(MESSAGES)
-    assert gemini_server.requests[0].headers["x-goog-api-key"] == key
+    header = ("x-goog-api-key", "{key}")
+    err = kit.check_echoed_key(
+        gemini_server, config, "API key not valid: ", errors.BadRequestError, 400, header
+    )
     # The server did echo it (the body keeps the message), scrubbed like the text (issue 11).
-    assert "API key not valid: ***" in json.dumps(info.value.body)
-    assert key not in json.dumps(info.value.body)
-    assert key not in str(info.value) and key not in repr(info.value)
-    assert "API key not valid: ***" in str(info.value)
-
-
-def test_malformed_body_raises_response_format_error(gemini_server):
-    model = load(chat_config(gemini_server))
-    for fault in (Fault(malformed=True), Fault(empty_body=True)):
-        gemini_server.clear()
-        gemini_server.add_fault(fault)
-        with pytest.raises(errors.ResponseFormatError) as info:
-            model(MESSAGES)
-        assert info.value.config_name == "gem"
-        assert len(gemini_server.requests) == 1
+    assert "API key not valid: ***" in json.dumps(err.body)
+    assert key not in json.dumps(err.body)
+    assert "API key not valid: ***" in str(err)
 
 
 MID_STREAM_FAILURES = [
@@ -553,12 +514,10 @@ def test_mid_stream_failure_keeps_partial_text_and_is_not_retried(gemini_server)
         if fault.stream_error:
             assert fault.stream_error["message"] in str(err)
             assert err.status == fault.stream_error["code"]
-        with pytest.raises(error) as again:
-            _ = response.text
-        assert again.value is err
+        kit.check_sticky(response, err)
 
 
-@pytest.mark.parametrize("timeout", [0.3, {"connect": 1, "read": 0.3}], ids=["number", "mapping"])
+@kit.timeouts
 def test_timeout_raises_provider_timeout_error(gemini_server, timeout):
     model = load(chat_config(gemini_server, timeout=timeout, max_retries=0))
     kit.check_timeout(gemini_server, model)  # an ignored timeout would be a 30 s wait
@@ -671,22 +630,16 @@ def test_api_key_from_the_environment(gemini_server, monkeypatch, var):
 def test_key_never_in_run_files(gemini_server, tmp_path):
     config = chat_config(gemini_server)
     key = config["api_key"]
-    agentscope_legacy.init(model_configs=[config], save_dir=str(tmp_path), save_api_invoke=True)
-    run_dir = agentscope_legacy.get_runtime().run_dir
-    model = load_model_by_config_name("gem")
-    gemini_server.add_fault(Fault(status=429, message=f"bad {key}", headers={"Retry-After": "0"}))
-    assert model(MESSAGES).text == "Hello!"
-    assert model(MESSAGES, stream=True).text == "Hello!"
-    assert key not in repr(model)
-    records = [
-        json.loads(line)
-        for line in (run_dir / "invocations.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
-    assert [r["status"] for r in records] == ["ok", "ok"]
-    assert records[0]["arguments"]["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
-    for path in Path(run_dir).rglob("*"):
-        if path.is_file():
-            assert key.encode() not in path.read_bytes(), path
+    with kit.recorded_run(config, tmp_path) as (model, run_dir):
+        fault = Fault(status=429, message=f"bad {key}", headers={"Retry-After": "0"})
+        gemini_server.add_fault(fault)
+        assert model(MESSAGES).text == "Hello!"
+        assert model(MESSAGES, stream=True).text == "Hello!"
+        assert key not in repr(model)
+        records = kit.invocations(run_dir)
+        assert [r["status"] for r in records] == ["ok", "ok"]
+        contents = records[0]["arguments"]["contents"]
+        assert contents == [{"role": "user", "parts": [{"text": "hi"}]}]
 
 
 def test_example_configs_load(monkeypatch):

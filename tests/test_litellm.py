@@ -15,7 +15,6 @@ import pytest
 pytest.importorskip("litellm")
 
 from agentscope_legacy import errors  # noqa: E402
-from agentscope_legacy.message import Msg  # noqa: E402
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs  # noqa: E402
 from tests import chat_kit as kit  # noqa: E402
 from tests.chat_kit import MESSAGES, sent  # noqa: E402
@@ -58,14 +57,6 @@ def test_stream_and_non_stream_agree(openai_server, script):
     kit.check_parity(load(config(openai_server)), script)
     assert sent(openai_server, 0).get("stream", False) is False
     assert sent(openai_server, 1)["stream_options"] == {"include_usage": True}
-
-
-@kit.stream_settings
-def test_stream_setting_and_per_call_override(
-    openai_server, config_stream, call_stream, expect_stream
-):
-    model = load(config(openai_server, stream=config_stream))
-    kit.check_stream_setting(openai_server, model, call_stream, expect_stream)
 
 
 def test_stream_usage_off_leaves_out_stream_options(openai_server):
@@ -127,17 +118,7 @@ def test_two_keys_and_bases_side_by_side(openai_server):
 
 def test_format_uses_the_common_strategies(openai_server):
     model = load(config(openai_server))
-    system = Msg("system", "Be brief.", role="system")
-    history = [Msg("alice", "hi", role="user"), Msg("bob", "hello", role="assistant")]
-    assert model.format(system, history) == [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "## Conversation History\nalice: hi\nbob: hello"},
-    ]
-    assert model.format(system, history, multi_agent_mode=False) == [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello"},
-    ]
+    kit.check_merged_format(model, "Be brief.")
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -153,41 +134,17 @@ def test_rate_limit_is_retried_honouring_retry_after(openai_server, retry_waits,
     assert len(openai_server.requests) == 2
 
 
-@pytest.mark.parametrize(
-    ("fault", "error", "requests"),
-    [
-        (Fault(status=401), errors.AuthenticationError, 1),
-        (Fault(status=404), errors.BadRequestError, 1),
-        (Fault(status=500, times=5), errors.ServerError, 3),
-        (Fault(status=429, headers={"Retry-After": "300"}), errors.RateLimitError, 1),
-    ],
-    ids=["401", "404", "500-persists", "429-retry-after-too-long"],
-)
+@kit.typed_failures("401", "404", "500-persists", "429-retry-after-too-long")
 def test_failures_raise_typed_errors(openai_server, fault, error, requests):
-    openai_server.add_fault(fault)
-    with pytest.raises(error) as info:
-        load(config(openai_server))(MESSAGES)
-    err = info.value
-    assert len(openai_server.requests) == requests and err.attempts == requests
+    err = kit.check_failure(openai_server, load(config(openai_server)), fault, error, requests)
     assert (err.status, err.provider, err.config_name) == (fault.status, "litellm", "lite")
 
 
 def test_unauthorized_hides_the_key(openai_server):
     data = config(openai_server)
-    key = data["api_key"]
-    openai_server.add_fault(Fault(status=401, message=f"Incorrect API key provided: {key}"))
-    model = load(data)
-    with pytest.raises(errors.AuthenticationError) as info:
-        model(MESSAGES)
-    assert openai_server.requests[0].headers["authorization"] == f"Bearer {key}"
-    assert key not in str(info.value) and key not in repr(info.value) and key not in repr(model)
-    assert "Incorrect API key provided: ***" in str(info.value)
-
-
-@kit.malformed_faults
-def test_malformed_body_is_a_response_format_error(openai_server, fault):
-    # litellm says 500, but retrying cannot help: one request only.
-    kit.check_malformed(openai_server, load(config(openai_server)), fault)
+    err = kit.check_echoed_key(openai_server, data, "Incorrect API key provided: ")
+    assert data["api_key"] not in repr(load_model_by_config_name("lite"))
+    assert "Incorrect API key provided: ***" in str(err)
 
 
 @kit.mid_stream_faults(3, {"message": "overloaded", "type": "x"})

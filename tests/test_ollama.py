@@ -70,16 +70,6 @@ def test_reasoning_stays_out_of_the_answer_stream(ollama_server):
     assert sent(ollama_server)["think"] is True
 
 
-@kit.stream_settings
-def test_stream_setting_and_per_call_override(
-    ollama_server, config_stream, call_stream, expect_stream
-):
-    model = load(config(ollama_server, stream=config_stream))
-    kit.check_stream_setting(
-        ollama_server, model, call_stream, expect_stream, streamed=lambda r: r.json["stream"]
-    )
-
-
 # -- chat: request building ---------------------------------------------------------------------
 def test_options_merge_and_kwargs_reach_the_server(ollama_server):
     model = load(
@@ -238,32 +228,17 @@ def test_transient_failures_are_retried(ollama_server, fault, requests, stream):
     ids=["429-persists", "500-persists", "404-model", "400"],
 )
 def test_failures_raise_typed_errors(ollama_server, fault, error, requests, stream):
-    ollama_server.add_fault(fault)
-    with pytest.raises(error) as info:
-        load(config(ollama_server))(MESSAGES, stream=stream)
-    err = info.value
-    assert len(ollama_server.requests) == requests and err.attempts == requests
+    model = load(config(ollama_server))
+    err = kit.check_failure(ollama_server, model, fault, error, requests, stream=stream)
     assert (err.provider, err.status, err.config_name) == ("ollama", fault.status, "llama")
     assert fault.message is None or fault.message in str(err)
 
 
 def test_unauthorized_is_not_retried_and_hides_the_key(ollama_server):
     key = f"ollama-{uuid.uuid4().hex}"
-    ollama_server.add_fault(Fault(status=401, message=f"invalid key {key}"))
-    model = load(config(ollama_server, api_key=key))
-    with pytest.raises(errors.AuthenticationError) as info:
-        model(MESSAGES)
-    assert len(ollama_server.requests) == 1
-    assert ollama_server.requests[0].headers["authorization"] == f"Bearer {key}"
-    assert key not in str(info.value) and key not in repr(info.value) and key not in repr(model)
-    assert "invalid key ***" in str(info.value)
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
-@kit.malformed_faults
-def test_malformed_body_raises_response_format_error(ollama_server, fault, stream):
-    err = kit.check_malformed(ollama_server, load(config(ollama_server)), fault, stream)
-    assert err.config_name == "llama"
+    err = kit.check_echoed_key(ollama_server, config(ollama_server, api_key=key), "invalid key ")
+    assert key not in repr(load_model_by_config_name("llama"))
+    assert "invalid key ***" in str(err)
 
 
 # Parts: "ab", "cd", "ef", "gh", then done. drop_after=2 lets "ab" and "cd" through.

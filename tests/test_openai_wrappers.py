@@ -53,9 +53,7 @@ def start_run(tmp_path: Path, *configs: dict[str, Any], **kwargs: Any) -> Path:
     return run_dir
 
 
-def invocations(run_dir: Path) -> list[dict[str, Any]]:
-    lines = (run_dir / "invocations.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines]
+invocations = kit.invocations
 
 
 def usage_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -145,15 +143,6 @@ def test_include_usage_only_requested_when_streaming(openai_server, config_extra
     assert sent(openai_server).get("stream_options") == expected
 
 
-# -- 3. stream from the config and per call ---------------------------------------------------
-@kit.stream_settings
-def test_stream_setting_and_per_call_override(
-    openai_server, config_stream, call_stream, expect_stream
-):
-    model = load(chat_config(openai_server, stream=config_stream))
-    kit.check_stream_setting(openai_server, model, call_stream, expect_stream)
-
-
 # -- 4. request building ----------------------------------------------------------------------
 def test_generate_args_merge_and_vendor_fields_are_top_level(openai_server):
     # A config names other servers' parameters under extra_body (its generate_args are checked
@@ -220,18 +209,7 @@ def test_format_inlines_a_local_image_for_gpt_models(openai_server, tmp_path):
 
 def test_format_for_other_models_merges_the_conversation(openai_server):
     model = load(chat_config(openai_server, model_name="qwen-local"))
-    system = Msg("system", "You are helpful.", role="system")
-    history = [Msg("alice", "hi", role="user"), Msg("bob", "hello", role="assistant")]
-
-    assert model.format(system, history) == [
-        {"role": "system", "content": "You are helpful."},
-        {"role": "user", "content": "## Conversation History\nalice: hi\nbob: hello"},
-    ]
-    assert model.format(system, history, multi_agent_mode=False) == [
-        {"role": "system", "content": "You are helpful."},
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "hello"},
-    ]
+    kit.check_merged_format(model, "You are helpful.")
 
 
 # -- 6. retries -------------------------------------------------------------------------------
@@ -254,31 +232,10 @@ def test_transient_failures_are_retried(
     assert all(r.json.get("stream", False) is stream for r in openai_server.requests)
 
 
-@pytest.mark.parametrize(
-    ("fault", "error", "requests"),
-    [
-        (Fault(status=429, headers={"Retry-After": "0"}, times=5), errors.RateLimitError, 3),
-        (Fault(status=500, times=5), errors.ProviderError, 3),
-        (Fault(status=401), errors.AuthenticationError, 1),
-        (Fault(status=403), errors.AuthenticationError, 1),
-        (Fault(status=404), errors.BadRequestError, 1),
-        (Fault(status=400), errors.BadRequestError, 1),
-        (Fault(status=429, headers={"Retry-After": "300"}), errors.RateLimitError, 1),
-    ],
-    ids=["429-persists", "500-persists", "401", "403", "404", "400", "429-retry-after-too-long"],
-)
+@kit.typed_failures()
 def test_failures_raise_typed_errors(openai_server, retry_waits, fault, error, requests):
-    openai_server.add_fault(fault)
     model = load(chat_config(openai_server))
-    with pytest.raises(error) as info:
-        model(MESSAGES)
-    # Only short waits (Retry-After: 0, or backoff); nobody waits for Retry-After: 300.
-    assert len(retry_waits) == requests - 1
-    assert all(w <= 0.02 for w in retry_waits.seconds())
-    err = info.value
-    assert len(openai_server.requests) == requests
-    assert err.attempts == requests
-    assert err.status == fault.status
+    err = kit.check_failure(openai_server, model, fault, error, requests, retry_waits)
     assert (err.provider, err.model, err.config_name) == ("openai", "gpt-4o-mini", "gpt")
     assert f"status={fault.status}" in str(err)
 
@@ -303,16 +260,13 @@ def test_mid_stream_failure_keeps_partial_text_and_is_not_retried(openai_server,
     if fault.stream_error:
         assert "overloaded" in str(err)
         assert not isinstance(err, errors.ProviderConnectionError)
-    # The failure sticks: the text is never silently partial.
-    with pytest.raises(error) as again:
-        _ = response.text
-    assert again.value is err
+    kit.check_sticky(response, err)
     with pytest.raises(error):
         list(response.deltas)
 
 
 # -- 8. timeouts ------------------------------------------------------------------------------
-@pytest.mark.parametrize("timeout", [0.3, {"connect": 1, "read": 0.3}], ids=["number", "mapping"])
+@kit.timeouts
 def test_timeout_raises_provider_timeout_error(openai_server, timeout):
     model = load(chat_config(openai_server, timeout=timeout, max_retries=0))
     err = kit.check_timeout(openai_server, model)  # an ignored timeout would be a 30 s wait
@@ -326,13 +280,7 @@ def test_timeout_is_retried(openai_server):
     assert len(openai_server.requests) == 2
 
 
-# -- 9. malformed replies ---------------------------------------------------------------------
-@kit.malformed_faults
-def test_malformed_body_raises_response_format_error(openai_server, fault):
-    err = kit.check_malformed(openai_server, load(chat_config(openai_server)), fault)
-    assert err.config_name == "gpt"
-
-
+# -- 9. malformed replies: tests/test_parity.py -----------------------------------------------
 # -- 10. cancelling a stream ------------------------------------------------------------------
 def test_break_out_of_stream_finalises_once_as_cancelled(openai_server, tmp_path):
     run_dir = start_run(tmp_path, chat_config(openai_server))
