@@ -312,6 +312,20 @@ def test_a_stream_dropped_midway_is_a_connection_error(provider):
     keyless(key, info.value)
 
 
+def test_an_error_event_inside_the_stream_is_typed(provider):
+    name, server, build, key = provider
+    if name == "openai":
+        pytest.skip("OpenAI's speech body is raw PCM: it has no events")
+    error = {"code": "InternalError", "message": "boom", "status": 500}
+    if name == "gemini":
+        error = {"code": 500, "message": "boom"}
+    server.set_audio(PCM, chunks=3)
+    server.add_fault(Fault(stream_error=error, drop_after=1))
+    with pytest.raises(errors.ServerError) as info:
+        run(_consume(build(server, stream=True, max_retries=0)))
+    assert info.value.provider == name and "boom" in str(info.value)
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_malformed_audio_is_a_response_format_error(provider, stream):
     name, server, build, key = provider
@@ -443,6 +457,20 @@ def test_two_realtime_models_each_send_their_own_key(realtime):
         "Bearer sk-realtime-key-A-0123456789": ["from A", "A again"],
         "Bearer sk-realtime-key-B-0123456789": ["from B"],
     }
+
+
+def test_realtime_ignores_the_process_global_key(realtime, monkeypatch):
+    import dashscope
+
+    monkeypatch.setattr(dashscope, "api_key", "sk-process-global-0123456789")
+    run(_speak(realtime_model(realtime), "Hi."))
+    assert realtime.sessions[0].headers["authorization"] == f"Bearer {RT_KEY}"
+    assert dashscope.api_key == "sk-process-global-0123456789"
+
+
+async def _speak(model: Any, text: str) -> TTSResponse:
+    async with model:
+        return await model.synthesize(msg(text))
 
 
 def test_realtime_refused_key_is_an_authentication_error_at_connect(realtime):
