@@ -531,6 +531,22 @@ def test_realtime_two_sessions_at_once_are_refused(realtime):
     run(go())
 
 
+@pytest.mark.parametrize(
+    ("code", "cls", "status"),
+    [
+        ("Throttling.RateQuota", errors.RateLimitError, 429),
+        ("InternalError", errors.ServerError, 500),
+        ("InvalidParameter", errors.ProviderError, None),
+    ],
+)
+def test_realtime_error_events_are_typed(realtime, code, cls, status):
+    realtime.error_on_append = {"code": code, "message": "refused"}
+    with pytest.raises(cls) as info:
+        run(_speak(realtime_model(realtime), "Hello"))
+    check_typed(info.value, cls, status, "dashscope")
+    assert str(info.value).startswith(f"{code}: refused")
+
+
 def test_realtime_malformed_audio_chunk_is_a_response_format_error(realtime):
     realtime.set_malformed_audio()
 

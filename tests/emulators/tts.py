@@ -15,6 +15,7 @@
   ``session.updated`` for ``session.update``, a ``response.audio.delta`` per chunk of the audio
   of each ``input_text_buffer.append``, and at ``session.finish`` (or ``input_text_buffer.commit``)
   ``response.audio.done``/``response.done`` (then ``session.finished`` and a close).
+  ``reject_key`` and ``error_on_append`` script ``error`` events.
 
 Audio is scripted with ``set_audio(pcm, chunks=n)`` (the same PCM for every request) or
 ``set_audio_fn(fn)`` (``fn(text) -> pcm``); by default it is :func:`tone_for`, deterministic PCM
@@ -340,6 +341,9 @@ class QwenTTSRealtimeEmulator(_AudioScript):
         super().__init__()
         self.server = WebSocketServer(self._session, tls=tls)
         self.reject_key: str | None = None
+        #: ``{"code", "message"}``: answer the next ``input_text_buffer.append`` with this
+        #: ``error`` event instead of audio (the connection stays open).
+        self.error_on_append: dict[str, Any] | None = None
         self._ids = itertools.count(1)
 
     def start(self) -> QwenTTSRealtimeEmulator:
@@ -380,6 +384,7 @@ class QwenTTSRealtimeEmulator(_AudioScript):
         self.server.clear()
         self.reset_audio()
         self.reject_key = None
+        self.error_on_append = None
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         return {"event_id": f"event_{next(self._ids)}", "type": kind, **fields}
@@ -408,6 +413,9 @@ class QwenTTSRealtimeEmulator(_AudioScript):
             if kind == "session.update":
                 config.update(event.get("session") or {})
                 session.send(self._event("session.updated", session={"id": sid, **config}))
+            elif kind == "input_text_buffer.append" and self.error_on_append is not None:
+                error, self.error_on_append = self.error_on_append, None
+                session.send(self._event("error", error={"type": "server_error", **error}))
             elif kind == "input_text_buffer.append":
                 if response_id is None:
                     response_id = f"resp_{next(self._ids)}"
