@@ -4,6 +4,10 @@ Files are parsed safely (no object tags), duplicate keys are errors, and every c
 file and line it came from so that a problem found later (schema validation, a missing
 environment variable at build time) still points at the right place. ``${VAR}`` and
 ``${VAR:-default}`` in string values are expanded from the environment; ``$${`` is a literal.
+
+One file over ~400 lines on purpose: parsing, size and nesting limits, value checks and
+``${VAR}`` expansion all work on the same location-carrying values, and it is one step of the
+core's fixed order (tests/test_layers.py).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ carry a ``source``: a :class:`URLSource` (a web URL or a local path) or a :class
 
     Msg("user", [TextBlock(type="text", text="What is this?"),
                  image_block("photo.png")], "user")
+
+One file over ~400 lines on purpose: the block types, their constructors, ``Msg`` and its
+terminal form are the one message schema, imported together by every layer above.
 """
 
 from __future__ import annotations

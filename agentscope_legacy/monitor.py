@@ -17,6 +17,10 @@ Budgets: a config's ``budget`` and the run's (``init(budget=...)``) limit calls,
 cost. :meth:`Monitor.check_budget` runs before every call (never mid-stream) and raises
 :class:`~agentscope_legacy.errors.QuotaExceededError` once a limit is reached; the totals are
 this run's, in memory (a new ``init`` starts from zero).
+
+One file over ~400 lines on purpose: budgets, usage rows, invocation records and the
+crash-safe file helpers are the parts of one :meth:`Monitor.record`, one step of the core's
+fixed order (tests/test_layers.py).
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ A user class is found at load time (``validate``, ``--dry-run``) without running
 the module is located as the import system would (``importlib.machinery.PathFinder``, which
 imports nothing, not even the parent packages) and its source is parsed (``ast``) for the
 class and its ``__init__``'s parameters. Only :meth:`Experiment.run` imports it.
+
+One file (a little over ~400 lines) on purpose: finding a class without importing it is one
+algorithm over the import system and the module's AST.
 """
 
 from __future__ import annotations

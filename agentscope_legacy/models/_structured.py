@@ -20,6 +20,9 @@ the model too. Invalid output is sent back with the validation errors (the assis
 and a tool result, or the assistant's text and a user message) and the model is asked again, at
 most ``max_structured_retries`` times (default 2); then :class:`StructuredOutputError` carries
 the last invalid output. A streamed call is consumed to its end before validation.
+
+One file over ~400 lines on purpose: the schema helpers, the session over its attempts and
+the drivers are one feature, and the strategy (tool or json) runs through all three.
 """
 
 from __future__ import annotations

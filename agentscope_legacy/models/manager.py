@@ -3,6 +3,10 @@
 ``ModelManager`` keeps both. The process has a default manager (what ``init``,
 ``read_model_configs`` and ``load_model_by_config_name`` use; ``ModelManager.get_instance()``
 returns it, as in 0.1.x), and independent managers can be built for isolation.
+
+One file over ~400 lines on purpose: the registry and the validation of every config against
+its wrapper's schema (with the did-you-mean and field-level messages) are one job of
+``ModelManager``, done before any wrapper is built.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ Rules for ``stream`` (documented contract, tested):
   the call is finalised with the text received so far and ``finish_reason == "cancelled"``;
 * ``text`` drains whatever has not been consumed yet and returns the full text;
 * ``deltas`` yields the plain text pieces, for callers that do not want accumulated text.
+
+One file over ~400 lines on purpose: ``ModelResponse`` alone is most of it, one state
+machine (buffering, replay, cancellation, finalising once) whose invariants would be spread
+over modules by a split.
 """
 
 from __future__ import annotations

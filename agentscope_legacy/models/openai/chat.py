@@ -1,34 +1,16 @@
-"""OpenAI and OpenAI-compatible servers through the official ``openai`` SDK.
-
-One SDK client per wrapper, built at construction with the SDK's own retries off (the base
-class retries, honouring Retry-After, the same way for every provider). Request kwargs that
-``create()`` does not know (vLLM's ``top_k``, DashScope's ``enable_thinking``, ...) are sent
-through ``extra_body`` so OpenAI-compatible servers get their vendor fields.
-"""
+"""``openai_chat``: Chat Completions, streamed or not, sync and async; the JSON body and the SSE
+bytes are parsed here (``_openai_shape``), not into the SDK's typed objects."""
 
 from __future__ import annotations
 
-import base64
 import inspect
 import json
-import os
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from ..errors import (
-    MissingDependencyError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    ResponseFormatError,
-    error_for_status,
-)
-from ._aio import PerLoop
-from ._base import ModelWrapperBase, parse_retry_after, transport_error
-from ._format import (
+from ...errors import ResponseFormatError
+from .._format import (
     check_messages,
     common_chat_messages,
     common_multi_agent_messages,
@@ -37,8 +19,7 @@ from ._format import (
     openai_messages,
     tool_choice_to_openai,
 )
-from ._http import guard_httpx_client
-from ._openai_shape import (
+from .._openai_shape import (
     OPENAI_CHAT_ARGS,
     SSEDecoder,
     delta_from_chunk,
@@ -46,127 +27,13 @@ from ._openai_shape import (
     sse_blocks,
     sse_blocks_async,
 )
-from ._openai_shape import response_from_completion as response_from_json
-from .response import Delta, ModelResponse, Usage
+from .._openai_shape import response_from_completion as response_from_json
+from ..response import Delta, ModelResponse
+from ._client import _CLIENT_PROPERTIES, OpenAIWrapperBase, import_openai
 
 # Model names for which the per-message OpenAI format (with names and images) is used; other
 # names (local and compatible servers) get the common merged format, as in 0.1.x.
 OPENAI_FORMAT_MODELS = re.compile(r"gpt-.*|o1|o1-mini|o3-mini|o\d.*|chatgpt-.*")
-
-_CLIENT_PROPERTIES = {
-    "api_key": {"type": ["string", "null"]},
-    "organization": {"type": ["string", "null"]},
-    "base_url": {"type": ["string", "null"]},
-    "client_args": {"type": "object"},
-}
-
-
-def import_openai() -> Any:
-    try:
-        import openai
-    except ImportError as exc:
-        raise MissingDependencyError("openai", "openai") from exc
-    return openai
-
-
-class OpenAIWrapperBase(ModelWrapperBase):
-    """Builds the shared SDK client and maps SDK errors.
-
-    Presets for OpenAI-compatible providers (``openai_compatible.py``) only change the class
-    attributes below: the config's ``base_url`` always wins over ``default_base_url``.
-    """
-
-    provider = "openai"
-    api_key_env = "OPENAI_API_KEY"
-    config_schema = {"properties": _CLIENT_PROPERTIES}
-    #: The provider's public endpoint, used when the config gives no ``base_url``
-    #: (``None``: the SDK's own default, api.openai.com).
-    default_base_url: ClassVar[str | None] = None
-    #: Environment variable consulted for the base URL before ``default_base_url``.
-    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
-    #: Whether the public endpoint needs a key; a custom ``base_url`` never requires one.
-    api_key_required: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        config_name: str,
-        model_name: str | None = None,
-        api_key: str | None = None,
-        organization: str | None = None,
-        base_url: str | None = None,
-        client_args: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(config_name, model_name, **kwargs)
-        openai = import_openai()
-        client_args = dict(client_args or {})
-        base_url = (
-            base_url
-            or client_args.pop("base_url", None)
-            or (os.environ.get(self.base_url_env) if self.base_url_env else None)
-        )
-        # A custom server (vLLM, llama.cpp, a proxy) often needs no key; the public one does.
-        required = self.api_key_required and not base_url
-        base_url = base_url or self.default_base_url
-        key = self._resolve_api_key(api_key or client_args.pop("api_key", None), required=required)
-        client_args.pop("max_retries", None)  # retries are the base class's job
-        if self.timeout is not None:
-            client_args["timeout"] = _sdk_timeout(openai, self.timeout)
-        self.base_url = base_url
-        self._client_kwargs = dict(
-            api_key=key or "EMPTY", organization=organization, base_url=base_url, max_retries=0,
-            **client_args,
-        )  # fmt: skip
-        self.client = openai.OpenAI(**self._client_kwargs)
-        # Deadlines, and no header of this config sent to another host by a redirect.
-        guard_httpx_client(self.client._client, self.client.base_url)
-        self._async_clients = PerLoop(self._new_async_client, lambda c: c.close())
-
-    def _new_async_client(self) -> Any:
-        client = import_openai().AsyncOpenAI(**self._client_kwargs)
-        guard_httpx_client(client._client, client.base_url)
-        return client
-
-    @property
-    def aclient(self) -> Any:
-        """The SDK's async client, built on first async use (once per wrapper and event loop)."""
-        return self._async_clients.get()
-
-    def __repr__(self) -> str:  # the client kwargs hold the key: never show them
-        return super().__repr__()
-
-    def _translate_error(self, exc: Exception) -> ProviderError | None:
-        openai = import_openai()
-        if isinstance(exc, openai.APIStatusError):
-            cls = error_for_status(exc.status_code)
-            return cls(
-                getattr(exc, "message", str(exc)),
-                status=exc.status_code,
-                request_id=getattr(exc, "request_id", None),
-                retry_after=parse_retry_after(exc.response.headers),
-                body=exc.body,
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderTimeoutError(f"request timed out: {exc}")
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            detail = f" ({type(cause).__name__}: {cause})" if cause else ""
-            return ProviderConnectionError(f"connection error: {exc}{detail}")
-        transport = transport_error(exc)  # openai 2.x lets httpx errors escape mid-stream
-        if transport is not None:
-            return transport
-        if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
-            return ProviderError(f"error reported by the server: {exc.message}", body=exc.body)
-        if isinstance(exc, ValueError):  # malformed JSON in a 200 response
-            return ResponseFormatError(f"malformed response: {exc}")
-        return None
-
-
-def _sdk_timeout(openai: Any, timeout: float | dict[str, float]) -> Any:
-    if isinstance(timeout, dict):
-        read = timeout.get("read", 600.0)
-        return openai.Timeout(read, connect=timeout.get("connect", min(read, 5.0)))
-    return float(timeout)
 
 
 class OpenAIChatWrapper(OpenAIWrapperBase):
@@ -379,67 +246,3 @@ def response_from_reply(reply: Any) -> ModelResponse:
     response = response_from_json(data)
     response.request_id = reply.headers.get("x-request-id")
     return response
-
-
-class OpenAIEmbeddingWrapper(OpenAIWrapperBase):
-    """``openai_embedding``: one vector per input, for a str or a list input."""
-
-    model_type = "openai_embedding"
-
-    def _build_request(
-        self, texts: str | list[str], *, stream: bool, **kwargs: Any
-    ) -> dict[str, Any]:
-        return {**kwargs, "input": texts, "model": self.model_name}
-
-    def _call(self, request: dict[str, Any]) -> ModelResponse:
-        return embedding_response(self.client.embeddings.create(**request))
-
-    async def _acall(self, request: dict[str, Any]) -> ModelResponse:
-        return embedding_response(await self.aclient.embeddings.create(**request))
-
-
-def embedding_response(result: Any) -> ModelResponse:
-    """A ModelResponse with one vector per input, in input order."""
-    vectors = [item.embedding for item in sorted(result.data, key=lambda d: d.index)]
-    tokens = result.usage.prompt_tokens if result.usage else 0
-    return ModelResponse(embedding=vectors, raw=result, usage=Usage(tokens, 0))
-
-
-class OpenAIDALLEWrapper(OpenAIWrapperBase):
-    """``openai_dall_e``: image generation; ``save_local=True`` stores files in the run dir."""
-
-    model_type = "openai_dall_e"
-
-    def __call__(self, prompt: str, save_local: bool = False, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
-        response = super().__call__(prompt, **kwargs)
-        if save_local:
-            response.image_urls = [self._save(item) for item in response.raw.data]
-        return response
-
-    def _build_request(self, prompt: str, *, stream: bool, **kwargs: Any) -> dict[str, Any]:
-        return {**kwargs, "prompt": prompt, "model": self.model_name}
-
-    def _call(self, request: dict[str, Any]) -> ModelResponse:
-        result = self.client.images.generate(**request)
-        if not result.data:
-            raise ResponseFormatError("the image response has no data")
-        urls = [item.url or f"data:image/png;base64,{item.b64_json}" for item in result.data]
-        return ModelResponse(image_urls=urls, raw=result)
-
-    def _save(self, item: Any) -> str:
-        from .._runtime import get_runtime
-
-        directory = get_runtime().file_dir("images")
-        path = Path(directory) / f"image_{uuid.uuid4().hex[:12]}.png"
-        if item.b64_json:
-            path.write_bytes(base64.b64decode(item.b64_json))
-        else:
-            import requests
-
-            reply = requests.get(item.url, timeout=60)
-            reply.raise_for_status()
-            path.write_bytes(reply.content)
-        return str(path)
-
-
-__all__ = ["OpenAIChatWrapper", "OpenAIDALLEWrapper", "OpenAIEmbeddingWrapper"]

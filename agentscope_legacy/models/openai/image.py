@@ -1,0 +1,49 @@
+"""``openai_dall_e``: image generation, optionally saved in the run's directory."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ...errors import ResponseFormatError
+from ..response import ModelResponse
+from ._client import OpenAIWrapperBase
+
+
+class OpenAIDALLEWrapper(OpenAIWrapperBase):
+    """``openai_dall_e``: image generation; ``save_local=True`` stores files in the run dir."""
+
+    model_type = "openai_dall_e"
+
+    def __call__(self, prompt: str, save_local: bool = False, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
+        response = super().__call__(prompt, **kwargs)
+        if save_local:
+            response.image_urls = [self._save(item) for item in response.raw.data]
+        return response
+
+    def _build_request(self, prompt: str, *, stream: bool, **kwargs: Any) -> dict[str, Any]:
+        return {**kwargs, "prompt": prompt, "model": self.model_name}
+
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        result = self.client.images.generate(**request)
+        if not result.data:
+            raise ResponseFormatError("the image response has no data")
+        urls = [item.url or f"data:image/png;base64,{item.b64_json}" for item in result.data]
+        return ModelResponse(image_urls=urls, raw=result)
+
+    def _save(self, item: Any) -> str:
+        from ..._runtime import get_runtime
+
+        directory = get_runtime().file_dir("images")
+        path = Path(directory) / f"image_{uuid.uuid4().hex[:12]}.png"
+        if item.b64_json:
+            path.write_bytes(base64.b64decode(item.b64_json))
+        else:
+            import requests
+
+            reply = requests.get(item.url, timeout=60)
+            reply.raise_for_status()
+            path.write_bytes(reply.content)
+        return str(path)
