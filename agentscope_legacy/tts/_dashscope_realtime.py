@@ -93,8 +93,7 @@ class _Link:
         self.sdk: Any = None
 
     def _created(self) -> None:
-        if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(_set, self.created, None)
+        _threadsafe_set(self.loop, self.created, None)
 
     # -- the SDK's callback interface (run in its websocket thread) ---------------------------
     def on_event(self, event: Any) -> None:
@@ -146,6 +145,16 @@ class _Link:
 def _set(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
+
+
+def _threadsafe_set(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], value: Any
+) -> None:
+    """Resolve ``future`` from another thread; nothing once its loop has closed."""
+    try:
+        loop.call_soon_threadsafe(_set, future, value)
+    except RuntimeError:  # the loop closed meanwhile (the caller gave up long ago)
+        pass
 
 
 class DashScopeRealtimeTTSModel(RealtimeTTSModelBase):
@@ -243,24 +252,25 @@ class DashScopeRealtimeTTSModel(RealtimeTTSModelBase):
                 error: BaseException | None = None
             except BaseException as exc:  # noqa: BLE001 (handed to the event loop)
                 error = exc
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_set, connected, error)
+            _threadsafe_set(loop, connected, error)
 
         threading.Thread(target=connect, name="qwen-tts-connect", daemon=True).start()
         try:
-            done, _ = await asyncio.wait(
+            # Whichever comes first: session.created (or the link failing), or connect() ending.
+            await asyncio.wait(
                 {connected, link.created}, timeout=self.connect_timeout,
                 return_when=asyncio.FIRST_COMPLETED,
             )  # fmt: skip
-            if link.created.done() and link.failure is None and not connected.done():
-                await asyncio.wait_for(asyncio.shield(connected), self.connect_timeout)
+            if link.created.done():
+                if link.failure is None and not connected.done():  # connect() returns next
+                    await asyncio.wait_for(asyncio.shield(connected), self.connect_timeout)
             elif connected.done() and connected.result() is not None:
-                if link.failure is None:  # the SDK gave up (no socket within 5 s)
+                if link.failure is None:  # the SDK gave up (no socket within its 5 s)
+                    error = connected.result()
                     link.failure = ProviderConnectionError(
-                        f"could not connect: {type(connected.result()).__name__}: "
-                        f"{connected.result()}"
+                        f"could not connect: {type(error).__name__}: {error}"
                     )
-            elif not link.created.done():
+            elif connected.done():  # connected: session.created comes next
                 await asyncio.wait({link.created}, timeout=self.connect_timeout)
         except BaseException:
             self._close_link(link)
