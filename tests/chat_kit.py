@@ -403,6 +403,28 @@ def check_waits(retry_waits: Any, requests: int, retry_after: float | None, star
         assert time.perf_counter() - started >= sum(waits)
 
 
+# Failures a retry gets past: (fault, requests made, the Retry-After waited or None: backoff).
+TRANSIENT_FAULTS = {
+    "429-retry-after": (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.1),
+    "500": (Fault(status=500), 2, None),
+    "503": (Fault(status=503), 2, None),
+    "503-twice": (Fault(status=503, times=2), 3, None),
+}
+
+
+def transient_faults(
+    *names: str, extra: dict[str, Any] | None = None, arg: str = "requests"
+) -> Callable[[Any], Any]:
+    """Parametrises ``(fault, <arg>, retry_after)`` over the ``TRANSIENT_FAULTS`` named and the
+    provider's ``extra`` rows, and ``stream`` over a call and the opening of a stream."""
+    rows = {**{n: TRANSIENT_FAULTS[n] for n in names}, **(extra or {})}
+    faults = pytest.mark.parametrize(
+        ("fault", arg, "retry_after"), list(rows.values()), ids=list(rows)
+    )
+    streams = pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
+    return lambda test: streams(faults(test))
+
+
 def check_retried(
     server: Any,
     model: Any,
@@ -494,6 +516,38 @@ def check_merged_format(model: Any, system: str) -> None:
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "hello"},
     ]
+
+
+# -- keys -------------------------------------------------------------------------------------
+def check_missing_key(monkeypatch: Any, model_type: str, variable: str, **fields: Any) -> str:
+    """No key in the config nor in ``variable``: a ConfigError naming both the variable and the
+    config, raised when the model is built. Returns its message."""
+    monkeypatch.delenv(variable, raising=False)
+    read_model_configs([{"config_name": "nokey", "model_type": model_type, **fields}])
+    with pytest.raises(errors.ConfigError) as info:
+        load_model_by_config_name("nokey")
+    message = str(info.value)
+    assert variable in message and "nokey" in message
+    return message
+
+
+def check_key_from_env(
+    server: Any,
+    monkeypatch: Any,
+    variable: str,
+    key: str,
+    config: dict[str, Any],
+    header: tuple[str, str] = ("authorization", "Bearer {key}"),
+) -> Any:
+    """A config without a key (``api_key`` left out, or None) takes it from ``variable`` and
+    sends it in ``header``. Returns the model."""
+    monkeypatch.setenv(variable, key)
+    if config.get("api_key") is not None:
+        del config["api_key"]
+    model = load(config)
+    assert model(MESSAGES).text == "Hello!"
+    assert server.requests[-1].headers[header[0]] == header[1].format(key=key)
+    return model
 
 
 def closed_port() -> int:

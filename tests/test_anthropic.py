@@ -15,7 +15,7 @@ import pytest
 
 from agentscope_legacy import errors
 from agentscope_legacy.message import Msg
-from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from agentscope_legacy.models import read_model_configs
 from agentscope_legacy.models.anthropic import deltas_from_events
 from tests import chat_kit as kit
 from tests.chat_kit import MESSAGES, load, sent
@@ -292,15 +292,12 @@ def test_401_is_not_retried_and_hides_the_key(anthropic_server):
     assert "authentication_error" in str(err)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
-@pytest.mark.parametrize(
-    ("fault", "requests", "retry_after"),
-    [
-        (Fault(status=429, headers={"retry-after": "0.1"}, times=2), 3, 0.1),
-        (Fault(status=500), 2, None),
-        (Fault(status=529, message="Overloaded"), 2, None),
-    ],
-    ids=["429-retry-after", "500", "529-overloaded"],
+@kit.transient_faults(
+    "500",
+    extra={
+        "429-retry-after": (Fault(status=429, headers={"retry-after": "0.1"}, times=2), 3, 0.1),
+        "529-overloaded": (Fault(status=529, message="Overloaded"), 2, None),
+    },
 )
 def test_transient_failures_are_retried(
     anthropic_server, retry_waits, fault, requests, retry_after, stream
@@ -362,29 +359,17 @@ def test_huge_non_streamed_max_tokens_is_refused_before_sending(anthropic_server
 
 # -- keys and clients -------------------------------------------------------------------------
 def test_two_configs_with_their_own_keys_and_servers(anthropic_server):
-    other = emulator.AnthropicEmulator().start()
-    try:
+    with emulator.AnthropicEmulator() as other:
         kit.check_two_configs(chat_config, anthropic_server, other, "claude-haiku-4-5")
-    finally:
-        other.stop()
 
 
 def test_missing_key_is_a_config_error(monkeypatch):
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    read_model_configs(
-        [{"config_name": "nokey", "model_type": "anthropic_chat", "model_name": "c"}]
-    )
-    with pytest.raises(errors.ConfigError) as info:
-        load_model_by_config_name("nokey")
-    assert "ANTHROPIC_API_KEY" in str(info.value) and "nokey" in str(info.value)
+    kit.check_missing_key(monkeypatch, "anthropic_chat", "ANTHROPIC_API_KEY", model_name="c")
 
 
 def test_key_from_the_environment(anthropic_server, monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-env")
     config = chat_config(anthropic_server)
-    del config["api_key"]
-    assert load(config)(MESSAGES).text == "Hello!"
-    assert anthropic_server.requests[0].headers["authorization"] == "Bearer sk-ant-from-env"
+    kit.check_key_from_env(anthropic_server, monkeypatch, "ANTHROPIC_API_KEY", "sk-ant-env", config)
 
 
 def test_unknown_config_field_is_rejected(anthropic_server):

@@ -344,16 +344,7 @@ def test_local_file_the_sdk_would_upload_is_refused(dashscope_server, tmp_path, 
 
 
 # -- 5. retries and typed errors --------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("fault", "requests_made", "retry_after"),
-    [
-        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.1),
-        (Fault(status=500, times=1), 2, None),
-        (Fault(status=503, times=2), 3, None),
-    ],
-    ids=["429-retry-after", "500", "503-twice"],
-)
-@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
+@kit.transient_faults("429-retry-after", "500", "503-twice", arg="requests_made")
 def test_transient_failures_are_retried(
     dashscope_server, retry_waits, fault, requests_made, retry_after, stream
 ):
@@ -507,21 +498,14 @@ def test_two_configs_with_two_keys_and_two_servers(dashscope_server):
 
 
 def test_missing_api_key_is_a_config_error(monkeypatch):
-    monkeypatch.delenv("DASHSCOPE_API_KEY", raising=False)
-    read_model_configs([{"config_name": "nokey", "model_type": "dashscope_chat"}])
-    with pytest.raises(errors.ConfigError) as info:
-        load_model_by_config_name("nokey")
-    message = str(info.value)
-    assert "api_key" in message and "DASHSCOPE_API_KEY" in message and "nokey" in message
+    message = kit.check_missing_key(monkeypatch, "dashscope_chat", "DASHSCOPE_API_KEY")
+    assert "api_key" in message
 
 
 def test_api_key_from_the_environment(dashscope_server, monkeypatch):
-    key = new_key()
-    monkeypatch.setenv("DASHSCOPE_API_KEY", key)
-    model = load(config_for(dashscope_server, api_key=None))
+    key, config = new_key(), config_for(dashscope_server, api_key=None)
+    model = kit.check_key_from_env(dashscope_server, monkeypatch, "DASHSCOPE_API_KEY", key, config)
     assert model.model_name == "qwen-plus"
-    model(MESSAGES)
-    assert dashscope_server.requests[0].headers["authorization"] == f"Bearer {key}"
     assert key not in repr(model)
 
 

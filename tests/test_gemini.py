@@ -607,24 +607,17 @@ def test_unknown_client_args_are_a_config_error(gemini_server):
         load_model_by_config_name("gem")
 
 
-def test_missing_api_key_is_a_config_error():
-    read_model_configs(
-        [{"config_name": "nokey", "model_type": "gemini_chat", "model_name": "gemini-2.5-flash"}]
-    )
-    with pytest.raises(errors.ConfigError) as info:
-        load_model_by_config_name("nokey")
-    message = str(info.value)
-    assert "api_key" in message and "GEMINI_API_KEY" in message and "nokey" in message
+def test_missing_api_key_is_a_config_error(monkeypatch):
+    fields = {"model_name": "gemini-2.5-flash"}
+    message = kit.check_missing_key(monkeypatch, "gemini_chat", "GEMINI_API_KEY", **fields)
+    assert "api_key" in message
 
 
 @pytest.mark.parametrize("var", ["GEMINI_API_KEY", "GOOGLE_API_KEY"])
 def test_api_key_from_the_environment(gemini_server, monkeypatch, var):
-    key = new_key()
-    monkeypatch.setenv(var, key)
+    header = ("x-goog-api-key", "{key}")
     config = chat_config(gemini_server)
-    del config["api_key"]
-    load(config)(MESSAGES)
-    assert gemini_server.requests[-1].headers["x-goog-api-key"] == key
+    kit.check_key_from_env(gemini_server, monkeypatch, var, new_key(), config, header)
 
 
 def test_key_never_in_run_files(gemini_server, tmp_path):

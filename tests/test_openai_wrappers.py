@@ -213,17 +213,18 @@ def test_format_for_other_models_merges_the_conversation(openai_server):
 
 
 # -- 6. retries -------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("fault", "requests", "retry_after"),
-    [
-        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.1),
-        (Fault(status=429, headers={"retry-after-ms": "150"}, times=1), 2, 0.15),
-        (Fault(status=500, times=1), 2, None),
-        (Fault(status=503, times=2), 3, None),
-    ],
-    ids=["429-retry-after", "429-retry-after-ms", "500", "503-twice"],
+@kit.transient_faults(
+    "429-retry-after",
+    "500",
+    "503-twice",
+    extra={
+        "429-retry-after-ms": (
+            Fault(status=429, headers={"retry-after-ms": "150"}, times=1),
+            2,
+            0.15,
+        )
+    },
 )
-@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
 def test_transient_failures_are_retried(
     openai_server, retry_waits, fault, requests, retry_after, stream
 ):
@@ -521,15 +522,10 @@ def test_dall_e_b64_without_saving_gives_a_data_url(openai_server):
 
 # -- 16. missing keys -------------------------------------------------------------------------
 def test_missing_api_key_is_a_config_error(monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    read_model_configs(
-        [{"config_name": "nokey", "model_type": "openai_chat", "model_name": "gpt-4o"}]
-    )
-    with pytest.raises(errors.ConfigError) as info:
-        load_model_by_config_name("nokey")
-    message = str(info.value)
-    assert "api_key" in message and "OPENAI_API_KEY" in message and "nokey" in message
+    fields = {"model_name": "gpt-4o"}
+    message = kit.check_missing_key(monkeypatch, "openai_chat", "OPENAI_API_KEY", **fields)
+    assert "api_key" in message
 
 
 def test_unset_env_var_in_api_key_fails_when_building(openai_server, monkeypatch):

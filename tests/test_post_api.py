@@ -8,7 +8,6 @@ never streams, for what the OpenAI emulator cannot show (custom body keys, ignor
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ import agentscope_legacy
 from agentscope_legacy import errors
 from agentscope_legacy.logging import setup_logger
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from tests import chat_kit as kit
+from tests.chat_kit import MESSAGES
 from tests.emulators import (
     STALL,
     Fault,
@@ -30,10 +31,6 @@ from tests.emulators import (
     StreamReply,
     embedding_vector,
 )
-
-MESSAGES = [{"role": "user", "content": "hi"}]
-CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris"}}
-CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "UTC"}}
 
 
 class LegacyServer(LoopbackServer):
@@ -105,9 +102,7 @@ def chat_url(server: Any) -> str:
     return server.base_url + "/v1/chat/completions"
 
 
-def load(config: dict[str, Any]) -> Any:
-    read_model_configs([config])
-    return load_model_by_config_name(config["config_name"])
+load = kit.load
 
 
 def chat_model(server: Any, **overrides: Any) -> Any:
@@ -116,18 +111,7 @@ def chat_model(server: Any, **overrides: Any) -> Any:
 
 def closed_port_url() -> str:
     """A loopback URL nobody listens on: connecting is refused at once."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1/chat/completions"
-
-
-def tool_blocks(calls: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    blocks = [
-        {"type": "tool_use", "id": c["id"], "name": c["name"], "input": c["arguments"]}
-        for c in calls
-    ]
-    return blocks or None
+    return kit.refused_server().base_url + "/v1/chat/completions"
 
 
 def tokens(response: Any) -> tuple[int, int, int]:
@@ -166,30 +150,7 @@ def test_generate_args_sit_between_json_args_and_call_kwargs(openai_server):
 
 
 # -- replies, streamed or not -----------------------------------------------------------------
-SCRIPTS = {
-    "text": {"chunks": ["Hello", " from", " POST"], "prompt_tokens": 8, "completion_tokens": 3},
-    "reasoning": {
-        "chunks": ["42", "."],
-        "reasoning": ["Think", "ing..."],
-        "prompt_tokens": 6,
-        "completion_tokens": 9,
-    },
-    "tools_only": {
-        "chunks": [],
-        "tool_calls": [CALL_A],
-        "prompt_tokens": 4,
-        "completion_tokens": 9,
-    },
-    "text_and_two_tools": {
-        "chunks": ["On ", "it."],
-        "tool_calls": [CALL_A, CALL_B],
-        "prompt_tokens": 12,
-        "completion_tokens": 20,
-    },
-}
-
-
-@pytest.mark.parametrize("script", SCRIPTS.values(), ids=list(SCRIPTS))
+@kit.parity_cases
 def test_stream_and_non_stream_agree(openai_server, script):
     openai_server.set_reply(**script)
     read_model_configs(
@@ -201,26 +162,10 @@ def test_stream_and_non_stream_agree(openai_server, script):
     plain = load_model_by_config_name("p")(MESSAGES)
     streamed = load_model_by_config_name("ps")(MESSAGES, stream_options={"include_usage": True})
     items = list(streamed.stream)
-
-    text = "".join(script["chunks"])
-    calls = script.get("tool_calls", [])
-    reasoning = "".join(script["reasoning"]) if "reasoning" in script else None
-    expected_items, so_far = [], ""
-    for i, chunk in enumerate(script["chunks"]):
-        so_far += chunk
-        expected_items.append((i == len(script["chunks"]) - 1, so_far))
-    assert items == (expected_items or [(True, "")])
     assert plain.stream is None
+    assert items == kit.expected_stream(script["chunks"])
     for response in (plain, streamed):
-        assert response.text == text
-        assert response.tool_calls == tool_blocks(calls)
-        assert response.reasoning == reasoning
-        assert response.finish_reason == ("tool_calls" if calls else "stop")
-        assert tokens(response) == (
-            script["prompt_tokens"],
-            script["completion_tokens"],
-            script["prompt_tokens"] + script["completion_tokens"],
-        )
+        kit.check_reply(response, script)
     plain_body, stream_body = (r.json for r in openai_server.requests)
     assert "stream" not in plain_body
     assert stream_body["stream"] is True
@@ -264,57 +209,19 @@ def test_one_session_keeps_the_connection_alive(openai_server):
 
 
 # -- retries and typed errors -----------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("fault", "requests", "retry_after"),
-    [
-        (Fault(status=500, times=1), 2, None),
-        (Fault(status=503, times=2), 3, None),
-        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.1),
-    ],
-    ids=["500", "503-twice", "429-retry-after"],
-)
-@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
+@kit.transient_faults("500", "503-twice", "429-retry-after")
 def test_transient_failures_are_retried(
     openai_server, retry_waits, fault, requests, retry_after, stream
 ):
-    openai_server.set_reply(text="recovered")
-    openai_server.add_fault(fault)
     model = chat_model(openai_server)
-    started = time.perf_counter()
-    assert model(MESSAGES, stream=stream).text == "recovered"
-    waits = retry_waits.seconds()
-    assert len(waits) == requests - 1
-    if retry_after is None:  # backoff from retry_interval 0.01: at most 0.01 s, then 0.02 s
-        assert all(w <= 0.01 * 2**i for i, w in enumerate(waits))
-    else:  # what the server asked for, and the wait did happen
-        assert waits == [retry_after] * (requests - 1)
-        assert time.perf_counter() - started >= sum(waits)
-    assert len(openai_server.requests) == requests
+    kit.check_retried(openai_server, model, retry_waits, fault, requests, retry_after, stream)
 
 
-@pytest.mark.parametrize(
-    ("fault", "error", "requests"),
-    [
-        (Fault(status=400), errors.BadRequestError, 1),
-        (Fault(status=404), errors.BadRequestError, 1),
-        (Fault(status=401), errors.AuthenticationError, 1),
-        (Fault(status=429, headers={"Retry-After": "0"}, times=5), errors.RateLimitError, 3),
-        (Fault(status=500, times=5), errors.ServerError, 3),
-        (Fault(status=429, headers={"Retry-After": "3600"}), errors.RateLimitError, 1),
-    ],
-    ids=["400", "404", "401", "429-persists", "500-persists", "429-retry-after-too-long"],
-)
+@kit.typed_failures("400", "404", "401", "429-persists", "500-persists", "429-retry-after-too-long")
 def test_failures_raise_typed_errors(openai_server, retry_waits, fault, error, requests):
-    openai_server.add_fault(fault)
-    model = chat_model(openai_server)
-    with pytest.raises(error) as info:
-        model(MESSAGES)
-    # Only short waits (Retry-After: 0, or backoff); nobody waits for Retry-After: 3600.
-    assert len(retry_waits) == requests - 1
-    assert all(w <= 0.02 for w in retry_waits.seconds())
-    err = info.value
-    assert len(openai_server.requests) == requests
-    assert (err.status, err.attempts) == (fault.status, requests)
+    err = kit.check_failure(
+        openai_server, chat_model(openai_server), fault, error, requests, retry_waits
+    )
     assert (err.provider, err.config_name, err.model) == ("post_api", "p", "m1")
 
 

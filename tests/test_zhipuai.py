@@ -13,7 +13,6 @@ import pytest
 
 from agentscope_legacy import errors
 from agentscope_legacy.message import Msg
-from agentscope_legacy.models import load_model_by_config_name, read_model_configs
 from tests import chat_kit as kit
 from tests.chat_kit import MESSAGES, load, sent
 from tests.emulators import Fault, embedding_vector
@@ -140,16 +139,7 @@ def test_401_is_not_retried_and_hides_the_key(zhipuai_server):
     assert "(code 1000)" in str(err)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream-open"])
-@pytest.mark.parametrize(
-    ("fault", "requests", "retry_after"),
-    [
-        (Fault(status=429, headers={"Retry-After": "0.1"}, times=2), 3, 0.1),
-        (Fault(status=500), 2, None),
-        (Fault(status=503), 2, None),
-    ],
-    ids=["429-retry-after", "500", "503"],
-)
+@kit.transient_faults("429-retry-after", "500", "503")
 def test_transient_failures_are_retried(
     zhipuai_server, retry_waits, fault, requests, retry_after, stream
 ):
@@ -204,28 +194,20 @@ def test_timeout_is_a_timeout_error(zhipuai_server):
 
 # -- keys and clients -------------------------------------------------------------------------
 def test_two_configs_with_their_own_keys_and_servers(zhipuai_server):
-    other = emulator.ZhipuAIEmulator().start()
-    try:
+    with emulator.ZhipuAIEmulator() as other:
         kit.check_two_configs(chat_config, zhipuai_server, other, "glm-4-flash")
-    finally:
-        other.stop()
 
 
 @pytest.mark.parametrize("model_type", ["zhipuai_chat", "zhipuai_embedding"])
 def test_missing_key_is_a_config_error(monkeypatch, model_type):
-    monkeypatch.delenv("ZHIPUAI_API_KEY", raising=False)
-    read_model_configs([{"config_name": "nokey", "model_type": model_type, "model_name": "glm"}])
-    with pytest.raises(errors.ConfigError) as info:
-        load_model_by_config_name("nokey")
-    assert "ZHIPUAI_API_KEY" in str(info.value) and "nokey" in str(info.value)
+    kit.check_missing_key(monkeypatch, model_type, "ZHIPUAI_API_KEY", model_name="glm")
 
 
 def test_key_from_the_environment(zhipuai_server, monkeypatch):
-    monkeypatch.setenv("ZHIPUAI_API_KEY", "env-id.env-secret")
     config = chat_config(zhipuai_server)
-    del config["api_key"]
-    assert load(config)(MESSAGES).text == "Hello!"
-    assert zhipuai_server.requests[0].headers["authorization"] == "Bearer env-id.env-secret"
+    kit.check_key_from_env(
+        zhipuai_server, monkeypatch, "ZHIPUAI_API_KEY", "env-id.env-secret", config
+    )
 
 
 # -- embeddings -------------------------------------------------------------------------------
