@@ -223,13 +223,22 @@ def check_request(name: str, req: Any, stream: bool) -> None:
 
 
 def test_stream_hands_on_chunks_as_they_arrive(provider):
-    name, server, build, _ = provider
+    _, server, build, _ = provider
     server.set_audio(PCM, chunks=3)
-    chunks = run(_stream(build(server, stream=True)))
-    audio = [c for c in chunks if c.content is not None and c.pcm()[0]]
-    if name != "openai":  # openai's body is raw bytes: the emulator coalesces its chunks
-        assert len(audio) == 3
-    assert chunks[-1].first_audio_at is not None
+    server.chunk_delay = 0.3
+
+    async def timed() -> list[tuple[float, TTSResponse]]:
+        started = time.monotonic()
+        gen = await build(server, stream=True).synthesize(msg())
+        return [(time.monotonic() - started, chunk) async for chunk in gen]
+
+    got = run(timed())
+    audio = [(at, c) for at, c in got if c.content is not None and c.pcm()[0]]
+    assert len(audio) == 3  # one per chunk the server sent, each as it came
+    assert b"".join(c.pcm()[0] for _, c in audio) == PCM
+    first_at, _ = audio[0]
+    assert first_at < got[-1][0] - 0.4  # the first audio came well before the end
+    assert got[-1][1].first_audio_at < got[-1][1].usage.time
 
 
 def test_dashscope_whole_audio_is_downloaded_from_the_reply_url_without_the_key(dashscope_tts):

@@ -108,6 +108,8 @@ class _AudioScript:
         self._audio_fn: Callable[[str], bytes] = tone_for
         self._chunks = 3
         self._malformed = False
+        #: Seconds between two streamed chunks (HTTP emulators; 0: sent at once, coalesced).
+        self.chunk_delay = 0.0
 
     def set_audio(self, pcm: bytes, chunks: int = 3) -> None:
         """Answer every request with ``pcm`` (streamed in ``chunks`` pieces)."""
@@ -126,6 +128,7 @@ class _AudioScript:
     def reset_audio(self) -> None:
         with self._audio_lock:
             self._audio_fn, self._chunks, self._malformed = tone_for, 3, False
+            self.chunk_delay = 0.0
 
     def _audio(self, text: str) -> tuple[list[bytes], bool]:
         """The chunks for ``text`` and whether this reply is the malformed one."""
@@ -170,7 +173,7 @@ class OpenAISpeechEmulator(_AudioScript, LoopbackServer):
         fmt = body.get("response_format", "mp3")
         chunks, _ = self._audio(body["input"])
         content_type = "audio/pcm" if fmt == "pcm" else f"audio/{fmt}"
-        return StreamReply(iter(chunks), content_type=content_type)
+        return StreamReply(iter(chunks), content_type=content_type, chunk_delay=self.chunk_delay)
 
 
 # -- DashScope HTTP -----------------------------------------------------------------------------
@@ -237,7 +240,8 @@ class DashScopeTTSEmulator(_AudioScript, LoopbackServer):
                 final_audio = {**final_audio, "url": "", "data": MALFORMED_AUDIO}
             output = {"finish_reason": "stop", "audio": final_audio}
             return JSONReply({"output": output, "usage": usage, "request_id": rid})
-        return StreamReply(self._events(chunks, malformed, final_audio, usage, rid))
+        events = self._events(chunks, malformed, final_audio, usage, rid)
+        return StreamReply(events, chunk_delay=self.chunk_delay)
 
     @staticmethod
     def _events(
@@ -306,7 +310,7 @@ class GeminiTTSEmulator(_AudioScript, LoopbackServer):
         if match.group(2) == "generateContent":
             data = MALFORMED_AUDIO if malformed else _b64(b"".join(chunks))
             return JSONReply(self._response(model, data, usage, True))
-        return StreamReply(
+        events = (
             b"data: %s\n\n"
             % json.dumps(
                 self._response(
@@ -318,6 +322,7 @@ class GeminiTTSEmulator(_AudioScript, LoopbackServer):
             ).encode()
             for i, chunk in enumerate(chunks)
         )
+        return StreamReply(events, chunk_delay=self.chunk_delay)
 
     def _response(self, model: str, data: str, usage: Any, last: bool) -> dict[str, Any]:
         part = {"inlineData": {"mimeType": self.mime_type, "data": data}}
