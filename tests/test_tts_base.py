@@ -476,3 +476,73 @@ def test_local_tts_config_schema():
         manager.load_model_configs(
             [{"config_name": "x", "model_type": "local_tts", "n_threads": -1}]
         )
+
+
+# -- speaking a reply as it streams ----------------------------------------------------------
+def test_split_sentences():
+    from agentscope_legacy.tts import split_sentences
+
+    assert split_sentences("Hello there. How are") == (["Hello there."], 12)
+    assert split_sentences("Hi! Sure? \u201cYes.\u201d And") == (
+        ["Hi!", "Sure?", "\u201cYes.\u201d"],
+        16,
+    )
+    assert split_sentences("3.5 is a number") == ([], 0)  # no space after the dot
+    assert split_sentences("one\ntwo", final=True) == (["one", "two"], 7)
+    assert split_sentences("end.", final=False) == ([], 0)  # may go on ("end.com")
+    assert split_sentences("end.", final=True) == (["end."], 4)
+
+
+def test_speech_stream_speaks_sentences_before_the_text_ends():
+    from agentscope_legacy.tts import SpeechStream
+
+    async def go():
+        tts = FakeTTS(chunks=2)
+        heard = []
+        speech = SpeechStream(tts, on_audio=lambda pcm, rate: heard.append(pcm))
+        text = ""
+        for piece in ["Hello ", "there. ", "How are", " you?"]:
+            text += piece
+            await speech.feed(text)
+            await asyncio.sleep(0.01)
+            if piece == "How are":
+                assert b"".join(heard) == tone("Hello there.")  # spoken before the end
+        audio = await speech.finish(text)
+        return tts, heard, audio
+
+    tts, heard, audio = run(go())
+    assert [c[0] for c in tts.calls] == ["Hello there.", "How are you?"]
+    assert audio.pcm == b"".join(heard) == tone("Hello there.") + tone("How are you?")
+    assert audio.sentences == 2 and audio.first_audio_at is not None
+    assert wav_to_pcm16(audio.wav()) == (audio.pcm, RATE, 1)
+
+
+def test_speech_stream_on_a_realtime_model_pushes():
+    from agentscope_legacy.tts import SpeechStream
+
+    async def go():
+        tts = FakeRealtime(threaded=False)
+        speech = SpeechStream(tts)
+        await speech.feed("Hel")
+        await speech.feed("Hello")
+        audio = await speech.finish("Hello!")
+        await tts.close()
+        return tts, audio
+
+    tts, audio = run(go())
+    sent = [e[1] for e in tts.events if isinstance(e, tuple) and e[0] == "text"]
+    assert sent == ["Hel", "lo", "!"]
+    assert audio.pcm == tone("Hel") + tone("lo") + tone("!") + tone(".")
+    assert ("open", audio.msg_id) in tts.events
+
+
+def test_speech_stream_errors_surface_at_finish():
+    from agentscope_legacy.tts import SpeechStream
+
+    async def go():
+        speech = SpeechStream(FakeTTS(fail="before"))
+        await speech.feed("One. Two")
+        await speech.finish()
+
+    with pytest.raises(AuthenticationError):
+        run(go())

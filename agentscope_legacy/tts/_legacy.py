@@ -32,12 +32,13 @@ from ..models._base import COMMON_PROPERTIES, ModelWrapperBase
 from ._base import TTSModelBase, TTSResponse, TTSUsage
 
 #: model_type -> "<module of this package>:<TTS class>". One line registers a type (and its
-#: name goes into BUILTIN_MODEL_TYPES in tests/test_registry.py). Providers add theirs:
-#: "openai_tts": "._openai:OpenAITTSModel", "dashscope_tts": "._dashscope:DashScopeTTSModel",
-#: "dashscope_realtime_tts": "._dashscope_realtime:DashScopeRealtimeTTSModel",
-#: "gemini_tts": "._gemini:GeminiTTSModel".
+#: name goes into BUILTIN_MODEL_TYPES in tests/test_registry.py).
 TTS_MODEL_TYPES: dict[str, str] = {
     "local_tts": "._local:LocalTTSModel",
+    "openai_tts": "._openai:OpenAITTSModel",
+    "dashscope_tts": "._dashscope:DashScopeTTSModel",
+    "dashscope_realtime_tts": "._dashscope_realtime:DashScopeRealtimeTTSModel",
+    "gemini_tts": "._gemini:GeminiTTSModel",
 }
 
 FORMATS = ("wav", "pcm16")
@@ -267,6 +268,14 @@ class TTSWrapper(ModelWrapperBase):
         finally:
             future.cancel()
 
+    def speech_stream(self, msg_id: str | None = None, name: str = "assistant") -> SyncSpeechStream:
+        """A :class:`SyncSpeechStream`: speak a reply while it is being written."""
+        from ._speak import SpeechStream
+
+        runner = self._loop()
+        stream = runner.run(_make_stream(SpeechStream, self.model, msg_id, name))
+        return SyncSpeechStream(stream, runner, self.format)
+
     def close(self) -> None:
         """Close the model (a realtime connection) and stop its loop thread."""
         runner, self._runner = self._runner, None
@@ -281,6 +290,36 @@ class TTSWrapper(ModelWrapperBase):
             f"{type(self).__name__}(config_name={self.config_name!r}, "
             f"model_name={self.model_name!r}, voice={self.model.voice!r})"
         )
+
+
+async def _make_stream(cls: Any, model: TTSModelBase, msg_id: str | None, name: str) -> Any:
+    return cls(model, msg_id=msg_id, name=name)  # built on the model's loop
+
+
+class SyncSpeechStream:
+    """``SpeechStream`` for synchronous code: ``feed(text_so_far)`` as a reply streams (returns
+    at once; synthesis runs on the wrapper's loop thread), then ``finish(text)`` -> SpeechResult
+    of the whole message (``first_audio_at``: seconds from the first feed to the first audio)."""
+
+    def __init__(self, stream: Any, runner: _LoopThread, format: str) -> None:
+        self._stream, self._runner, self._format = stream, runner, format
+
+    @property
+    def msg_id(self) -> str:
+        return self._stream.msg_id
+
+    def feed(self, text_so_far: str) -> None:
+        self._runner.run(self._stream.feed(text_so_far))
+
+    def finish(self, final_text: str | None = None) -> SpeechResult:
+        audio = self._runner.run(self._stream.finish(final_text))
+        result = SpeechResult(audio.sample_rate, self._format, audio=audio.pcm)
+        result.text = final_text or ""
+        result.first_audio_at = audio.first_audio_at
+        return result
+
+    def close(self) -> None:
+        self._runner.run(self._stream.aclose())
 
 
 _WRAPPERS: dict[str, type[TTSWrapper]] = {}
@@ -343,6 +382,7 @@ def tts_model_from_config(config_name: str) -> TTSModelBase:
 
 __all__ = [
     "SpeechResult",
+    "SyncSpeechStream",
     "TTSWrapper",
     "TTS_MODEL_TYPES",
     "tts_model_from_config",

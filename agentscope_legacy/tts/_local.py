@@ -163,7 +163,9 @@ class LocalTTSModel(TTSModelBase):
         )
 
     async def _synthesize_pcm(self, text: str, **kwargs: Any) -> AsyncIterator[Any]:
-        voice, lock = await asyncio.to_thread(load_voice, *self._paths(), self.n_threads)
+        key = (*self._paths(), self.n_threads)
+        cached = _VOICES.get((str(key[0]), str(key[1]), int(key[2])))
+        voice, lock = cached or await asyncio.to_thread(load_voice, *key)
         if not self._explicit_rate:
             self.sample_rate = voice.config.sample_rate
         from piper import SynthesisConfig
@@ -177,18 +179,14 @@ class LocalTTSModel(TTSModelBase):
             **{k: v for k, v in settings.items() if v is not None},
         )
         native = voice.config.sample_rate
-        # Sentence by sentence: each of Piper's chunks is computed in a worker thread.
-        chunks = iter(())
-
-        def start() -> Any:
-            with lock:
-                return iter(voice.synthesize(text, config))
+        # Sentence by sentence: each of Piper's chunks is computed in a worker thread (its
+        # generator does nothing until the first next()).
+        chunks = iter(voice.synthesize(text, config))
 
         def step(it: Any) -> Any:
             with lock:
                 return next(it, None)
 
-        chunks = await asyncio.to_thread(start)
         while True:
             chunk = await asyncio.to_thread(step, chunks)
             if chunk is None:
