@@ -20,7 +20,6 @@ from agentscope_legacy.errors import (
     ProviderError,
     ServerError,
 )
-from agentscope_legacy.models import load_model_by_config_name, read_model_configs
 from agentscope_legacy.models.manager import builtin_wrappers
 from tests import chat_kit as kit
 from tests.emulators.anthropic import shared_anthropic_emulator
@@ -50,30 +49,18 @@ CHAT_TYPES: dict[str, tuple[Callable[[], Any], Callable[[Any], dict[str, Any]]]]
             "json_args": {"model": "m", "stream_options": {"include_usage": True}},
         },
     ),
-    "litellm_chat": (
-        shared_openai_emulator,
-        lambda s: {"model_name": "openai/gpt-4o-mini", "api_base": s.base_url + "/v1"},
-    ),
-    "dashscope_chat": (
-        shared_dashscope_emulator,
-        lambda s: {"model_name": "qwen-plus", "base_url": s.base_url + "/api/v1"},
-    ),
-    "gemini_chat": (
-        shared_gemini_emulator,
-        lambda s: {"model_name": "gemini-2.5-flash", "base_url": s.base_url},
-    ),
-    "zhipuai_chat": (
-        shared_zhipuai_emulator,
-        lambda s: {"model_name": "glm-4-flash", "base_url": s.base_url + "/api/paas/v4"},
-    ),
-    "ollama_chat": (
-        shared_ollama_emulator,
-        lambda s: {"model_name": "llama3.2", "host": s.base_url},
-    ),
-    "anthropic_chat": (
-        shared_anthropic_emulator,
-        lambda s: {"model_name": "claude-sonnet-4-6", "base_url": s.base_url},
-    ),
+    # The providers' own: the fields their tests use (tests/chat_kit.py).
+    **{
+        model_type: (emulator, kit.PROVIDERS[model_type].fields)
+        for model_type, emulator in [
+            ("litellm_chat", shared_openai_emulator),
+            ("dashscope_chat", shared_dashscope_emulator),
+            ("gemini_chat", shared_gemini_emulator),
+            ("zhipuai_chat", shared_zhipuai_emulator),
+            ("ollama_chat", shared_ollama_emulator),
+            ("anthropic_chat", shared_anthropic_emulator),
+        ]
+    },
 }
 # Chat types that have no HTTP wire to emulate (tested in process in test_local_model.py).
 NOT_ON_THE_WIRE = {"llamacpp_chat"}
@@ -82,15 +69,9 @@ HAS_LITELLM = importlib.util.find_spec("litellm") is not None
 
 
 def chat_types() -> list[Any]:
-    return [
-        pytest.param(
-            t,
-            marks=pytest.mark.skipif(
-                t == "litellm_chat" and not HAS_LITELLM, reason="litellm is not installed"
-            ),
-        )
-        for t in CHAT_TYPES
-    ]
+    """CHAT_TYPES as test parameters, litellm_chat skipped where litellm is not installed."""
+    no_litellm = pytest.mark.skipif(not HAS_LITELLM, reason="litellm is not installed")
+    return [pytest.param(t, marks=[no_litellm] if t == "litellm_chat" else []) for t in CHAT_TYPES]
 
 
 def test_every_registered_chat_type_is_covered():
@@ -102,44 +83,26 @@ def test_every_registered_chat_type_is_covered():
 def chat(request):
     """(wrapper factory, emulator) for the parametrized chat type, emulator cleared."""
     model_type = request.param
-    emulator_factory, fields = CHAT_TYPES[model_type]
-    server = emulator_factory()
+    emulator, fields = CHAT_TYPES[model_type]
+    server = emulator()
     server.clear()
 
     def build(**overrides: Any) -> Any:
-        name = f"{model_type}-{uuid.uuid4().hex[:6]}"
-        config = {
-            "config_name": name,
-            "model_type": model_type,
-            "max_retries": 2,
-            "retry_interval": 0.01,
-            **fields(server),
-            **overrides,
-        }
+        """A fresh config of the type (its own name and key), two fast retries."""
+        config = {"config_name": f"{model_type}-{uuid.uuid4().hex[:6]}", "model_type": model_type}
         if model_type not in KEYLESS and model_type != "post_api_chat":
-            config.setdefault("api_key", f"sk-parity-{uuid.uuid4().hex}")
-        read_model_configs([config])
-        return load_model_by_config_name(name)
+            config["api_key"] = f"sk-parity-{uuid.uuid4().hex}"
+        config.update(fields(server), max_retries=2, retry_interval=0.01)
+        return kit.load({**config, **overrides})
 
     yield build, server
     server.clear()
 
 
 MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+WEATHER = {"name": "get_weather", "description": "The weather in a city.", "parameters": CITY}
+TOOLS = [{"type": "function", "function": WEATHER}]
 CALL = {"id": "call_0", "name": "get_weather", "arguments": {"city": "Paris", "days": 2}}
 SCRIPTS = {
     "text": {"text": "Hello, parity world! Sunny."},
