@@ -250,6 +250,14 @@ def test_dashscope_whole_audio_is_downloaded_from_the_reply_url_without_the_key(
     assert "authorization" not in get.headers
 
 
+def test_dashscope_whole_audio_sent_inline_is_used_as_it_is(dashscope_tts):
+    dashscope_tts.set_audio(PCM)
+    dashscope_tts.whole_as_data = True
+    res = run(dashscope_model(dashscope_tts).synthesize(msg()))
+    assert pcm_of(res) == PCM
+    assert [r.method for r in dashscope_tts.requests] == ["POST"]  # nothing downloaded
+
+
 def test_resampled_when_another_rate_is_asked(provider):
     _, server, build, _ = provider
     server.set_audio(PCM)

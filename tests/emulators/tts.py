@@ -187,6 +187,8 @@ class DashScopeTTSEmulator(_AudioScript, LoopbackServer):
         LoopbackServer.__init__(self, tls=tls)
         self._ids = itertools.count(1)
         self._files: dict[int, bytes] = {}
+        #: Not streamed: send the WAV as base64 ``data`` (and no ``url``) instead.
+        self.whole_as_data = False
 
     @property
     def api_base(self) -> str:
@@ -196,6 +198,7 @@ class DashScopeTTSEmulator(_AudioScript, LoopbackServer):
         super().clear()
         self.reset_audio()
         self._files.clear()
+        self.whole_as_data = False
 
     def error_body(self, status: int, message: str) -> Any:
         code = _DASHSCOPE_CODES.get(status, "InternalError" if status >= 500 else "BadRequest")
@@ -238,6 +241,8 @@ class DashScopeTTSEmulator(_AudioScript, LoopbackServer):
         if req.headers.get("x-dashscope-sse", "").lower() != "enable":
             if malformed:
                 final_audio = {**final_audio, "url": "", "data": MALFORMED_AUDIO}
+            elif self.whole_as_data:
+                final_audio = {**final_audio, "url": "", "data": _b64(self._files[file_id])}
             output = {"finish_reason": "stop", "audio": final_audio}
             return JSONReply({"output": output, "usage": usage, "request_id": rid})
         events = self._events(chunks, malformed, final_audio, usage, rid)
