@@ -31,7 +31,7 @@ from agentscope_legacy import errors
 from agentscope_legacy.logging import setup_logger
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
-from tests.emulators import STALL, TINY_PNG, Fault
+from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
@@ -469,6 +469,34 @@ def check_sticky(response: Any, err: Any) -> None:
     with pytest.raises(type(err)) as again:
         _ = response.text
     assert again.value is err
+
+
+def check_embeddings(response: Any, texts: str | list[str]) -> int:
+    """One vector per text, the emulator's vector of it; usage counts the words (returned)."""
+    inputs = [texts] if isinstance(texts, str) else texts
+    assert len(response.embedding) == len(inputs)
+    for vector, text in zip(response.embedding, inputs, strict=True):
+        assert vector == pytest.approx(embedding_vector(text), rel=1e-6, abs=1e-7)
+    words = sum(len(t.split()) for t in inputs)
+    assert response.usage.prompt_tokens == words
+    return words
+
+
+def break_after_first(server: Any, model: Any) -> Any:
+    """Stop iterating a stream of "ab", "cd", "ef", "gh" after its first item: the reply is
+    cancelled. Returns it."""
+    server.set_reply(chunks=["ab", "cd", "ef", "gh"])
+    response = model(MESSAGES, stream=True)
+    for item in response.stream:
+        assert item == (False, "ab")
+        break
+    assert response.finish_reason == "cancelled"
+    return response
+
+
+def openai_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """A tool call as an OpenAI-shaped assistant message carries it."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def check_two_configs(

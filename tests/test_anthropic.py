@@ -182,8 +182,7 @@ def test_openai_style_tool_history_is_converted(anthropic_server):
 
 # -- format() ---------------------------------------------------------------------------------
 def test_format_chat_mode(anthropic_server, tmp_path):
-    image = tmp_path / "cat.png"
-    image.write_bytes(TINY_PNG)
+    image = kit.png_file(tmp_path)
     model = load(chat_config(anthropic_server))
     msgs = [
         Msg("system", "You are helpful.", role="system"),
@@ -337,15 +336,6 @@ def test_mid_stream_failure_keeps_partial_text(anthropic_server, fault, error):
         assert "overloaded_error: Overloaded" in str(err)
         assert not isinstance(err, errors.ProviderConnectionError)
         assert err.status is None
-
-
-def test_connection_refused_is_a_connection_error():
-    kit.check_refused(chat_config(kit.refused_server(), max_retries=1))
-
-
-def test_timeout_is_a_timeout_error(anthropic_server):
-    model = load(chat_config(anthropic_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
-    kit.check_timeout(anthropic_server, model, at_least=0.15)
 
 
 def test_huge_non_streamed_max_tokens_is_refused_before_sending(anthropic_server):

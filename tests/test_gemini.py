@@ -167,13 +167,8 @@ def test_stream_setting_and_per_call_override(gemini_server):
 
 
 def test_break_out_of_stream_cancels_and_wrapper_keeps_working(gemini_server):
-    gemini_server.set_reply(chunks=["ab", "cd", "ef", "gh"])
     model = load(chat_config(gemini_server))
-    response = model(MESSAGES, stream=True)
-    for item in response.stream:
-        assert item == (False, "ab")
-        break
-    assert response.finish_reason == "cancelled"
+    response = kit.break_after_first(gemini_server, model)
     assert response.text == "abcd"
     del response
     gc.collect()
@@ -368,8 +363,7 @@ def test_pure_request_helpers():
 
 # -- 4. format() ------------------------------------------------------------------------------
 def test_format_multi_agent_with_images(gemini_server, tmp_path):
-    image = tmp_path / "cat.png"
-    image.write_bytes(TINY_PNG)
+    image = kit.png_file(tmp_path)
     model = load(chat_config(gemini_server))
     msgs = [
         Msg("system", "You are helpful.", role="system"),
@@ -646,14 +640,11 @@ def test_example_configs_load(monkeypatch):
 
 
 # -- 7. embeddings ----------------------------------------------------------------------------
+EMBEDDING = {"config_name": "emb", "model_type": "gemini_embedding"}
+
+
 def embedding_config(server: Any, **overrides: Any) -> dict[str, Any]:
-    return chat_config(
-        server,
-        config_name="emb",
-        model_type="gemini_embedding",
-        model_name="gemini-embedding-001",
-        **overrides,
-    )
+    return chat_config(server, **{**EMBEDDING, "model_name": "gemini-embedding-001", **overrides})
 
 
 def test_embeddings(gemini_server):

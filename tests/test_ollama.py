@@ -135,13 +135,7 @@ def test_openai_shaped_tool_history_is_accepted(ollama_server):
         {
             "role": "assistant",
             "content": "",
-            "tool_calls": [
-                {
-                    "id": "call_1",
-                    "type": "function",
-                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-                }
-            ],
+            "tool_calls": [kit.openai_call("call_1", "get_weather", '{"city": "Paris"}')],
         },
         {"role": "tool", "content": "sunny", "tool_name": "get_weather"},
     ]
@@ -250,16 +244,6 @@ def test_mid_stream_failure_keeps_partial_text(ollama_server, fault, error):
         assert not isinstance(err, errors.ProviderConnectionError) and err.status is None
     with pytest.raises(error):
         _ = response.text
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
-def test_connection_refused_is_a_connection_error(stream):
-    kit.check_refused(config(kit.refused_server(), config_name="down", max_retries=1), 2, stream)
-
-
-def test_timeout(ollama_server):
-    model = load(config(ollama_server, timeout=0.3, max_retries=0))
-    kit.check_timeout(ollama_server, model)  # an ignored timeout would be a 30 s wait
 
 
 def test_default_timeout_is_finite(ollama_server):

@@ -79,23 +79,21 @@ def test_every_registered_chat_type_is_covered():
     assert chat - NOT_ON_THE_WIRE == set(CHAT_TYPES)
 
 
+def parity_config(model_type: str, server: Any, **overrides: Any) -> dict[str, Any]:
+    """A fresh config of the type for ``server`` (its own name and key), two fast retries."""
+    config = {"config_name": f"{model_type}-{uuid.uuid4().hex[:6]}", "model_type": model_type}
+    if model_type not in KEYLESS and model_type != "post_api_chat":
+        config["api_key"] = f"sk-parity-{uuid.uuid4().hex}"
+    config.update(CHAT_TYPES[model_type][1](server), max_retries=2, retry_interval=0.01)
+    return {**config, **overrides}
+
+
 @pytest.fixture
 def chat(request):
     """(wrapper factory, emulator) for the parametrized chat type, emulator cleared."""
-    model_type = request.param
-    emulator, fields = CHAT_TYPES[model_type]
-    server = emulator()
+    server = CHAT_TYPES[request.param][0]()
     server.clear()
-
-    def build(**overrides: Any) -> Any:
-        """A fresh config of the type (its own name and key), two fast retries."""
-        config = {"config_name": f"{model_type}-{uuid.uuid4().hex[:6]}", "model_type": model_type}
-        if model_type not in KEYLESS and model_type != "post_api_chat":
-            config["api_key"] = f"sk-parity-{uuid.uuid4().hex}"
-        config.update(fields(server), max_retries=2, retry_interval=0.01)
-        return kit.load({**config, **overrides})
-
-    yield build, server
+    yield (lambda **overrides: kit.load(parity_config(request.param, server, **overrides))), server
     server.clear()
 
 
@@ -213,3 +211,19 @@ def test_stream_dropped_midway_keeps_the_partial_text(chat):
     partial = info.value.partial_text
     assert partial and text.startswith(partial) and partial != text
     assert len(server.requests) == 1  # never retried once text was delivered
+
+
+@pytest.mark.parametrize("model_type", chat_types())
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
+def test_connection_refused_is_a_connection_error(model_type, stream):
+    config = parity_config(model_type, kit.refused_server(), max_retries=1)
+    kit.check_refused(config, attempts=2, stream=stream)
+
+
+@pytest.mark.parametrize("chat", chat_types(), indirect=True)
+@kit.timeouts
+def test_timeout_is_a_timeout_error(chat, timeout):
+    build, server = chat
+    model = build(timeout=timeout, max_retries=0)
+    err = kit.check_timeout(server, model)  # an ignored timeout would be a 30 s wait
+    assert err.attempts == 1

@@ -32,14 +32,11 @@ def chat_config(server: Any, **overrides: Any) -> dict[str, Any]:
     return kit.chat_config(server, "zhipuai_chat", **overrides)
 
 
+EMBEDDING = {"config_name": "emb", "model_type": "zhipuai_embedding", "model_name": "embedding-3"}
+
+
 def embedding_config(server: Any, **overrides: Any) -> dict[str, Any]:
-    return chat_config(
-        server,
-        config_name="emb",
-        model_type="zhipuai_embedding",
-        model_name="embedding-3",
-        **overrides,
-    )
+    return chat_config(server, **{**EMBEDDING, **overrides})
 
 
 @kit.parity_cases
@@ -181,15 +178,6 @@ def test_mid_stream_failure_keeps_partial_text(zhipuai_server, fault, error):
     if fault.stream_error:
         assert "内容不安全 (code 1301)" in str(err)
         assert not isinstance(err, errors.ProviderConnectionError)
-
-
-def test_connection_refused_is_a_connection_error():
-    kit.check_refused(chat_config(kit.refused_server(), max_retries=1))
-
-
-def test_timeout_is_a_timeout_error(zhipuai_server):
-    model = load(chat_config(zhipuai_server, timeout={"connect": 1, "read": 0.2}, max_retries=0))
-    kit.check_timeout(zhipuai_server, model, at_least=0.15)
 
 
 # -- keys and clients -------------------------------------------------------------------------
