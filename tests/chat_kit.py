@@ -34,6 +34,11 @@ from agentscope_legacy.models import load_model_by_config_name, read_model_confi
 from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector
 
 MESSAGES = [{"role": "user", "content": "hi"}]
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
 CALL_B = {"id": "call_b", "name": "get_time", "arguments": {"tz": "Europe/Paris"}}
 
@@ -363,6 +368,20 @@ def invocations(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+def recorded_calls(
+    server: Any, config: dict[str, Any], tmp_path: Path, call: dict[str, Any] = CALL_A
+) -> list[dict[str, Any]]:
+    """A recorded run (``recorded_run``: no file holds the key) of one call and one stream of
+    a reply with reasoning and ``call``; both records carry the usage. Returns the records."""
+    with recorded_run(config, tmp_path) as (model, run_dir):
+        server.set_reply(reasoning="hmm", tool_calls=[call], prompt_tokens=11)
+        model(MESSAGES)
+        assert model(MESSAGES, stream=True).text == "Hello!"
+        records = invocations(run_dir)
+    assert [r["usage"]["prompt_tokens"] for r in records] == [11, 11]
+    return records
+
+
 def check_malformed(server: Any, model: Any, fault: Any, stream: bool = False) -> Any:
     """A malformed or empty reply is a ResponseFormatError, never retried. Returns it."""
     server.add_fault(fault)
@@ -499,15 +518,23 @@ def openai_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
+def load_two(
+    config: Callable[..., dict[str, Any]], server: Any, other: Any, model_name: str
+) -> tuple[dict[str, Any], dict[str, Any], Any, Any]:
+    """Configs "one" (for ``server``) and "two" (for ``other``, with ``model_name``), each
+    with its own key, loaded side by side: (first config, second config, one, two)."""
+    first = config(server, config_name="one")
+    second = config(other, config_name="two", model_name=model_name)
+    read_model_configs([first, second])
+    return first, second, load_model_by_config_name("one"), load_model_by_config_name("two")
+
+
 def check_two_configs(
     config: Callable[..., dict[str, Any]], server: Any, other: Any, model_name: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two configs of one type, each with its own key and server, answer side by side; the
     ``authorization`` header carries each one's key. Returns the two configs."""
-    first = config(server, config_name="one")
-    second = config(other, config_name="two", model_name=model_name)
-    read_model_configs([first, second])
-    one, two = load_model_by_config_name("one"), load_model_by_config_name("two")
+    first, second, one, two = load_two(config, server, other, model_name)
     other.set_reply(text="from two")
     assert [m(MESSAGES).text for m in (one, two, one)] == ["Hello!", "from two", "Hello!"]
     assert [r.headers["authorization"] for r in server.requests] == [

@@ -18,17 +18,12 @@ from agentscope_legacy.message import Msg
 from agentscope_legacy.models import read_model_configs
 from agentscope_legacy.models.anthropic import deltas_from_events
 from tests import chat_kit as kit
-from tests.chat_kit import MESSAGES, load, sent
+from tests.chat_kit import MESSAGES, WEATHER, load, sent
 from tests.emulators import TINY_PNG, Fault
 from tests.emulators import anthropic as emulator
 
 anthropic_server = emulator.anthropic_server
 
-WEATHER = {
-    "name": "get_weather",
-    "description": "Weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 CALL_A = {"id": "toolu_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}
 PNG_B64 = base64.b64encode(TINY_PNG).decode()
 
@@ -382,10 +377,5 @@ def test_emulator_accepts_x_api_key_and_requires_auth(anthropic_server):
 
 
 def test_calls_are_recorded_without_the_key(anthropic_server, tmp_path):
-    with kit.recorded_run(chat_config(anthropic_server), tmp_path) as (model, run_dir):
-        anthropic_server.set_reply(reasoning="hmm", tool_calls=[CALL_A], prompt_tokens=11)
-        model(MESSAGES)
-        assert model(MESSAGES, stream=True).text == "Hello!"
-        records = kit.invocations(run_dir)
-        assert [r["usage"]["prompt_tokens"] for r in records] == [11, 11]
-        assert records[0]["response"]["content"][0]["type"] == "thinking"
+    records = kit.recorded_calls(anthropic_server, chat_config(anthropic_server), tmp_path, CALL_A)
+    assert records[0]["response"]["content"][0]["type"] == "thinking"

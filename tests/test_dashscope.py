@@ -31,7 +31,7 @@ from agentscope_legacy.models.dashscope import (
     vectors_from_output,
 )
 from tests import chat_kit as kit
-from tests.chat_kit import MESSAGES, expected_stream, load, sent
+from tests.chat_kit import MESSAGES, WEATHER, expected_stream, load, sent
 from tests.emulators import TINY_PNG, Fault, dashscope_fixtures, embedding_vector
 from tests.emulators.dashscope import DashScopeEmulator
 
@@ -52,11 +52,6 @@ def _reset_logger():
 
 
 MM_MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
-WEATHER = {
-    "name": "get_weather",
-    "description": "Weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 TIME = {**WEATHER, "name": "get_time"}
 TEXT_PATH = "/api/v1/services/aigc/text-generation/generation"
 

@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("litellm")
 
 from agentscope_legacy import errors  # noqa: E402
-from agentscope_legacy.models import load_model_by_config_name, read_model_configs  # noqa: E402
+from agentscope_legacy.models import load_model_by_config_name  # noqa: E402
 from tests import chat_kit as kit  # noqa: E402
-from tests.chat_kit import MESSAGES, sent  # noqa: E402
+from tests.chat_kit import MESSAGES, WEATHER, sent  # noqa: E402
 from tests.emulators import Fault  # noqa: E402
 from tests.emulators import anthropic as anthropic_emulator  # noqa: E402
 from tests.emulators import ollama as ollama_emulator  # noqa: E402
@@ -25,11 +25,6 @@ from tests.emulators import ollama as ollama_emulator  # noqa: E402
 anthropic_server = anthropic_emulator.anthropic_server
 ollama_server = ollama_emulator.ollama_server
 
-WEATHER = {
-    "name": "get_weather",
-    "description": "Weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris"}}
 
 
@@ -99,10 +94,7 @@ def test_two_keys_and_bases_side_by_side(openai_server):
     from tests.emulators import OpenAIEmulator
 
     with OpenAIEmulator() as other:
-        first = config(openai_server, config_name="one")
-        second = config(other, config_name="two", model_name="openai/gpt-4.1")
-        read_model_configs([first, second])
-        one, two = load_model_by_config_name("one"), load_model_by_config_name("two")
+        first, second, one, two = kit.load_two(config, openai_server, other, "openai/gpt-4.1")
         for model in (one, two, two, one):
             model(MESSAGES)
         assert [r.headers["authorization"] for r in openai_server.requests] == [

@@ -21,14 +21,8 @@ from agentscope_legacy.logging import setup_logger
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
 from tests import chat_kit as kit
-from tests.chat_kit import MESSAGES, expected_stream, load, sent
+from tests.chat_kit import MESSAGES, WEATHER, expected_stream, load, sent
 from tests.emulators import STALL, TINY_PNG, Fault, embedding_vector
-
-WEATHER = {
-    "name": "get_weather",
-    "description": "Weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -417,10 +411,7 @@ def test_api_key_never_leaks(openai_server, tmp_path, capfd):
 
 
 def test_two_keys_side_by_side(openai_server):
-    first = chat_config(openai_server, config_name="one")
-    second = chat_config(openai_server, config_name="two", model_name="gpt-4.1")
-    read_model_configs([first, second])
-    one, two = load_model_by_config_name("one"), load_model_by_config_name("two")
+    first, second, one, two = kit.load_two(chat_config, openai_server, openai_server, "gpt-4.1")
     for model in (one, two, two, one):
         model(MESSAGES)
     keys = [r.headers["authorization"] for r in openai_server.requests]

@@ -14,17 +14,12 @@ import pytest
 from agentscope_legacy import errors
 from agentscope_legacy.message import Msg
 from tests import chat_kit as kit
-from tests.chat_kit import MESSAGES, load, sent
+from tests.chat_kit import MESSAGES, WEATHER, load, sent
 from tests.emulators import Fault, embedding_vector
 from tests.emulators import zhipuai as emulator
 
 zhipuai_server = emulator.zhipuai_server
 
-WEATHER = {
-    "name": "get_weather",
-    "description": "Weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 CALL_A = {"id": "call_a", "name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}
 
 
@@ -230,11 +225,5 @@ def test_embedding_errors_are_typed(zhipuai_server):
 
 
 def test_calls_are_recorded_without_the_key(zhipuai_server, tmp_path):
-    with kit.recorded_run(chat_config(zhipuai_server), tmp_path) as (model, run_dir):
-        zhipuai_server.set_reply(reasoning="hmm", tool_calls=[CALL_A], prompt_tokens=11)
-        model(MESSAGES)
-        assert model(MESSAGES, stream=True).text == "Hello!"
-        records = kit.invocations(run_dir)
-        assert [r["usage"]["prompt_tokens"] for r in records] == [11, 11]
-        message = records[0]["response"]["choices"][0]["message"]
-        assert message["reasoning_content"] == "hmm"
+    records = kit.recorded_calls(zhipuai_server, chat_config(zhipuai_server), tmp_path, CALL_A)
+    assert records[0]["response"]["choices"][0]["message"]["reasoning_content"] == "hmm"
