@@ -36,6 +36,7 @@ from tests.emulators.dashscope_fixtures import shared_dashscope_emulator
 from tests.emulators.fixtures import shared_openai_emulator
 from tests.emulators.gemini_fixtures import shared_gemini_emulator
 from tests.emulators.ollama import shared_ollama_emulator
+from tests.test_parity import MESSAGES, TOOLS  # the parity script's question and tool
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Inheritance class AiohttpClientSession:DeprecationWarning"
@@ -80,21 +81,6 @@ PROVIDERS: dict[str, tuple[Callable[[], Any], Callable[..., ChatModelBase], dict
     "gemini": (shared_gemini_emulator, _gemini, {"thinking_config": {"include_thoughts": True}}),
     "ollama": (shared_ollama_emulator, _ollama, {"enable_thinking": True}),
 }
-MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
 CALL = {"id": "call_w1", "name": "get_weather", "arguments": {"city": "Paris"}}
 
 

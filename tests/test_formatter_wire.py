@@ -18,20 +18,7 @@ from typing import Any
 
 import pytest
 
-from agentscope_legacy.formatter import (
-    AnthropicChatFormatter,
-    AnthropicMultiAgentFormatter,
-    DashScopeChatFormatter,
-    DashScopeMultiAgentFormatter,
-    DeepSeekChatFormatter,
-    DeepSeekMultiAgentFormatter,
-    GeminiChatFormatter,
-    GeminiMultiAgentFormatter,
-    OllamaChatFormatter,
-    OllamaMultiAgentFormatter,
-    OpenAIChatFormatter,
-    OpenAIMultiAgentFormatter,
-)
+from agentscope_legacy import formatter as fm
 from agentscope_legacy.message import Msg
 from agentscope_legacy.models import load_model_by_config_name, read_model_configs
 from tests.emulators import anthropic as anthropic_emulator
@@ -81,10 +68,10 @@ BOTH = pytest.mark.parametrize("conversation", list(CONVERSATIONS))
 @pytest.mark.parametrize(
     "cls, model_type, model_name",
     [
-        (OpenAIChatFormatter, "openai_chat", "gpt-4o-mini"),
-        (OpenAIMultiAgentFormatter, "openai_chat", "gpt-4o-mini"),
-        (DeepSeekChatFormatter, "deepseek_chat", "deepseek-chat"),
-        (DeepSeekMultiAgentFormatter, "deepseek_chat", "deepseek-chat"),
+        (fm.OpenAIChatFormatter, "openai_chat", "gpt-4o-mini"),
+        (fm.OpenAIMultiAgentFormatter, "openai_chat", "gpt-4o-mini"),
+        (fm.DeepSeekChatFormatter, "deepseek_chat", "deepseek-chat"),
+        (fm.DeepSeekMultiAgentFormatter, "deepseek_chat", "deepseek-chat"),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else None,
 )
@@ -105,7 +92,7 @@ def test_openai_wire(openai_server, cls, model_type, model_name, conversation):
 
 
 def test_openai_wire_async(openai_server):
-    messages = formatted(OpenAIChatFormatter, "chat")
+    messages = formatted(fm.OpenAIChatFormatter, "chat")
     openai_server.set_reply(text="Sunny.")
     model = load(
         "openai_chat",
@@ -121,7 +108,7 @@ def test_openai_wire_async(openai_server):
 # -- DashScope -------------------------------------------------------------------------------
 @BOTH
 @pytest.mark.parametrize(
-    "cls", [DashScopeChatFormatter, DashScopeMultiAgentFormatter], ids=lambda c: c.__name__
+    "cls", [fm.DashScopeChatFormatter, fm.DashScopeMultiAgentFormatter], ids=lambda c: c.__name__
 )
 def test_dashscope_wire(dashscope_server, cls, conversation):
     messages = formatted(cls, conversation)
@@ -148,7 +135,7 @@ def test_dashscope_wire(dashscope_server, cls, conversation):
 def test_dashscope_text_wire(dashscope_server):
     """Text-only output goes through ``Generation`` (dashscope_chat) too."""
     msgs = [Msg("system", "Be brief.", "system"), Msg("Alice", "Hi!", "user")]
-    messages = asyncio.run(DashScopeChatFormatter().format(msgs))
+    messages = asyncio.run(fm.DashScopeChatFormatter().format(msgs))
     dashscope_server.set_reply(text="Hello.")
     model = load(
         "dashscope_chat", model_name="qwen-plus", api_key=key(), base_url=dashscope_server.api_base
@@ -160,7 +147,7 @@ def test_dashscope_text_wire(dashscope_server):
 # -- Anthropic -------------------------------------------------------------------------------
 @BOTH
 @pytest.mark.parametrize(
-    "cls", [AnthropicChatFormatter, AnthropicMultiAgentFormatter], ids=lambda c: c.__name__
+    "cls", [fm.AnthropicChatFormatter, fm.AnthropicMultiAgentFormatter], ids=lambda c: c.__name__
 )
 def test_anthropic_wire(anthropic_server, cls, conversation):
     messages = formatted(cls, conversation)
@@ -206,7 +193,7 @@ def from_wire(part: dict[str, Any]) -> dict[str, Any]:
 
 @BOTH
 @pytest.mark.parametrize(
-    "cls", [GeminiChatFormatter, GeminiMultiAgentFormatter], ids=lambda c: c.__name__
+    "cls", [fm.GeminiChatFormatter, fm.GeminiMultiAgentFormatter], ids=lambda c: c.__name__
 )
 def test_gemini_wire(gemini_server, cls, conversation):
     contents = formatted(cls, conversation)
@@ -229,7 +216,7 @@ def test_gemini_wire(gemini_server, cls, conversation):
 # -- Ollama ----------------------------------------------------------------------------------
 @BOTH
 @pytest.mark.parametrize(
-    "cls", [OllamaChatFormatter, OllamaMultiAgentFormatter], ids=lambda c: c.__name__
+    "cls", [fm.OllamaChatFormatter, fm.OllamaMultiAgentFormatter], ids=lambda c: c.__name__
 )
 def test_ollama_wire(ollama_server, cls, conversation):
     messages = formatted(cls, conversation)
