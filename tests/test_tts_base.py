@@ -546,3 +546,21 @@ def test_speech_stream_errors_surface_at_finish():
 
     with pytest.raises(AuthenticationError):
         run(go())
+
+
+def test_legacy_speech_stream_for_sync_code():
+    manager = _manager_with_fake()
+    manager.load_model_configs([{"config_name": "v", "model_type": "fake_tts"}])
+    wrapper = manager.get_model_by_config_name("v")
+    speech = wrapper.speech_stream(name="bot")
+    text = ""
+    for piece in ["One. ", "Two", " three."]:
+        text += piece
+        speech.feed(text)
+    result = speech.finish(text)
+    assert result.audio == tone("One.") + tone("Two three.")
+    assert result.first_audio_at is not None and len(speech.msg_id) == 32
+    closed = wrapper.speech_stream()
+    closed.feed("Never finished")
+    closed.close()
+    wrapper.close()
