@@ -25,31 +25,9 @@ from typing import Any
 import pytest
 import typing_extensions as te
 
-from agentscope_legacy.formatter import (
-    AnthropicChatFormatter,
-    AnthropicMultiAgentFormatter,
-    DashScopeChatFormatter,
-    DashScopeMultiAgentFormatter,
-    DeepSeekChatFormatter,
-    DeepSeekMultiAgentFormatter,
-    GeminiChatFormatter,
-    GeminiMultiAgentFormatter,
-    OllamaChatFormatter,
-    OllamaMultiAgentFormatter,
-    OpenAIChatFormatter,
-    OpenAIMultiAgentFormatter,
-)
-from agentscope_legacy.message import (
-    Msg,
-    audio_block,
-    base64_source,
-    image_block,
-    text_block,
-    thinking_block,
-    tool_result_block,
-    tool_use_block,
-    video_block,
-)
+from agentscope_legacy import formatter as fm
+from agentscope_legacy import message as blocks
+from agentscope_legacy.message import Msg
 
 DATA = Path(__file__).parent / "data" / "formatter_golden"
 PIXEL = str(DATA / "pixel.png")
@@ -64,29 +42,32 @@ def chat_conversation() -> list[Msg]:
         Msg(
             "user",
             [
-                text_block("What is in these pictures?"),
-                image_block("https://example.com/cat.png"),
-                image_block(PIXEL),
+                blocks.text_block("What is in these pictures?"),
+                blocks.image_block("https://example.com/cat.png"),
+                blocks.image_block(PIXEL),
             ],
             "user",
         ),
         Msg(
             "Friday",
             [
-                thinking_block("The user wants the weather too.", signature="c2lnLTE="),
-                text_block("A cat and a pixel. Let me check the weather."),
-                tool_use_block("call_1", "get_weather", {"city": "Paris"}),
-                tool_use_block("call_2", "get_time", {"tz": "Europe/Paris"}),
+                blocks.thinking_block("The user wants the weather too.", signature="c2lnLTE="),
+                blocks.text_block("A cat and a pixel. Let me check the weather."),
+                blocks.tool_use_block("call_1", "get_weather", {"city": "Paris"}),
+                blocks.tool_use_block("call_2", "get_time", {"tz": "Europe/Paris"}),
             ],
             "assistant",
         ),
-        Msg("system", [tool_result_block("call_1", "Sunny, 21°C", "get_weather")], "system"),
+        Msg("system", [blocks.tool_result_block("call_1", "Sunny, 21°C", "get_weather")], "system"),
         Msg(
             "system",
             [
-                tool_result_block(
+                blocks.tool_result_block(
                     "call_2",
-                    [text_block("14:05"), image_block("https://example.com/clock.png")],
+                    [
+                        blocks.text_block("14:05"),
+                        blocks.image_block("https://example.com/clock.png"),
+                    ],
                     "get_time",
                 )
             ],
@@ -94,15 +75,18 @@ def chat_conversation() -> list[Msg]:
         ),
         Msg(
             "Friday",
-            [thinking_block("No signature on this one."), text_block("Sunny, 14:05 in Paris.")],
+            [
+                blocks.thinking_block("No signature on this one."),
+                blocks.text_block("Sunny, 14:05 in Paris."),
+            ],
             "assistant",
         ),
         Msg(
             "user",
             [
-                text_block("Listen to this and watch that."),
-                audio_block(base64_source(WAV_B64, "audio/wav")),
-                video_block("https://example.com/clip.mp4"),
+                blocks.text_block("Listen to this and watch that."),
+                blocks.audio_block(blocks.base64_source(WAV_B64, "audio/wav")),
+                blocks.video_block("https://example.com/clip.mp4"),
             ],
             "user",
         ),
@@ -117,14 +101,16 @@ def multi_agent_conversation() -> list[Msg]:
         Msg(
             "Bob",
             [
-                text_block("Nice dog! Here is my cat."),
-                image_block(base64_source(PIXEL_B64, "image/png")),
+                blocks.text_block("Nice dog! Here is my cat."),
+                blocks.image_block(blocks.base64_source(PIXEL_B64, "image/png")),
             ],
             "assistant",
         ),
         Msg("Alice", "What is the weather in Paris?", "user"),
-        Msg("Bob", [tool_use_block("call_1", "get_weather", {"city": "Paris"})], "assistant"),
-        Msg("system", [tool_result_block("call_1", "Sunny", "get_weather")], "system"),
+        Msg(
+            "Bob", [blocks.tool_use_block("call_1", "get_weather", {"city": "Paris"})], "assistant"
+        ),
+        Msg("system", [blocks.tool_result_block("call_1", "Sunny", "get_weather")], "system"),
         Msg("Bob", "It is sunny in Paris.", "assistant"),
         Msg("Carol", "Great, let's go outside!", "user"),
     ]
@@ -132,18 +118,18 @@ def multi_agent_conversation() -> list[Msg]:
 
 CONVERSATIONS = {"chat": chat_conversation, "multi_agent": multi_agent_conversation}
 FORMATTERS = [
-    OpenAIChatFormatter,
-    OpenAIMultiAgentFormatter,
-    DeepSeekChatFormatter,
-    DeepSeekMultiAgentFormatter,
-    DashScopeChatFormatter,
-    DashScopeMultiAgentFormatter,
-    AnthropicChatFormatter,
-    AnthropicMultiAgentFormatter,
-    GeminiChatFormatter,
-    GeminiMultiAgentFormatter,
-    OllamaChatFormatter,
-    OllamaMultiAgentFormatter,
+    fm.OpenAIChatFormatter,
+    fm.OpenAIMultiAgentFormatter,
+    fm.DeepSeekChatFormatter,
+    fm.DeepSeekMultiAgentFormatter,
+    fm.DashScopeChatFormatter,
+    fm.DashScopeMultiAgentFormatter,
+    fm.AnthropicChatFormatter,
+    fm.AnthropicMultiAgentFormatter,
+    fm.GeminiChatFormatter,
+    fm.GeminiMultiAgentFormatter,
+    fm.OllamaChatFormatter,
+    fm.OllamaMultiAgentFormatter,
 ]
 
 
