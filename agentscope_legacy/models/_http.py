@@ -1,6 +1,6 @@
 """What every HTTP client a wrapper builds gets, once per client: deadlines and credentials.
 
-* **Deadlines.** While a call runs, the base class keeps its :class:`~._base.Deadline` in a
+* **Deadlines.** While a call runs, the base class keeps its :class:`~._retry.Deadline` in a
   context variable. The hooks installed here cap each request's timeouts (connect, read,
   write, pool) at the time the deadline leaves, and check the deadline after every block of
   the body read from the socket: a server that says nothing is stopped by the socket timeout,
