@@ -3,6 +3,7 @@
 Each chat wrapper runs against the loopback emulator of its provider's wire protocol, through
 the provider's real SDK. The same scripted reply must come back with the same text, tool calls
 and usage, streamed and not, and the same faults must surface as the same typed errors.
+The checks shared with the provider files (tests/test_<provider>.py) live in tests/chat_kit.py.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def test_same_script_same_result_streamed_or_not(chat, script):
 # How each wire marks a streamed request (the default: ``"stream": true`` in the body).
 STREAMED: dict[str, Callable[[Any], bool]] = {
     "zhipuai_chat": lambda request: bool(request.json.get("stream")),
+    "ollama_chat": lambda request: request.json["stream"],  # always sent, true or false
     "gemini_chat": lambda request: ":streamGenerateContent?alt=sse" in request.path,
     "dashscope_chat": lambda request: request.headers.get("x-dashscope-sse") == "enable",
 }
