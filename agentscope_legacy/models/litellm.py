@@ -140,6 +140,7 @@ class LiteLLMChatWrapper(ModelWrapperBase):
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
         for chunk in sdk_stream:
             yield delta_from_sdk_chunk(chunk)
+        _check_stream_was_read(sdk_stream)
 
     # litellm.acompletion: the same request, replies and chunks.
     async def _acall(self, request: dict[str, Any]) -> ModelResponse:
@@ -151,9 +152,22 @@ class LiteLLMChatWrapper(ModelWrapperBase):
     async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
         async for chunk in sdk_stream:
             yield delta_from_sdk_chunk(chunk)
+        _check_stream_was_read(sdk_stream)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         return translate_error(exc)
+
+
+def _check_stream_was_read(sdk_stream: Any) -> None:
+    """litellm ends a stream whose body it could not parse (malformed or empty) with one chunk
+    it made up itself (its own id, finish_reason "stop"), so the reply would look like an empty
+    answer. Its stream wrapper still knows that no server chunk arrived: say so."""
+    if getattr(sdk_stream, "chunks", None) == [] and not getattr(
+        sdk_stream, "received_any_finish_reason", True
+    ):
+        raise ResponseFormatError(
+            "malformed response: the stream carried no chunk litellm could parse"
+        )
 
 
 def _timeout(timeout: float | dict[str, float]) -> Any:
