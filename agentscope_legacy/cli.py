@@ -116,6 +116,20 @@ def _parser() -> argparse.ArgumentParser:
         help="use this model config file instead of the experiment's model_configs; repeatable",
     )
     run.add_argument(
+        "--tts-configs",
+        "-t",
+        action="append",
+        metavar="FILE",
+        help="where an agent's `tts` config is when the experiment's model configs do not "
+        f"have it (default: {_TTS_CONFIGS}, if it exists); repeatable",
+    )
+    run.add_argument(
+        "--play",
+        action="store_true",
+        help="play each spoken message's WAV through aplay, afplay or paplay (the first on "
+        "PATH; without one, say so once and go on)",
+    )
+    run.add_argument(
         "--dry-run", action="store_true", help="validate and show the plan; call no model"
     )
     run.add_argument("--quiet", "-q", action="store_true", help="print only the final message")
@@ -417,7 +431,15 @@ def _run(args: argparse.Namespace) -> int:
     from .experiment import load
 
     try:
-        experiment = load(args.file, overrides=args.set, model_configs=args.model_configs)
+        tts_files = args.tts_configs
+        if tts_files is None:
+            tts_files = [_TTS_CONFIGS] if os.path.isfile(_TTS_CONFIGS) else []
+        experiment = load(
+            args.file,
+            overrides=args.set,
+            model_configs=args.model_configs,
+            tts_configs=tts_files,
+        )
     except ConfigError as exc:
         for issue in exc.issues:
             print(f"error: {issue}", file=sys.stderr)
@@ -428,7 +450,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"ok: {args.file} is valid (dry run: no model was called)")
         return 0
     try:
-        experiment.run(quiet=args.quiet, interactive=False if args.no_input else None)
+        experiment.run(
+            quiet=args.quiet, interactive=False if args.no_input else None, play=args.play
+        )
     except KeyboardInterrupt:
         print("interrupted: the transcript so far is saved", file=sys.stderr)
         return 130

@@ -1,11 +1,20 @@
-"""``AgentBase``: a name, an optional model, a memory, an audience, and ``speak``."""
+"""``AgentBase``: a name, an optional model, a memory, an audience, and ``speak``.
+
+An agent with a ``tts`` speaks aloud too: ``speak`` feeds a streamed reply into the TTS as it
+arrives (``SpeechStream``: sentence by sentence for plain models, ``push`` for realtime ones),
+so the audio starts before the text ends, and saves each message's audio as
+``<message id>.wav`` in the run's ``audio`` directory (``audio_files`` maps ids to the files).
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from types import GeneratorType
 from typing import Any
+
+from loguru import logger
 
 from ..logging import log_deltas, log_msg, log_stream_msg, save_msg
 from ..message import Msg
@@ -25,6 +34,7 @@ class AgentBase:
         sys_prompt: str | None = None,
         model_config_name: str | None = None,
         use_memory: bool = True,
+        tts: Any = None,
     ) -> None:
         self.name = name
         self.sys_prompt = sys_prompt
@@ -37,6 +47,10 @@ class AgentBase:
         self.memory: list[Msg] | None = [] if use_memory else None
         self._audience: list[AgentBase] = []
         self._reply_id = ""
+        #: What speaks this agent's messages (None: it only prints them); see ``_voice``.
+        self.tts = _voice(tts) if tts is not None else None
+        #: The WAV file of each message this agent spoke aloud, by message id.
+        self.audio_files: dict[str, Path] = {}
 
     def __call__(self, x: Msg | Sequence[Msg] | None = None, **kwargs: Any) -> Msg:
         self._reply_id = uuid.uuid4().hex
@@ -63,29 +77,51 @@ class AgentBase:
     def clear_audience(self) -> None:
         self._audience = []
 
-    def speak(self, content: str | Msg | ModelResponse | Iterator[tuple[bool, str]]) -> str | None:
+    def speak(
+        self,
+        content: str | Msg | ModelResponse | Iterator[tuple[bool, str]],
+        msg_id: str | None = None,
+    ) -> str | None:
         """Print a message, a ``ModelResponse`` or a ``(last, text)`` stream as it arrives.
 
-        Returns the text spoken. A stream shares one message id for all its chunks.
+        Returns the text spoken. A stream shares one message id for all its chunks
+        (``msg_id``, when given: the id of the message the caller builds from the text).
+        With a ``tts`` the text is also spoken aloud and saved (see the module docstring).
         """
+        if isinstance(content, Msg):
+            msg_id = content.id
+        speech = self._speech(msg_id)
+        try:
+            text = self._print(content, msg_id, speech)
+        except BaseException:
+            if speech is not None:
+                speech.close()
+            raise
+        if speech is not None:
+            self._save_speech(speech, text or "")
+        return text
+
+    def _print(self, content: Any, msg_id: str | None, speech: Any) -> str | None:
         if isinstance(content, str):
-            log_msg(Msg(self.name, content, "assistant"))
+            log_msg(Msg(self.name, content, "assistant", id=msg_id))
             return content
         if isinstance(content, Msg):
             log_msg(content)
             return content.get_text_content()
         if isinstance(content, ModelResponse):
             if content.is_stream and not content.is_stream_exhausted:
-                return self._speak_deltas(content)
+                return self._speak_deltas(content, msg_id, speech)
             content = content.text or ""
-            log_msg(Msg(self.name, content, "assistant"))
+            log_msg(Msg(self.name, content, "assistant", id=msg_id))
             return content
         if isinstance(content, (GeneratorType, Iterator)):
-            msg = Msg(self.name, "", "assistant")
+            msg = Msg(self.name, "", "assistant", id=msg_id)
             try:
                 for last, text in content:
                     msg.content = text
                     log_stream_msg(msg, last=last)
+                    if speech is not None:
+                        speech.feed(text)
             finally:
                 close = getattr(content, "close", None)
                 if close is not None:
@@ -93,13 +129,95 @@ class AgentBase:
             return msg.content
         raise TypeError(f"speak() cannot print a {type(content).__name__}")
 
-    def _speak_deltas(self, response: ModelResponse) -> str:
+    def _speak_deltas(self, response: ModelResponse, msg_id: str | None, speech: Any) -> str:
         # Printing deltas directly avoids re-slicing the accumulated text for every chunk.
+        pieces = response.deltas or ()
         try:
-            log_deltas(self.name, response.deltas or ())
+            log_deltas(self.name, _fed(pieces, speech) if speech is not None else pieces)
         except BaseException:
             response.close()  # Ctrl-C mid-stream: release the connection, record the call
             raise
         text = response.text or ""
-        save_msg(Msg(self.name, text, "assistant"))
+        save_msg(Msg(self.name, text, "assistant", id=msg_id))
         return text
+
+    def _speech(self, msg_id: str | None) -> Any:
+        """A speech stream for one message (None without a ``tts``)."""
+        if self.tts is None:
+            return None
+        return self.tts.speech_stream(msg_id=msg_id or uuid.uuid4().hex, name=self.name)
+
+    def _save_speech(self, speech: Any, text: str) -> None:
+        """Finish speaking ``text`` and save it as ``<message id>.wav`` in the run's audio
+        directory. A failing voice does not stop the agent: it is logged, the text stands."""
+        from .._runtime import get_runtime
+        from ..errors import AgentScopeError
+
+        if not text.strip():
+            speech.close()
+            return
+        try:
+            result = speech.finish(text)
+            path = get_runtime().file_dir("audio") / f"{speech.msg_id}.wav"
+            path.write_bytes(result.wav())
+        except (AgentScopeError, OSError) as exc:
+            logger.warning("{}: the message could not be spoken aloud: {}", self.name, exc)
+            return
+        self.audio_files[speech.msg_id] = path
+
+
+def _fed(pieces: Iterable[str], speech: Any) -> Iterator[str]:
+    """The text pieces, each also fed (as the text so far) to ``speech`` as it arrives."""
+    text = ""
+    for piece in pieces:
+        text += piece
+        speech.feed(text)
+        yield piece
+
+
+class _ModelVoice:
+    """``speech_stream()`` for an async TTS model given in Python (a config's wrapper has its
+    own): the model runs on one event loop thread, as a wrapper's does."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._runner: Any = None
+
+    def speech_stream(self, msg_id: str | None = None, name: str = "assistant") -> Any:
+        # tts/ has no public "SyncSpeechStream over a model" yet: its wrapper's pieces are used.
+        from ..tts._legacy import SyncSpeechStream, _LoopThread, _make_stream
+        from ..tts._speak import SpeechStream
+
+        if self._runner is None:
+            self._runner = _LoopThread()
+        stream = self._runner.run(_make_stream(SpeechStream, self.model, msg_id, name))
+        return SyncSpeechStream(stream, self._runner, "wav")
+
+
+def _voice(tts: Any) -> Any:
+    """What ``tts=`` names: a TTS config name, a TTS wrapper, or an async TTS model."""
+    from ..errors import ConfigError, ConfigIssue
+    from ..tts import TTSModelBase
+    from ..tts._legacy import TTS_MODEL_TYPES, TTSWrapper
+
+    if isinstance(tts, str):
+        from ..models import load_model_by_config_name
+
+        wrapper = load_model_by_config_name(tts)
+        if not isinstance(wrapper, TTSWrapper):
+            raise ConfigError(
+                ConfigIssue(
+                    f"tts '{tts}' is a {wrapper.model_type} config, not a TTS one "
+                    f"(TTS types: {', '.join(TTS_MODEL_TYPES)})",
+                    config_name=tts,
+                    field="model_type",
+                )
+            )
+        return wrapper
+    if isinstance(tts, TTSWrapper) or hasattr(tts, "speech_stream"):
+        return tts
+    if isinstance(tts, TTSModelBase):
+        return _ModelVoice(tts)
+    raise TypeError(
+        f"tts must be a TTS config name, a TTS wrapper or a TTSModelBase, not {type(tts).__name__}"
+    )

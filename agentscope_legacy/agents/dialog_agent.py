@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ class DialogAgent(AgentBase):
     experiments stay inside a small model's context. ``multi_agent_mode``: ``None`` (the
     default) sends a conversation with one other speaker as plain chat turns and folds one
     with more speakers into the multi-agent history block; ``True`` or ``False`` forces one.
+    ``tts`` (a TTS config name or model) speaks each reply aloud as it streams.
     """
 
     def __init__(
@@ -27,8 +29,9 @@ class DialogAgent(AgentBase):
         use_memory: bool = True,
         multi_agent_mode: bool | None = None,
         memory_window: int | None = None,
+        tts: Any = None,
     ) -> None:
-        super().__init__(name, sys_prompt, model_config_name, use_memory)
+        super().__init__(name, sys_prompt, model_config_name, use_memory, tts)
         self.multi_agent_mode = multi_agent_mode
         if memory_window is not None and memory_window < 1:
             raise ValueError(f"memory_window must be >= 1, got {memory_window}")
@@ -36,8 +39,9 @@ class DialogAgent(AgentBase):
 
     def reply(self, x: Msg | Sequence[Msg] | None = None, **kwargs: Any) -> Msg:
         self.observe(x)
-        text = self._ask(self._history(x), **kwargs)
-        msg = Msg(self.name, text, "assistant")
+        msg_id = uuid.uuid4().hex  # the printed stream, the audio and the message share it
+        text = self._ask(self._history(x), msg_id=msg_id, **kwargs)
+        msg = Msg(self.name, text, "assistant", id=msg_id)
         self.observe(msg)
         return msg
 
@@ -47,7 +51,9 @@ class DialogAgent(AgentBase):
             return x
         return self.memory[-self.memory_window :] if self.memory_window else self.memory
 
-    def _ask(self, *history: Any, echo: bool = True, **kwargs: Any) -> str:
+    def _ask(
+        self, *history: Any, echo: bool = True, msg_id: str | None = None, **kwargs: Any
+    ) -> str:
         """Call the model on system prompt + ``history``, speak the reply (unless ``echo`` is
         false), return its text."""
         system = Msg("system", self.sys_prompt, "system") if self.sys_prompt else None
@@ -57,7 +63,7 @@ class DialogAgent(AgentBase):
         prompt = self.model.format(system, *history, multi_agent_mode=mode)
         response = self.model(prompt, **kwargs)
         if echo:
-            return self.speak(response) or ""
+            return self.speak(response, msg_id=msg_id) or ""
         try:
             return response.text or ""
         except BaseException:

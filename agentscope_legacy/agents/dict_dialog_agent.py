@@ -38,6 +38,7 @@ class DictDialogAgent(DialogAgent):
         content_field: str | None = None,
         use_memory: bool = True,
         memory_window: int | None = None,
+        tts: Any = None,
     ) -> None:
         from jsonschema import Draft202012Validator
 
@@ -48,7 +49,7 @@ class DictDialogAgent(DialogAgent):
         self.schema = schema or DEFAULT_SCHEMA
         Draft202012Validator.check_schema(self.schema)
         self._validator = Draft202012Validator(self.schema)
-        super().__init__(name, sys_prompt, model_config_name, use_memory, None, memory_window)
+        super().__init__(name, sys_prompt, model_config_name, use_memory, None, memory_window, tts)
         self.max_retries = max_retries
         self.on_parse_error = on_parse_error
         self.content_field = content_field

@@ -38,6 +38,7 @@ _DIALOG_PROPERTIES: dict[str, Any] = {
     "sys_prompt": {"type": "string"},
     "use_memory": {"type": "boolean"},
     "memory_window": {"type": "integer", "minimum": 1},
+    "tts": _NAME,  # a TTS config: the agent speaks its replies aloud
 }
 
 #: Built-in classes: the short name usable as ``class:`` and the JSON Schema of the spec.

@@ -36,11 +36,20 @@ class ModelSources:
 
     configs: list[ModelConfig] = field(default_factory=list)
     sources: list[Any] = field(default_factory=list)
+    #: TTS configs of the --tts-configs files not used (named in an unknown-TTS error).
+    other_voices: list[str] = field(default_factory=list)
 
 
-def check(doc: Document, refs_left: list[tuple[DocPath, str]]) -> tuple[ModelSources, list]:
-    """All semantic problems of the document; returns its model configs too."""
+def check(
+    doc: Document, refs_left: list[tuple[DocPath, str]], tts_files: list[str] | None = None
+) -> tuple[ModelSources, list]:
+    """All semantic problems of the document; returns its model configs too.
+
+    An agent's ``tts`` is looked up in the experiment's model configs, then in ``tts_files``;
+    the configs used from those files are added to the returned sources.
+    """
     models, issues = read_model_configs(doc)
+    issues += _add_tts_configs(doc, models, tts_files or [])
     issues += _check_agents(doc, models)
     runtime_scopes: list[tuple[DocPath, set[str]]] = []
     pipeline = doc.data.get("pipeline")
@@ -129,6 +138,37 @@ def _inline_issue(doc: Document, path: DocPath, issue: ConfigIssue) -> ConfigIss
     return doc.issue((*path, *inner), who + issue.message)
 
 
+def _add_tts_configs(doc: Document, models: ModelSources, files: list[str]) -> list[ConfigIssue]:
+    """The TTS configs the agents name that the experiment's model configs do not have, from
+    ``files`` (validated there, as every model config file is)."""
+    from ..models.manager import ModelManager
+
+    agents = doc.data.get("agents")
+    agents = agents if isinstance(agents, dict) else {}
+    known = {c.config_name for c in models.configs}
+    wanted = {
+        spec["tts"]
+        for spec in agents.values()
+        if isinstance(spec, dict) and isinstance(spec.get("tts"), str)
+    } - known
+    issues: list[ConfigIssue] = []
+    for file in files if wanted else []:
+        try:
+            found = read_configs(file)
+        except ConfigError as exc:
+            issues += exc.issues
+            continue
+        for config in found:
+            if config.config_name not in wanted:
+                models.other_voices.append(str(config.config_name))
+            else:
+                issues += ModelManager.get_instance().validate([config])
+                models.configs.append(config)
+                models.sources.append(config.data)
+                wanted.discard(config.config_name)
+    return issues
+
+
 # -- agents ------------------------------------------------------------------------------------
 def _check_agents(doc: Document, models: ModelSources) -> list[ConfigIssue]:
     agents = doc.data.get("agents")
@@ -148,6 +188,8 @@ def _check_agents(doc: Document, models: ModelSources) -> list[ConfigIssue]:
         if isinstance(model, str):
             key = "model" if "model" in spec else "model_config_name"
             issues += _check_model(doc, (*path, key), model, configs)
+        if isinstance(spec.get("tts"), str):
+            issues += _check_tts(doc, (*path, "tts"), spec["tts"], configs, models.other_voices)
         cls_name = spec.get("class")
         if not isinstance(cls_name, str) or not re.match(CLASS_PATTERN, cls_name):
             continue  # the schema has said what is expected
@@ -187,6 +229,43 @@ def _check_model(
         )
         for field, var in config.missing_env.items()
     ]
+
+
+def _check_tts(
+    doc: Document, path: DocPath, name: str, configs: dict[str, ModelConfig], others: list[str]
+) -> list[ConfigIssue]:
+    from ..models.manager import ModelManager
+    from ..tts._legacy import TTS_MODEL_TYPES, TTSWrapper
+
+    wrappers = ModelManager.get_instance().model_wrapper_mapping  # user TTS types count too
+
+    def is_tts(config: ModelConfig) -> bool:
+        cls = wrappers.get(config.model_type) if isinstance(config.model_type, str) else None
+        return isinstance(cls, type) and issubclass(cls, TTSWrapper)
+
+    voices = [n for n, c in configs.items() if is_tts(c)]
+    voices += [n for n in others if n not in voices]
+    config = configs.get(name)
+    if config is None:
+        close = difflib.get_close_matches(name, voices, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        known = ", ".join(voices) or "none"
+        return [
+            doc.issue(
+                path,
+                f"unknown TTS config '{name}'{hint} (TTS configs: {known}; they come from "
+                "`model_configs` or from the --tts-configs file)",
+            )
+        ]
+    if not is_tts(config):
+        return [
+            doc.issue(
+                path,
+                f"config '{name}' is a {config.model_type} config, not a TTS one "
+                f"(TTS types: {', '.join(TTS_MODEL_TYPES)})",
+            )
+        ]
+    return _check_model(doc, path, name, configs)
 
 
 def _check_json_schema(doc: Document, path: DocPath, schema: dict) -> list[ConfigIssue]:

@@ -20,7 +20,7 @@ from ..monitor import write_atomic
 from . import agent_specs
 from .checks import ModelSources, check, class_search_path
 from .document import Document, apply_overrides, read_document, substitute_vars
-from .runner import Progress, RunContext, Transcript
+from .runner import Player, Progress, RunContext, Transcript
 from .schema import schema_issues
 from .steps import Sequential, parse_pipeline
 
@@ -73,7 +73,8 @@ class Experiment:
         lines = [f"experiment {self.name!r}{source}"]
         for name, spec in self.document.data["agents"].items():
             model = agent_specs.model_config_name(spec)
-            lines.append(f"  agent {name}: {spec['class']}" + (f" on {model}" if model else ""))
+            line = f"  agent {name}: {spec['class']}" + (f" on {model}" if model else "")
+            lines.append(line + (f", speaking with {spec['tts']}" if spec.get("tts") else ""))
         lines.append("  pipeline:")
         lines += ["    " + line for line in self.pipeline.describe()]
         return "\n".join(lines)
@@ -109,7 +110,11 @@ class Experiment:
         }
 
     def run(
-        self, quiet: bool = False, progress: bool | None = None, interactive: bool | None = None
+        self,
+        quiet: bool = False,
+        progress: bool | None = None,
+        interactive: bool | None = None,
+        play: bool = False,
     ) -> RunResult:
         """Run the pipeline, streaming each reply to the terminal; return what happened.
 
@@ -119,6 +124,8 @@ class Experiment:
         error or Ctrl-C (``KeyboardInterrupt`` is re-raised once everything is saved).
         ``quiet`` prints only the final message; ``progress`` defaults to ``not quiet``;
         ``interactive=False`` makes every UserAgent use its scripted inputs even on a terminal.
+        Agents with a ``tts`` save each message's audio as ``audio/<message id>.wav`` (the
+        transcript line's ``url``); ``play`` plays each through the system player.
         """
         from .. import _init, _runtime
 
@@ -154,6 +161,7 @@ class Experiment:
                 transcript,
                 Progress(enabled=not quiet if progress is None else progress),
                 self.document.data.get("vars"),
+                player=Player() if play else None,
             )
             with _silenced(quiet):
                 final = self.pipeline.run(ctx, None)
@@ -192,13 +200,15 @@ def load(
     source: str | os.PathLike | Mapping[str, Any],
     overrides: Overrides = None,
     model_configs: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
+    tts_configs: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
 ) -> Experiment:
     """Read, override and validate an experiment; every problem is in one ConfigError.
 
     ``source`` is a YAML file or a mapping (then relative paths are from the current
     directory). ``overrides`` are ``"path=value"`` strings (values read as YAML, as ``--set``)
     or a ``{path: value}`` mapping. ``model_configs`` replaces the file's ``model_configs``
-    (paths relative to the current directory), e.g. to run on other models.
+    (paths relative to the current directory), e.g. to run on other models. An agent's
+    ``tts`` is a config of the model configs, else of the ``tts_configs`` files.
     """
     if isinstance(source, Mapping):
         check_nesting(source)  # before any recursive copy or walk
@@ -215,7 +225,10 @@ def load(
         doc.data["model_configs"] = [str(Path(p).resolve()) for p in paths]
     refs_left = substitute_vars(doc)
     issues += schema_issues(doc)
-    models, found = check(doc, refs_left)
+    if isinstance(tts_configs, (str, os.PathLike)):
+        tts_configs = [tts_configs]
+    tts_files = [str(Path(p).resolve()) for p in tts_configs or []]
+    models, found = check(doc, refs_left, tts_files)
     issues += found
     if issues:
         raise ConfigError(sorted(issues, key=_where))

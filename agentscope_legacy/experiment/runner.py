@@ -3,6 +3,8 @@ progress line, the variables in scope and the open msghubs."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from collections import ChainMap
 from collections.abc import Iterator
@@ -30,7 +32,11 @@ class Transcript:
         self.messages: list[Msg] = []
         self._file: IO[str] | None = open_jsonl(path) if path else None
 
-    def write(self, msg: Msg) -> None:
+    def write(self, msg: Msg, audio: str | None = None) -> None:
+        """Record ``msg``; ``audio``, the path of its WAV relative to the transcript, goes in
+        the recorded copy's ``url`` (the 0.x attachment), not in the agents' memories."""
+        if audio is not None:
+            msg = Msg.from_dict({**msg.to_dict(), "url": [*msg.urls, audio]})
         self.messages.append(msg)
         if self._file is not None:
             self._file.write(scrub(msg.to_json()) + "\n")
@@ -40,6 +46,38 @@ class Transcript:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class Player:
+    """``--play``: each WAV through the first of aplay, afplay, paplay found on PATH; without
+    one it says so once and the run goes on."""
+
+    PLAYERS = ("aplay", "afplay", "paplay")
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+        self.command = next((c for n in self.PLAYERS if (c := shutil.which(n))), None)
+        self._said = False
+
+    def play(self, path: Path) -> None:
+        if self.command is None:
+            self._note(f"no audio player found ({', '.join(self.PLAYERS)}): not playing")
+            return
+        try:
+            subprocess.run(
+                [self.command, str(path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+        except OSError as exc:
+            self._note(f"{self.command} failed ({exc}): not playing")
+
+    def _note(self, text: str) -> None:
+        if not self._said:
+            self._said = True
+            print(f"note: --play: {text}; the audio is still saved", file=self.stream or sys.stderr)
 
 
 class Progress:
@@ -78,17 +116,33 @@ class RunContext:
         transcript: Transcript,
         progress: Progress,
         variables: dict[str, Any] | None = None,
+        player: Player | None = None,
     ) -> None:
         self.agents = agents
+        self.player = player
         self.transcript = transcript
         self.progress = progress
         self.scope: ChainMap[str, Any] = ChainMap(dict(variables or {}))
         self.hubs: list[MsgHubManager] = []
 
     def record(self, msg: Msg | None) -> None:
-        """An agent's reply (already printed by its ``speak``) goes into the transcript."""
-        if msg is not None:
-            self.transcript.write(msg)
+        """An agent's reply (already printed by its ``speak``) goes into the transcript, with
+        its audio when the agent spoke it aloud (then played, with ``--play``)."""
+        if msg is None:
+            return
+        wav = self._audio_of(msg)
+        audio = None
+        if wav is not None:
+            base = self.transcript.path.parent if self.transcript.path else None
+            audio = str(wav.relative_to(base)) if base and wav.is_relative_to(base) else str(wav)
+        self.transcript.write(msg, audio=audio)
+        if wav is not None and self.player is not None:
+            self.player.play(wav)
+
+    def _audio_of(self, msg: Msg) -> Path | None:
+        agent = self.agents.get(msg.name) if isinstance(msg.name, str) else None
+        files = getattr(agent, "audio_files", None)
+        return files.get(msg.id) if isinstance(files, dict) else None
 
     def say(self, msg: Msg) -> None:
         """A message from the experiment itself: printed, recorded, heard by the open hub."""
