@@ -564,3 +564,119 @@ def test_legacy_speech_stream_for_sync_code():
     closed.feed("Never finished")
     closed.close()
     wrapper.close()
+
+
+# -- the hook's `stream` argument, half samples, retries -----------------------------------------
+class StreamAwareTTS(FakeTTS):
+    """A hook that declares `stream`: the base tells it whether the call streams."""
+
+    async def _synthesize_pcm(self, text, *, stream, **kwargs):
+        self.calls.append((text, stream, kwargs))
+        yield tone(text)
+
+
+def test_a_hook_that_declares_stream_is_told_whether_the_call_streams():
+    async def go(tts, **kw):
+        res = await tts.synthesize(msg("Hi"), **kw)
+        if isinstance(res, TTSResponse):
+            return res
+        return [r async for r in res]
+
+    tts = StreamAwareTTS(stream=False)
+    run(go(tts))
+    run(go(tts, stream=True, speed=2))
+    streaming = StreamAwareTTS(stream=True)
+    run(go(streaming))
+    run(go(streaming, stream=False))
+    assert tts.calls == [("Hi", False, {}), ("Hi", True, {"speed": 2})]
+    assert streaming.calls == [("Hi", True, {}), ("Hi", False, {})]
+    # A hook with only **kwargs is not given it (test_stream_keyword_overrides_the_model).
+    assert StreamAwareTTS._hook_takes_stream() and not FakeTTS._hook_takes_stream()
+
+
+class HalfSampleTTS(FakeTTS):
+    async def _synthesize_pcm(self, text, **kwargs):
+        yield tone(text)[:3]  # cut mid-sample: carried over
+        yield tone(text)[3:] + b"\x01"  # ends on half a sample
+
+
+def test_audio_ending_on_half_a_sample_is_a_response_format_error():
+    with pytest.raises(ResponseFormatError, match="half a sample") as info:
+        run(HalfSampleTTS().synthesize(msg("ab")))
+    assert info.value.provider == "fake" and info.value.model == "fake-model"
+
+    async def go():
+        got = []
+        with pytest.raises(ResponseFormatError, match="half a sample"):
+            async for r in await HalfSampleTTS(stream=True).synthesize(msg("ab")):
+                got.append(r)
+        return got
+
+    got = run(go())  # the whole samples came first, then the error instead of the last chunk
+    assert b"".join(block_pcm(r.content)[0] for r in got) == tone("ab")
+    assert not any(r.is_last for r in got)
+
+
+class OddRealtime(FakeRealtime):
+    """Delivers each delta's audio cut at an odd byte: half a sample spans two pushes."""
+
+    async def _send_text(self, delta):
+        self.events.append(("text", delta))
+        pcm = getattr(self, "pending", b"") + tone(delta)
+        self._deliver(self.feed_audio, pcm[:-1])
+        self.pending = pcm[-1:]
+
+    async def _finish(self):
+        self._deliver(self.feed_audio, self.pending + tone(".") + self.tail)
+        self._deliver(self.feed_end)
+
+
+def test_realtime_audio_is_realigned_across_pushes_and_a_half_sample_at_the_end_is_typed():
+    async def go(tail):
+        async with OddRealtime(threaded=False) as tts:
+            tts.tail = tail
+            m = msg("ab")
+            first = await tts.push(m)
+            second = await tts.push(msg("abcd", id=m.id))
+            rest = await tts.synthesize(msg("abcd", id=m.id))
+        return first, second, rest
+
+    first, second, rest = run(go(b""))
+    pcm = b"".join(block_pcm(r.content)[0] for r in (first, second, rest))
+    assert pcm == tone("abcd.")
+    with pytest.raises(ResponseFormatError, match="half a sample"):
+        run(go(b"\x07"))
+
+
+def test_retry_settings_come_from_the_model():
+    from agentscope_legacy.errors import RateLimitError, ServerError
+    from agentscope_legacy.tts._common import MAX_RETRY_WAIT, retry_delay, with_retries
+
+    class Model:
+        max_retries, retry_interval, max_retry_interval = 2, 0.0, 0.0
+
+        def _typed(self, exc):
+            return exc
+
+    model = Model()
+    calls = []
+
+    async def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise ServerError("busy", status=503)
+        return "ok"
+
+    assert run(with_retries(model, flaky)) == "ok" and len(calls) == 3
+    calls.clear()
+    model.max_retries = 1
+    with pytest.raises(ServerError) as info:
+        run(with_retries(model, flaky))
+    assert info.value.attempts == 2
+    model.retry_interval, model.max_retry_interval = 1.0, 3.0
+    assert 0.75 * 3.0 <= retry_delay(model, ServerError("x", status=500), 0) * 3 <= 3.0
+    model.max_retries = 5
+    assert 0.75 * 3.0 <= retry_delay(model, ServerError("x", status=500), 4) <= 3.0
+    assert retry_delay(model, RateLimitError("x", status=429, retry_after=2.5), 0) == 2.5
+    slow = RateLimitError("x", status=429, retry_after=MAX_RETRY_WAIT + 1)
+    assert retry_delay(model, slow, 0) is None

@@ -2,14 +2,20 @@
 
 A plain provider implements one hook::
 
-    async def _synthesize_pcm(self, text: str, **kwargs) -> AsyncIterator[bytes]:
+    async def _synthesize_pcm(self, text: str, *, stream: bool, **kwargs) -> AsyncIterator[bytes]:
         ...yield PCM16 mono chunks at self.sample_rate (or (pcm, rate) tuples: resampled here)
 
-and, optionally, ``_translate_error(exc) -> ProviderError | None``. The base extracts the text
-of the message (typed error when there is none), assembles a stream (``pcm_block`` chunks, the
-last, with ``is_last=True``, has no samples and the usage) or one response (the whole audio
-as a ``wav_block``), re-aligns
-chunks cut mid-sample, measures timing and usage, and translates SDK errors once.
+``stream`` says whether this call's result is streamed (the model's ``stream``, or the call's
+``stream=`` keyword), for a provider that asks its service differently then; it is passed only
+to a hook that declares a parameter of that name (``**kwargs`` alone never receives it), so
+``kwargs`` hold only the call's provider keywords. And, optionally,
+``_translate_error(exc) -> ProviderError | None``.
+
+The base extracts the text of the message (typed error when there is none), assembles a stream
+(``pcm_block`` chunks, the last, with ``is_last=True``, has no samples and the usage) or one
+response (the whole audio as a ``wav_block``), re-aligns chunks cut mid-sample (audio that
+ends on half a sample is malformed: ResponseFormatError), measures timing and usage, and
+translates SDK errors once. Keys and retries shared by the providers are in ``_common``.
 
 A realtime provider subclasses :class:`RealtimeTTSModelBase` and implements ``_connect``,
 ``_disconnect``, ``_open_session(session_id)``, ``_send_text(delta)`` and ``_finish()``; its
@@ -20,6 +26,7 @@ receiver hands audio to the base with ``feed_audio(pcm)``, then ``feed_end()`` (
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -114,6 +121,8 @@ class TTSModelBase:
     default_voice: ClassVar[str | None] = None
     #: Longer texts are refused with TTSInputError (None: no limit here).
     max_text_chars: ClassVar[int | None] = None
+    #: Whether the class's ``_synthesize_pcm`` declares ``stream`` (set on first use).
+    _hook_stream_param: ClassVar[bool | None] = None
 
     def __init__(
         self,
@@ -139,9 +148,31 @@ class TTSModelBase:
         )
 
     # -- the hooks ---------------------------------------------------------------------------
-    def _synthesize_pcm(self, text: str, **kwargs: Any) -> AsyncIterator[bytes]:
-        """PCM16 mono chunks of ``text`` at ``self.sample_rate`` (an async generator)."""
+    def _synthesize_pcm(self, text: str, *, stream: bool, **kwargs: Any) -> AsyncIterator[bytes]:
+        """PCM16 mono chunks of ``text`` at ``self.sample_rate`` (an async generator).
+
+        ``stream``: whether the caller gets a stream of chunks (True) or one response (False);
+        given only when the hook declares it (see the module docstring). ``kwargs``: the
+        call's other keywords, for the provider.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement _synthesize_pcm")
+
+    @classmethod
+    def _hook_takes_stream(cls) -> bool:
+        """Whether this class's ``_synthesize_pcm`` declares a ``stream`` parameter."""
+        cached = cls.__dict__.get("_hook_stream_param")
+        if cached is None:
+            try:
+                params = inspect.signature(cls._synthesize_pcm).parameters
+            except (TypeError, ValueError):
+                params = {}
+            param = params.get("stream")
+            cached = param is not None and param.kind in (
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                inspect.Parameter.KEYWORD_ONLY,
+            )
+            cls._hook_stream_param = cached
+        return bool(cached)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         """A typed error for an SDK exception (None: not known)."""
@@ -187,7 +218,7 @@ class TTSModelBase:
 
     def _chunk(self, item: Any, carry: bytearray) -> bytes:
         """Whole PCM16 samples at self.sample_rate from one hook item (bytes or (pcm, rate));
-        an odd trailing byte is kept in ``carry`` for the next chunk."""
+        an odd trailing byte is kept in ``carry`` for the next chunk (see :meth:`_check_end`)."""
         rate = self.sample_rate
         if isinstance(item, tuple):
             item, rate = item
@@ -203,9 +234,25 @@ class TTSModelBase:
             pcm = resample_pcm16(pcm, int(rate), self.sample_rate)
         return pcm
 
-    async def _pcm_chunks(self, text: str, kwargs: dict[str, Any]) -> AsyncIterator[bytes]:
+    def _check_end(self, carry: bytearray) -> None:
+        """At the end of the audio: a byte still carried is half a sample, ResponseFormatError
+        (PCM16 comes in whole samples; truncated or not PCM16 audio is not dropped silently)."""
+        if carry:
+            raise self._typed(
+                ResponseFormatError(
+                    f"{type(self).__name__}: the audio ended on half a sample ({len(carry)} "
+                    "byte left over): truncated, or not PCM16"
+                )
+            )
+
+    async def _pcm_chunks(
+        self, text: str, stream: bool, kwargs: dict[str, Any]
+    ) -> AsyncIterator[bytes]:
         """The hook's chunks, aligned, each waited for at most ``timeout``, errors typed."""
-        source = self._synthesize_pcm(text, **kwargs)
+        if self._hook_takes_stream():
+            source = self._synthesize_pcm(text, stream=stream, **kwargs)
+        else:
+            source = self._synthesize_pcm(text, **kwargs)  # type: ignore[call-arg]
         carry = bytearray()
         try:
             while True:
@@ -217,6 +264,7 @@ class TTSModelBase:
                 pcm = self._chunk(item, carry)
                 if pcm:
                     yield pcm
+            self._check_end(carry)
         except BaseException as exc:
             typed = self._typed(exc)
             if typed is exc:
@@ -240,7 +288,8 @@ class TTSModelBase:
         ``stream=True`` (the model's or a ``stream=`` keyword), an async generator of
         TTSResponses with PCM blocks, each yielded as soon as it is synthesised; the last one,
         ``is_last=True``, has an empty PCM block and the usage.
-        Other keywords go to the provider.
+        Other keywords go to the provider (``_synthesize_pcm``'s ``kwargs``; whether the call
+        streams is its ``stream`` argument).
         """
         stream = kwargs.pop("stream", None)
         stream = self.stream if stream is None else bool(stream)
@@ -250,7 +299,7 @@ class TTSModelBase:
         started = time.perf_counter()
         first: float | None = None
         parts = []
-        async for pcm in self._pcm_chunks(text, kwargs):
+        async for pcm in self._pcm_chunks(text, False, kwargs):
             if first is None:
                 first = time.perf_counter() - started
             parts.append(pcm)
@@ -278,7 +327,7 @@ class TTSModelBase:
         call_id = uuid.uuid4().hex
         # Each chunk goes out as it comes (none is held back to learn whether it is the last):
         # the end is a last response with no samples, carrying the usage.
-        async for pcm in self._pcm_chunks(text, kwargs):
+        async for pcm in self._pcm_chunks(text, True, kwargs):
             if first is None:
                 first = time.perf_counter() - started
             total += len(pcm)
@@ -318,6 +367,9 @@ class RealtimeTTSModelBase(TTSModelBase):
     session and returns the remaining audio (one WAV response, or with ``stream=True`` an async
     generator of PCM chunks, which must be consumed before the next session starts).
 
+    A session's audio is re-aligned across its pushes and rest (a chunk may end mid-sample);
+    a session whose audio ends on half a sample raises ResponseFormatError.
+
     One session at a time, identified by ``msg.id``: a push or synthesize for another id while
     one is open, for an id already synthesised, or before a streamed rest was consumed, raises
     TTSSessionError at once; waiting for audio is bounded by ``timeout``.
@@ -338,6 +390,7 @@ class RealtimeTTSModelBase(TTSModelBase):
         self._started = 0.0
         self._first_audio: float | None = None
         self._bytes = 0
+        self._carry = bytearray()  # half a sample, across the session's pushes and rest
         self._finished: dict[str, None] = {}
 
     # -- hooks for providers -----------------------------------------------------------------
@@ -456,6 +509,7 @@ class RealtimeTTSModelBase(TTSModelBase):
             self._audio = asyncio.Queue()  # a fresh queue: nothing of an earlier session
             self._started = time.perf_counter()
             self._first_audio, self._bytes, self._sent = None, 0, ""
+            self._carry = bytearray()
             self._session_id = msg.id
             try:
                 await self._guard(self._open_session(msg.id))
@@ -513,7 +567,7 @@ class RealtimeTTSModelBase(TTSModelBase):
         try:
             await self._send_new(text)
             await asyncio.sleep(0)  # a receiver on this loop delivers what has arrived
-            pcm = self._account(self._drain(), bytearray())
+            pcm = self._account(self._drain(), self._carry)
         except BaseException:
             self._end_session()
             raise
@@ -565,7 +619,7 @@ class RealtimeTTSModelBase(TTSModelBase):
 
     async def _rest(self, session_id: str, text: str) -> AsyncGenerator[TTSResponse, None]:
         """The session's remaining audio, chunk by chunk, until the receiver's end."""
-        carry = bytearray()
+        carry = self._carry
         queue = self._audio
         try:
             while queue is not None:
@@ -574,6 +628,7 @@ class RealtimeTTSModelBase(TTSModelBase):
                     asyncio.wait_for(get, self.timeout) if self.timeout else get
                 )
                 if item is _END:
+                    self._check_end(carry)
                     break
                 if isinstance(item, BaseException):
                     raise self._typed(item)

@@ -14,102 +14,33 @@ loopback against the SDK, see ``tests/emulators/tts.py``):
 
 The SDK does not raise for HTTP errors: a response with ``status_code != 200`` becomes the
 typed error of ``models.dashscope`` (401 AuthenticationError, 429 RateLimitError with its
-Retry-After, 5xx ServerError). Opening a call (up to its first audio) is retried for retryable
-errors (:func:`with_retries`, shared with the other TTS providers); audio already delivered is
-never replayed. Base64 that does not decode is a ResponseFormatError.
-
-The module also holds what the TTS providers share: :func:`resolve_api_key`, :func:`with_retries`,
-:func:`decode_b64`, :class:`WireStreamMixin`.
+Retry-After, 5xx ServerError); the SDK's transport errors are translated by
+``models.dashscope``'s ``translate_error``. Opening a call (up to its first audio) is retried for
+retryable errors (``_common.with_retries``, shared with the other TTS providers); audio already
+delivered is never replayed. Base64 that does not decode is a ResponseFormatError.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import os
-import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
-from .._secrets import register_secret
-from ..errors import (
-    ConfigError,
-    ConfigIssue,
-    ProviderError,
-    ResponseFormatError,
-)
+from ..errors import ProviderError, ResponseFormatError
 from ._base import TTSModelBase
-
-T = TypeVar("T")
-
-#: The longest Retry-After honoured between two attempts (seconds); longer ones fail at once.
-MAX_RETRY_WAIT = 60.0
-
-
-# -- what the TTS providers share -------------------------------------------------------------
-def resolve_api_key(
-    owner: str, api_key: str | None, envs: tuple[str, ...], *, required: bool = True
-) -> str | None:
-    """The key given, else the first set variable of ``envs``; registered for scrubbing.
-    ConfigError naming the variables when there is none and one is ``required``."""
-    key = api_key or next((os.environ[n] for n in envs if os.environ.get(n)), None)
-    if not key and required:
-        names = " or ".join(envs)
-        raise ConfigError(
-            ConfigIssue(f"{owner}: no API key: pass `api_key` or set {names}", field="api_key")
-        )
-    register_secret(key)
-    return key
-
-
-async def with_retries(model: TTSModelBase, fn: Callable[[], Awaitable[T]], max_retries: int) -> T:
-    """``await fn()``, retried up to ``max_retries`` times for a retryable typed error (429,
-    5xx, connection), waiting its Retry-After (up to MAX_RETRY_WAIT) or backing off
-    exponentially with jitter. The error raised is typed (``model._typed``), with
-    ``attempts`` set."""
-    attempt = 0
-    while True:
-        try:
-            return await fn()
-        except Exception as exc:
-            err = model._typed(exc)
-            if not isinstance(err, ProviderError):
-                raise
-            err.attempts = attempt + 1
-            wait = err.retry_after
-            if wait is None:
-                wait = min(8.0, 0.5 * 2**attempt) * (0.75 + random.random() / 4)
-            if not err.retryable or attempt >= max_retries or wait > MAX_RETRY_WAIT:
-                if err is exc:
-                    raise
-                raise err from exc
-            await asyncio.sleep(wait)
-            attempt += 1
-
-
-def decode_b64(data: Any, what: str) -> bytes:
-    """Strict base64 (ResponseFormatError, without the data, when it is not)."""
-    try:
-        return base64.b64decode(data or "", validate=True)
-    except (binascii.Error, ValueError, TypeError):
-        raise ResponseFormatError(f"{what} is not valid base64 audio") from None
-
-
-class WireStreamMixin:
-    """Tells the hook whether this call streams: ``TTSModelBase.synthesize`` consumes its
-    ``stream`` keyword, so it is passed on to ``_synthesize_pcm`` as ``_wire_stream``."""
-
-    stream: bool
-
-    async def synthesize(self, msg: Any = None, **kwargs: Any) -> Any:
-        stream = kwargs.get("stream")
-        wire = self.stream if stream is None else bool(stream)
-        return await super().synthesize(msg, _wire_stream=wire, **kwargs)  # type: ignore[misc]
+from ._common import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_INTERVAL,
+    DEFAULT_RETRY_INTERVAL,
+    RETRY_PROPERTIES,
+    decode_b64,
+    resolve_api_key,
+    with_retries,
+)
 
 
 # -- DashScope --------------------------------------------------------------------------------
-class DashScopeTTSModel(WireStreamMixin, TTSModelBase):
+class DashScopeTTSModel(TTSModelBase):
     """``qwen3-tts-flash`` (and the other ``qwen*-tts`` models) through
     ``dashscope.MultiModalConversation``.
 
@@ -123,6 +54,8 @@ class DashScopeTTSModel(WireStreamMixin, TTSModelBase):
         base_url: the API base (``base_address``), e.g. ``https://dashscope-intl.aliyuncs.com/api/v1``.
         generate_kwargs: more SDK call arguments (``parameters`` of the request).
         max_retries: retries of a call refused before any audio (429, 5xx, connection).
+        retry_interval, max_retry_interval: the backoff between them without a Retry-After
+            (``retry_interval * 2**attempt``, at most ``max_retry_interval``; seconds).
         timeout: seconds without audio (and of each HTTP read) before a call fails.
     """
 
@@ -138,7 +71,7 @@ class DashScopeTTSModel(WireStreamMixin, TTSModelBase):
             "base_url": {"type": ["string", "null"]},
             "language_type": {"type": ["string", "null"]},
             "generate_kwargs": {"type": "object"},
-            "max_retries": {"type": "integer", "minimum": 0},
+            **RETRY_PROPERTIES,
         }
     }
 
@@ -153,22 +86,27 @@ class DashScopeTTSModel(WireStreamMixin, TTSModelBase):
         *,
         base_url: str | None = None,
         generate_kwargs: dict[str, Any] | None = None,
-        max_retries: int = 2,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        max_retry_interval: float = DEFAULT_MAX_RETRY_INTERVAL,
         timeout: float | None = 120.0,
     ) -> None:
         super().__init__(model_name, stream=stream, sample_rate=sample_rate, voice=voice,
                          timeout=timeout)  # fmt: skip
         from ..models._http import guarded_session
         from ..models.dashscope import import_dashscope
-        from ..models.dashscope._client import error_from_response
+        from ..models.dashscope._client import error_from_response, translate_error
 
         self._sdk = import_dashscope()
         self._error_from_response = error_from_response
+        self._translate = translate_error
         self._api_key = resolve_api_key(type(self).__name__, api_key, ("DASHSCOPE_API_KEY",))
         self.base_url = base_url
         self.language_type = language_type
         self.generate_kwargs = dict(generate_kwargs or {})
         self.max_retries = max_retries
+        self.retry_interval = retry_interval
+        self.max_retry_interval = max_retry_interval
         # One session per model: deadlines, and no credentials sent to another host.
         self._session = guarded_session()
 
@@ -181,10 +119,7 @@ class DashScopeTTSModel(WireStreamMixin, TTSModelBase):
         return args
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        from ..models.dashscope import DashScopeWrapperBase
-
-        # The wrappers' translation of the SDK's transport errors needs nothing of a wrapper.
-        return DashScopeWrapperBase._translate_error(self, exc)  # type: ignore[arg-type]
+        return self._translate(exc)
 
     def _request(self, text: str, stream: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
         request: dict[str, Any] = {"model": self.model_name, "text": text, "voice": self.voice}
@@ -201,8 +136,10 @@ class DashScopeTTSModel(WireStreamMixin, TTSModelBase):
             raise self._error_from_response(rsp)
         return rsp
 
-    async def _synthesize_pcm(self, text: str, **kwargs: Any) -> AsyncIterator[Any]:
-        stream = kwargs.pop("_wire_stream", self.stream)
+    async def _synthesize_pcm(
+        self, text: str, *, stream: bool = False, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        # A streamed call streams on the wire too (SSE): its first audio comes sooner.
         request = self._request(text, stream, kwargs)
         call = self._sdk.MultiModalConversation.call
         if not stream:
@@ -210,7 +147,7 @@ class DashScopeTTSModel(WireStreamMixin, TTSModelBase):
             async def once() -> Any:
                 return self._checked(await asyncio.to_thread(call, **request, **self._transport()))
 
-            rsp = await with_retries(self, once, self.max_retries)
+            rsp = await with_retries(self, once)
             yield await asyncio.to_thread(self._audio_of, rsp)
             return
 
@@ -220,7 +157,7 @@ class DashScopeTTSModel(WireStreamMixin, TTSModelBase):
             responses = await asyncio.to_thread(call, **request, **self._transport())
             return responses, self._checked(await asyncio.to_thread(next, responses, end))
 
-        responses, rsp = await with_retries(self, first, self.max_retries)
+        responses, rsp = await with_retries(self, first)
         try:
             while rsp is not end:
                 self._checked(rsp)
@@ -264,4 +201,4 @@ def _audio_field(rsp: Any, name: str) -> Any:
     return audio.get(name) if hasattr(audio, "get") else None
 
 
-__all__ = ["DashScopeTTSModel", "decode_b64", "resolve_api_key", "with_retries"]
+__all__ = ["DashScopeTTSModel"]

@@ -46,7 +46,7 @@ from ..errors import (
     ServerError,
 )
 from ._base import RealtimeTTSModelBase
-from ._dashscope import decode_b64, resolve_api_key
+from ._common import decode_b64, resolve_api_key
 
 #: The sample rates the service produces (``session.update``); others are resampled here.
 SERVICE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)

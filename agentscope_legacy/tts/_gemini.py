@@ -10,10 +10,10 @@ reply's ``inline_data`` parts: PCM16 mono, ``mimeType`` ``audio/L16;codec=pcm;ra
 
 One ``genai.Client`` per model, kept on the model (a dropped client closes its HTTP client), with
 an explicit key and ``HttpOptions`` (nothing process-global) and the SDK's retries off:
-opening a call is retried here (``_dashscope.with_retries``), never once audio has flowed.
-Errors are those of ``models.gemini`` (``ClientError`` 401/429 → AuthenticationError /
-RateLimitError, ``ServerError`` → ServerError); audio whose base64 the SDK rejects (a pydantic
-ValidationError) is a ResponseFormatError.
+opening a call is retried here (``_common.with_retries``), never once audio has flowed.
+Errors are those of ``models.gemini``'s ``translate_error`` (``ClientError`` 401/429 →
+AuthenticationError / RateLimitError, ``ServerError`` → ServerError); audio whose base64 the
+SDK rejects (a pydantic ValidationError) is a ResponseFormatError.
 """
 
 from __future__ import annotations
@@ -24,12 +24,19 @@ from typing import Any, ClassVar
 
 from ..errors import ProviderError, ResponseFormatError
 from ._base import TTSModelBase
-from ._dashscope import WireStreamMixin, resolve_api_key, with_retries
+from ._common import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_INTERVAL,
+    DEFAULT_RETRY_INTERVAL,
+    RETRY_PROPERTIES,
+    resolve_api_key,
+    with_retries,
+)
 
 _RATE = re.compile(r"rate\s*=\s*(\d+)", re.IGNORECASE)
 
 
-class GeminiTTSModel(WireStreamMixin, TTSModelBase):
+class GeminiTTSModel(TTSModelBase):
     """Gemini ``gemini-2.5-flash-preview-tts`` (and the other TTS models).
 
     Args:
@@ -43,6 +50,8 @@ class GeminiTTSModel(WireStreamMixin, TTSModelBase):
         client_kwargs: more ``HttpOptions`` fields.
         generate_kwargs: more ``GenerateContentConfig`` fields.
         max_retries: retries of a call refused before any audio.
+        retry_interval, max_retry_interval: the backoff between them without a Retry-After
+            (``retry_interval * 2**attempt``, at most ``max_retry_interval``; seconds).
         timeout: seconds without audio (and of each HTTP request) before a call fails.
     """
 
@@ -57,7 +66,7 @@ class GeminiTTSModel(WireStreamMixin, TTSModelBase):
             "api_version": {"type": ["string", "null"]},
             "client_kwargs": {"type": "object"},
             "generate_kwargs": {"type": "object"},
-            "max_retries": {"type": "integer", "minimum": 0},
+            **RETRY_PROPERTIES,
         }
     }
 
@@ -73,7 +82,9 @@ class GeminiTTSModel(WireStreamMixin, TTSModelBase):
         api_version: str | None = None,
         client_kwargs: dict[str, Any] | None = None,
         generate_kwargs: dict[str, Any] | None = None,
-        max_retries: int = 2,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        max_retry_interval: float = DEFAULT_MAX_RETRY_INTERVAL,
         timeout: float | None = 120.0,
     ) -> None:
         super().__init__(model_name, stream=stream, sample_rate=sample_rate, voice=voice,
@@ -96,6 +107,8 @@ class GeminiTTSModel(WireStreamMixin, TTSModelBase):
         self.base_url = base_url
         self.generate_kwargs = dict(generate_kwargs or {})
         self.max_retries = max_retries
+        self.retry_interval = retry_interval
+        self.max_retry_interval = max_retry_interval
         self.client = genai.Client(
             api_key=key or "no-key",
             http_options=genai.types.HttpOptions(**options),
@@ -106,13 +119,12 @@ class GeminiTTSModel(WireStreamMixin, TTSModelBase):
         return super().__repr__()
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        from ..models.gemini import GeminiWrapperBase
+        from ..models.gemini._client import translate_error
 
         if type(exc).__name__ == "ValidationError" and isinstance(exc, ValueError):
             # pydantic refused the reply, e.g. inline audio data that is not base64
             return ResponseFormatError(f"malformed reply: {str(exc).splitlines()[0]}")
-        # The wrappers' translation reads nothing of the wrapper.
-        return GeminiWrapperBase._translate_error(self, exc)  # type: ignore[arg-type]
+        return translate_error(exc)
 
     def _config(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -126,8 +138,10 @@ class GeminiTTSModel(WireStreamMixin, TTSModelBase):
         config.update(kwargs)
         return config
 
-    async def _synthesize_pcm(self, text: str, **kwargs: Any) -> AsyncIterator[Any]:
-        stream = kwargs.pop("_wire_stream", self.stream)
+    async def _synthesize_pcm(
+        self, text: str, *, stream: bool = False, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        # A streamed call streams on the wire too (streamGenerateContent).
         request = {"model": self.model_name, "contents": text, "config": self._config(kwargs)}
         models = self.client.aio.models
         if not stream:
@@ -135,7 +149,7 @@ class GeminiTTSModel(WireStreamMixin, TTSModelBase):
             async def once() -> Any:
                 return await models.generate_content(**request)
 
-            for audio in _audio_parts(await with_retries(self, once, self.max_retries)):
+            for audio in _audio_parts(await with_retries(self, once)):
                 yield audio
             return
 
@@ -144,7 +158,7 @@ class GeminiTTSModel(WireStreamMixin, TTSModelBase):
             return chunks, await chunks.__anext__()
 
         try:
-            chunks, chunk = await with_retries(self, first, self.max_retries)
+            chunks, chunk = await with_retries(self, first)
         except StopAsyncIteration:
             return
         try:

@@ -7,9 +7,9 @@ loopback, ``tests/emulators/tts.py``). ``stream=False`` only changes what ``synt
 (one WAV).
 
 One ``AsyncOpenAI`` client per model and event loop (``models._aio.PerLoop``), built with the
-SDK's retries off: opening a call is retried here (``_dashscope.with_retries``: 429 honouring
+SDK's retries off: opening a call is retried here (``_common.with_retries``: 429 honouring
 Retry-After, 5xx, connection errors), never once audio has flowed. SDK errors become the typed
-errors of ``models.openai``; a dropped body is a ProviderConnectionError.
+errors of ``models.openai``'s ``translate_error``; a dropped body is a ProviderConnectionError.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from typing import Any, ClassVar
 
 from ..errors import ProviderError
 from ._base import TTSModelBase
-from ._dashscope import resolve_api_key, with_retries
+from ._common import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_INTERVAL,
+    DEFAULT_RETRY_INTERVAL,
+    RETRY_PROPERTIES,
+    resolve_api_key,
+    with_retries,
+)
 
 
 class OpenAITTSModel(TTSModelBase):
@@ -36,6 +43,8 @@ class OpenAITTSModel(TTSModelBase):
         client_kwargs: more ``AsyncOpenAI`` arguments (``organization``, ``default_headers``...).
         generate_kwargs: more ``speech.create`` arguments (``speed``...).
         max_retries: retries of a call refused before any audio.
+        retry_interval, max_retry_interval: the backoff between them without a Retry-After
+            (``retry_interval * 2**attempt``, at most ``max_retry_interval``; seconds).
         timeout: seconds without audio before a call fails.
     """
 
@@ -54,7 +63,7 @@ class OpenAITTSModel(TTSModelBase):
             "instructions": {"type": ["string", "null"]},
             "client_kwargs": {"type": "object"},
             "generate_kwargs": {"type": "object"},
-            "max_retries": {"type": "integer", "minimum": 0},
+            **RETRY_PROPERTIES,
         }
     }
 
@@ -70,7 +79,9 @@ class OpenAITTSModel(TTSModelBase):
         instructions: str | None = None,
         client_kwargs: dict[str, Any] | None = None,
         generate_kwargs: dict[str, Any] | None = None,
-        max_retries: int = 2,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        max_retry_interval: float = DEFAULT_MAX_RETRY_INTERVAL,
         timeout: float | None = 120.0,
     ) -> None:
         super().__init__(model_name, stream=stream, sample_rate=sample_rate, voice=voice,
@@ -96,6 +107,8 @@ class OpenAITTSModel(TTSModelBase):
         self.instructions = instructions
         self.generate_kwargs = dict(generate_kwargs or {})
         self.max_retries = max_retries
+        self.retry_interval = retry_interval
+        self.max_retry_interval = max_retry_interval
         self._client_kwargs = {
             "api_key": key or "EMPTY", "base_url": base_url, "max_retries": 0, **client_kwargs,
         }  # fmt: skip
@@ -115,11 +128,9 @@ class OpenAITTSModel(TTSModelBase):
         return self._clients.get()
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        from ..models.openai import OpenAIWrapperBase
+        from ..models.openai._client import translate_error
 
-        # The wrappers' translation (status errors with Retry-After, connection errors,
-        # in-stream errors) reads nothing of the wrapper.
-        return OpenAIWrapperBase._translate_error(self, exc)  # type: ignore[arg-type]
+        return translate_error(exc)
 
     def _request(self, text: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -143,7 +154,7 @@ class OpenAITTSModel(TTSModelBase):
             manager = speech.create(**request)
             return manager, await manager.__aenter__()
 
-        manager, reply = await with_retries(self, open_reply, self.max_retries)
+        manager, reply = await with_retries(self, open_reply)
         try:
             async for chunk in reply.iter_bytes():
                 if chunk:

@@ -76,6 +76,25 @@ def _checked(rsp: Any) -> Any:
 # -- responses --------------------------------------------------------------------------------
 
 
+def translate_error(exc: Exception) -> ProviderError | None:
+    """Transport exceptions of the dashscope SDK (requests; aiohttp for async calls) and
+    malformed JSON as typed errors; None when not known (HTTP statuses come back as
+    responses: see :func:`error_from_response`)."""
+    import requests
+
+    errors = requests.exceptions
+    if isinstance(exc, errors.Timeout) or wraps_urllib3_timeout(exc):
+        return ProviderTimeoutError(f"request timed out: {exc}")
+    if isinstance(exc, (errors.ConnectionError, errors.ChunkedEncodingError)):
+        return ProviderConnectionError(f"connection error: {type(exc).__name__}: {exc}")
+    transport = aiohttp_error(exc)  # the async SDK's transport
+    if transport is not None:
+        return transport
+    if isinstance(exc, (errors.JSONDecodeError, json.JSONDecodeError)):
+        return ResponseFormatError(f"malformed response: {exc}")
+    return None
+
+
 class DashScopeWrapperBase(ModelWrapperBase):
     """Resolves the key, keeps one HTTP session and maps SDK exceptions."""
 
@@ -126,16 +145,4 @@ class DashScopeWrapperBase(ModelWrapperBase):
         return aiohttp.ClientSession(trust_env=True)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        import requests
-
-        errors = requests.exceptions
-        if isinstance(exc, errors.Timeout) or wraps_urllib3_timeout(exc):
-            return ProviderTimeoutError(f"request timed out: {exc}")
-        if isinstance(exc, (errors.ConnectionError, errors.ChunkedEncodingError)):
-            return ProviderConnectionError(f"connection error: {type(exc).__name__}: {exc}")
-        transport = aiohttp_error(exc)  # the async SDK's transport
-        if transport is not None:
-            return transport
-        if isinstance(exc, (errors.JSONDecodeError, json.JSONDecodeError)):
-            return ResponseFormatError(f"malformed response: {exc}")
-        return None
+        return translate_error(exc)

@@ -39,6 +39,30 @@ def import_genai() -> Any:
     return genai
 
 
+def translate_error(exc: Exception) -> ProviderError | None:
+    """Exceptions of the google-genai SDK (APIError with Retry-After or RetryInfo, malformed
+    replies) and of its transports as typed errors; None when not known."""
+    errors = import_genai().errors
+    if isinstance(exc, errors.APIError):
+        code = exc.code if isinstance(exc.code, int) else None
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        headers = {str(k).lower(): v for k, v in dict(headers or {}).items()}
+        retry_after = parse_retry_after(headers)
+        if retry_after is None:
+            retry_after = _retry_info(exc.details)
+        text = exc.message or str(exc)
+        return error_for_status(code)(
+            f"{exc.status}: {text}" if exc.status else text,
+            status=code,
+            retry_after=retry_after,
+            body=exc.details,
+        )
+    if isinstance(exc, (json.JSONDecodeError, errors.UnknownApiResponseError)):
+        return ResponseFormatError(f"malformed response: {exc}")
+    # The SDK's transports (httpx2; aiohttp for async) raise their own errors.
+    return transport_error(exc) or aiohttp_error(exc)
+
+
 class GeminiWrapperBase(ModelWrapperBase):
     """Builds the wrapper's own ``genai.Client`` and maps SDK errors."""
 
@@ -99,25 +123,7 @@ class GeminiWrapperBase(ModelWrapperBase):
             guard_httpx_client(api._httpx_client, api._http_options.base_url)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        errors = import_genai().errors
-        if isinstance(exc, errors.APIError):
-            code = exc.code if isinstance(exc.code, int) else None
-            headers = getattr(getattr(exc, "response", None), "headers", None)
-            headers = {str(k).lower(): v for k, v in dict(headers or {}).items()}
-            retry_after = parse_retry_after(headers)
-            if retry_after is None:
-                retry_after = _retry_info(exc.details)
-            text = exc.message or str(exc)
-            return error_for_status(code)(
-                f"{exc.status}: {text}" if exc.status else text,
-                status=code,
-                retry_after=retry_after,
-                body=exc.details,
-            )
-        if isinstance(exc, (json.JSONDecodeError, errors.UnknownApiResponseError)):
-            return ResponseFormatError(f"malformed response: {exc}")
-        # The SDK's transports (httpx2; aiohttp for async) raise their own errors.
-        return transport_error(exc) or aiohttp_error(exc)
+        return translate_error(exc)
 
 
 def _timeout_ms(timeout: float | dict[str, float]) -> int:

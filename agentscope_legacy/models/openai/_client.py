@@ -34,6 +34,35 @@ def import_openai() -> Any:
     return openai
 
 
+def translate_error(exc: Exception) -> ProviderError | None:
+    """Exceptions of the openai SDK (status, timeout, connection, in-stream errors, malformed
+    JSON) and of its transport as typed errors; None when not known."""
+    openai = import_openai()
+    if isinstance(exc, openai.APIStatusError):
+        cls = error_for_status(exc.status_code)
+        return cls(
+            getattr(exc, "message", str(exc)),
+            status=exc.status_code,
+            request_id=getattr(exc, "request_id", None),
+            retry_after=parse_retry_after(exc.response.headers),
+            body=exc.body,
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderTimeoutError(f"request timed out: {exc}")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+        return ProviderConnectionError(f"connection error: {exc}{detail}")
+    transport = transport_error(exc)  # openai 2.x lets httpx errors escape mid-stream
+    if transport is not None:
+        return transport
+    if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
+        return ProviderError(f"error reported by the server: {exc.message}", body=exc.body)
+    if isinstance(exc, ValueError):  # malformed JSON in a 200 response
+        return ResponseFormatError(f"malformed response: {exc}")
+    return None
+
+
 class OpenAIWrapperBase(ModelWrapperBase):
     """Builds the shared SDK client and maps SDK errors.
 
@@ -101,30 +130,7 @@ class OpenAIWrapperBase(ModelWrapperBase):
         return super().__repr__()
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        openai = import_openai()
-        if isinstance(exc, openai.APIStatusError):
-            cls = error_for_status(exc.status_code)
-            return cls(
-                getattr(exc, "message", str(exc)),
-                status=exc.status_code,
-                request_id=getattr(exc, "request_id", None),
-                retry_after=parse_retry_after(exc.response.headers),
-                body=exc.body,
-            )
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderTimeoutError(f"request timed out: {exc}")
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__ or exc.__context__
-            detail = f" ({type(cause).__name__}: {cause})" if cause else ""
-            return ProviderConnectionError(f"connection error: {exc}{detail}")
-        transport = transport_error(exc)  # openai 2.x lets httpx errors escape mid-stream
-        if transport is not None:
-            return transport
-        if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
-            return ProviderError(f"error reported by the server: {exc.message}", body=exc.body)
-        if isinstance(exc, ValueError):  # malformed JSON in a 200 response
-            return ResponseFormatError(f"malformed response: {exc}")
-        return None
+        return translate_error(exc)
 
 
 def _sdk_timeout(openai: Any, timeout: float | dict[str, float]) -> Any:
