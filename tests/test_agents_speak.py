@@ -278,3 +278,19 @@ def test_debate_on_the_local_model_with_the_local_voice(tmp_path):
     assert alice.url == [f"audio/{alice.id}.wav"]
     pcm, rate, channels = wav_to_pcm16((run_dir / alice.url[0]).read_bytes())
     assert rate == 22050 and channels == 1 and len(pcm) > rate  # over half a second of speech
+
+
+def test_validate_finds_a_tts_in_the_default_tts_configs_as_run_does(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    data = yaml.safe_load(DEBATE.read_text())
+    data["agents"]["alice"]["tts"] = "fake-voice"
+    experiment = tmp_path / "debate.yaml"
+    experiment.write_text(yaml.safe_dump(data, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", str(experiment)]) == 1  # no configs/tts.yaml here yet
+    assert "unknown TTS config 'fake-voice'" in capsys.readouterr().err
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "tts.yaml").write_text(Path(tts_file(tmp_path)).read_text())
+    assert main(["validate", str(experiment)]) == 0, capsys.readouterr().err
+    assert "ok:" in capsys.readouterr().out
