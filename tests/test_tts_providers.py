@@ -649,3 +649,29 @@ def test_legacy_realtime_wrapper(realtime):
     finally:
         wrapper.close()
     assert len(realtime.sessions) == 2
+
+
+def test_retry_settings_are_config_fields_and_set_the_backoff(provider):
+    import jsonschema
+
+    name, server, build, key = provider
+    server.set_audio(PCM)
+    server.add_fault(Fault(status=500))
+    started = time.monotonic()
+    res = run(
+        build(server, max_retries=1, retry_interval=0.4, max_retry_interval=1).synthesize(msg())
+    )
+    assert time.monotonic() - started >= 0.4 * 0.75  # the backoff, with its jitter
+    assert pcm_of(res) == PCM and len(speech_requests(server)) == 2
+    cls = type(build(server))
+    where = {"base_url": server.api_base if name == "dashscope" else server.base_url}
+    wrapper = legacy_wrapper(
+        cls, api_key=key, max_retries=0, retry_interval=0.1, max_retry_interval=2.5, **where
+    )
+    try:
+        assert (wrapper.model.max_retries, wrapper.model.retry_interval) == (0, 0.1)
+        assert wrapper.model.max_retry_interval == 2.5
+    finally:
+        wrapper.close()
+    with pytest.raises(jsonschema.ValidationError):  # documented: `timeout` is the TTS bound
+        legacy_wrapper(cls, api_key=key, deadline=10, **where)

@@ -23,6 +23,20 @@ one ``TTSWrapper`` subclass per type from that; the registry (``models/manager.p
 this higher one) when a manager is built, and validates TTS configs at load time like any
 other. Config fields other than the common
 ones are passed to the TTS class's constructor as keywords.
+
+What a TTS config accepts, against a chat config (``models._base.COMMON_PROPERTIES``):
+
+* the same: ``config_name``, ``model_type``, ``model_name``, ``stream``, ``generate_args``,
+  ``replace``; and, on the providers that retry (``openai_tts``, ``dashscope_tts``,
+  ``gemini_tts``), ``max_retries``, ``retry_interval`` and ``max_retry_interval`` with the
+  chat schema (a call is retried only until its first audio; defaults 2, 0.5 s and 8 s);
+* ``timeout``: one number, the seconds without audio after which a call fails
+  (ProviderTimeoutError), not the chat configs' HTTP ``{connect, read}``;
+* not accepted (a config error at load time): ``deadline`` (a synthesis is bounded by
+  ``timeout`` between chunks instead), ``budget``, and the retry fields on ``local_tts`` and
+  ``dashscope_realtime_tts`` (which do not retry; the latter has ``connect_timeout``);
+* their own: ``voice``, ``format`` (``wav``/``pcm16``), ``sample_rate``, and each class's
+  ``config_schema`` (``api_key``, ``base_url``...).
 """
 
 from __future__ import annotations

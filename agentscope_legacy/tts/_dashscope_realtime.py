@@ -303,9 +303,9 @@ class DashScopeRealtimeTTSModel(RealtimeTTSModelBase):
             await asyncio.to_thread(self._close_link, link)
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
-        # The SDK's send() refuses a closed socket with the builtin ConnectionError;
-        # websocket-client raises its own exceptions.
-        if isinstance(exc, ConnectionError) or type(exc).__module__.startswith("websocket"):
+        # The SDK's send() refuses a closed socket with the builtin ConnectionError; a send
+        # racing the drop gets the socket's OSError (EBADF); websocket-client raises its own.
+        if isinstance(exc, OSError) or type(exc).__module__.startswith("websocket"):
             return ProviderConnectionError(f"websocket error: {type(exc).__name__}: {exc}")
         return None
 
