@@ -175,30 +175,11 @@ def _fed(pieces: Iterable[str], speech: Any) -> Iterator[str]:
         yield piece
 
 
-class _ModelVoice:
-    """``speech_stream()`` for an async TTS model given in Python (a config's wrapper has its
-    own): the model runs on one event loop thread, as a wrapper's does."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self._runner: Any = None
-
-    def speech_stream(self, msg_id: str | None = None, name: str = "assistant") -> Any:
-        # tts/ has no public "SyncSpeechStream over a model" yet: its wrapper's pieces are used.
-        from ..tts._legacy import SyncSpeechStream, _LoopThread, _make_stream
-        from ..tts._speak import SpeechStream
-
-        if self._runner is None:
-            self._runner = _LoopThread()
-        stream = self._runner.run(_make_stream(SpeechStream, self.model, msg_id, name))
-        return SyncSpeechStream(stream, self._runner, "wav")
-
-
 def _voice(tts: Any) -> Any:
     """What ``tts=`` names: a TTS config name, a TTS wrapper, or an async TTS model."""
     from ..errors import ConfigError, ConfigIssue
     from ..tts import TTSModelBase
-    from ..tts._legacy import TTS_MODEL_TYPES, TTSWrapper
+    from ..tts._legacy import TTS_MODEL_TYPES, ModelVoice, TTSWrapper
 
     if isinstance(tts, str):
         from ..models import load_model_by_config_name
@@ -217,7 +198,7 @@ def _voice(tts: Any) -> Any:
     if isinstance(tts, TTSWrapper) or hasattr(tts, "speech_stream"):
         return tts
     if isinstance(tts, TTSModelBase):
-        return _ModelVoice(tts)
+        return ModelVoice(tts)
     raise TypeError(
         f"tts must be a TTS config name, a TTS wrapper or a TTSModelBase, not {type(tts).__name__}"
     )

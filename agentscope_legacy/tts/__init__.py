@@ -45,9 +45,6 @@ from importlib import import_module
 from typing import Any
 
 from ._base import (
-    RealtimeTTSModelBase as RealtimeTTSModelBase,
-)
-from ._base import (
     TTSInputError as TTSInputError,
 )
 from ._base import (
@@ -63,6 +60,9 @@ from ._base import (
     TTSUsage as TTSUsage,
 )
 from ._local import LocalTTSModel as LocalTTSModel
+from ._realtime import (
+    RealtimeTTSModelBase as RealtimeTTSModelBase,
+)
 
 _LAZY = {
     "OpenAITTSModel": "._openai",

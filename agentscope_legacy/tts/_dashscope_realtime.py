@@ -45,8 +45,8 @@ from ..errors import (
     RateLimitError,
     ServerError,
 )
-from ._base import RealtimeTTSModelBase
 from ._common import decode_b64, resolve_api_key
+from ._realtime import RealtimeTTSModelBase
 
 #: The sample rates the service produces (``session.update``); others are resampled here.
 SERVICE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)

@@ -389,3 +389,20 @@ __all__ = [
     "wrapper_classes",
     "wrapper_for",
 ]
+
+
+class ModelVoice:
+    """``speech_stream()`` for an async TTS model given in Python (a config's wrapper has its
+    own): the model runs on one event loop thread, as a wrapper's does."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._runner: Any = None
+
+    def speech_stream(self, msg_id: str | None = None, name: str = "assistant") -> Any:
+        from ._speak import SpeechStream
+
+        if self._runner is None:
+            self._runner = _LoopThread()
+        stream = self._runner.run(_make_stream(SpeechStream, self.model, msg_id, name))
+        return SyncSpeechStream(stream, self._runner, "wav")
