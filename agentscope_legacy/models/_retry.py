@@ -230,13 +230,9 @@ class RetryMixin:
 
     def _retry_delay(self, err: ProviderError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
-        if not err.retryable or attempt >= self.max_retries:
-            return None
-        retry_after = err.retry_after
-        if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
-            return retry_after if retry_after <= MAX_RETRY_AFTER else None
-        backoff = min(self.retry_interval * (2**attempt), self.max_retry_interval)
-        return backoff * (1 - 0.25 * random.random())  # jitter spreads concurrent retries
+        return retry_delay(
+            err, attempt, self.max_retries, self.retry_interval, self.max_retry_interval
+        )
 
     def _guarded(
         self, deltas: Iterator[Delta], sdk_stream: Any, deadline: Deadline | None = None
@@ -322,6 +318,27 @@ class RetryMixin:
                         await result
                 except Exception:
                     pass
+
+
+def retry_delay(
+    err: ProviderError,
+    attempt: int,
+    max_retries: int,
+    retry_interval: float,
+    max_retry_interval: float,
+    max_retry_after: float = MAX_RETRY_AFTER,
+) -> float | None:
+    """Seconds to wait after ``err`` (the ``attempt``-th failure, from 0) before trying again,
+    or None to give up: not retryable, ``max_retries`` reached, or a Retry-After longer than
+    ``max_retry_after``. Without Retry-After: ``retry_interval * 2**attempt`` capped at
+    ``max_retry_interval``, with jitter. The one backoff rule of chat wrappers and TTS models."""
+    if not err.retryable or attempt >= max_retries:
+        return None
+    retry_after = err.retry_after
+    if retry_after is not None and math.isfinite(retry_after) and retry_after >= 0:
+        return retry_after if retry_after <= max_retry_after else None
+    backoff = min(retry_interval * (2**attempt), max_retry_interval)
+    return backoff * (1 - 0.25 * random.random())  # jitter spreads concurrent retries
 
 
 def parse_retry_after(headers: Any) -> float | None:

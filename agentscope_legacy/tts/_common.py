@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import math
 import os
-import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._secrets import register_secret
 from ..errors import ConfigError, ConfigIssue, ProviderError, ResponseFormatError
 from ..models._base import COMMON_PROPERTIES
+from ..models._retry import retry_delay as _retry_delay
 
 if TYPE_CHECKING:
     from ._base import TTSModelBase
@@ -58,19 +57,16 @@ def resolve_api_key(
 
 
 def retry_delay(model: Any, err: ProviderError, attempt: int) -> float | None:
-    """Seconds to wait before retrying after ``err`` (the ``attempt``-th failure, from 0), or
-    None to give up: not retryable, ``model.max_retries`` reached, or a Retry-After longer
-    than MAX_RETRY_WAIT. Without Retry-After: ``retry_interval * 2**attempt`` capped at
-    ``max_retry_interval``, with jitter."""
-    max_retries = getattr(model, "max_retries", DEFAULT_MAX_RETRIES)
-    if not err.retryable or attempt >= max_retries:
-        return None
-    wait = err.retry_after
-    if wait is not None and math.isfinite(wait) and wait >= 0:
-        return wait if wait <= MAX_RETRY_WAIT else None
-    interval = getattr(model, "retry_interval", DEFAULT_RETRY_INTERVAL)
-    cap = getattr(model, "max_retry_interval", DEFAULT_MAX_RETRY_INTERVAL)
-    return min(interval * 2**attempt, cap) * (0.75 + random.random() / 4)
+    """The chat wrappers' backoff rule (:func:`models._retry.retry_delay`) with ``model``'s
+    settings, and Retry-After honoured up to MAX_RETRY_WAIT."""
+    return _retry_delay(
+        err,
+        attempt,
+        getattr(model, "max_retries", DEFAULT_MAX_RETRIES),
+        getattr(model, "retry_interval", DEFAULT_RETRY_INTERVAL),
+        getattr(model, "max_retry_interval", DEFAULT_MAX_RETRY_INTERVAL),
+        MAX_RETRY_WAIT,
+    )
 
 
 async def with_retries(model: TTSModelBase, fn: Callable[[], Awaitable[T]]) -> T:
