@@ -332,11 +332,13 @@ class RealtimeModelBase:
         self._pending_next = None
         try:
             while (raw := await self._next(messages)) is not _END:
-                self._due_since = None
+                if self._due_since is not None:  # alive: the clock restarts until the answer
+                    self._due_since = time.monotonic()
                 for event in self._parse(raw):
                     if isinstance(event, ModelEvents.ModelInputDoneEvent):
                         self._due()
-                    elif isinstance(event, ModelEvents.ModelResponseDoneEvent):
+                    elif isinstance(event, (ModelEvents.ModelResponseDoneEvent,
+                                            ModelEvents.ModelErrorEvent)):  # fmt: skip
                         self._due_since = None
                     self._emit(event)
         except asyncio.CancelledError:
