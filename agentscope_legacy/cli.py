@@ -1,4 +1,5 @@
-"""The ``agentscope-legacy`` command: ``chat``, ``validate``, ``models``, ``run`` and ``say``.
+"""The ``agentscope-legacy`` command: ``chat``, ``validate``, ``models``, ``run``, ``say`` and
+``voice serve``.
 
 Imports are deferred to the subcommand that needs them, so ``--help`` stays instant. One file
 over 400 lines on purpose: it is the argument parser and one short function per subcommand,
@@ -15,6 +16,8 @@ from typing import Any
 
 #: Where ``say`` and ``chat --voice`` look for TTS configs by default.
 _TTS_CONFIGS = "configs/tts.yaml"
+#: Where ``voice serve`` looks for realtime configs by default.
+_REALTIME_CONFIGS = "configs/realtime.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,7 +143,49 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never ask at the terminal: user agents use their scripted inputs",
     )
+    _voice_parser(sub)
     return parser
+
+
+def _voice_parser(sub: Any) -> None:
+    voice = sub.add_parser("voice", help="realtime voice agents in the browser")
+    voice_sub = voice.add_subparsers(dest="voice_command", required=True)
+    serve = voice_sub.add_parser(
+        "serve",
+        help="serve the voice page and its websocket backend (FastAPI under uvicorn)",
+        description="Serve the voice page: open the printed URL, press the mic button and "
+        "talk to a RealtimeAgent over the realtime config's model (one model per browser "
+        "session). Needs the [realtime] extra.",
+    )
+    serve.add_argument(
+        "--model-configs",
+        "-m",
+        nargs="+",
+        default=[_REALTIME_CONFIGS],
+        metavar="FILE",
+        help=f"realtime config file(s) (default: {_REALTIME_CONFIGS})",
+    )
+    serve.add_argument("--config-name", "-c", required=True, help="the realtime config")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to bind (default: 127.0.0.1; anything but loopback serves the "
+        "agent to the network: a warning is printed)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="default: 8000; 0 picks one")
+    serve.add_argument("--name", help="the agent's name (default: the config's agent_name)")
+    serve.add_argument("--sys-prompt", help="the agent's system prompt (default: the config's)")
+    serve.add_argument("--max-sessions", type=int, default=8, help="open sessions at most")
+    serve.add_argument(
+        "--idle-timeout", type=float, default=300.0, help="close a session silent this long (s)"
+    )
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another page origin that may connect (e.g. https://example.org); repeatable",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": _models,
         "run": _run,
         "say": _say,
+        "voice": _voice_serve,
     }[args.command]
     try:
         return handler(args)
@@ -174,7 +220,13 @@ def _load(files: list[str]) -> tuple[object, list, list]:
             issues.extend(exc.issues)
             continue
         configs.extend(found)
+    realtime, configs = _split_realtime(configs)
     issues.extend(manager.validate(configs))
+    if realtime:
+        from .realtime._config import validate_realtime_configs
+
+        issues.extend(validate_realtime_configs(realtime))
+        configs += realtime
     seen: dict[str, object] = {}
     for config in configs:
         name = config.config_name
@@ -182,6 +234,18 @@ def _load(files: list[str]) -> tuple[object, list, list]:
             issues.append(config.issue("duplicate config_name", "config_name"))
         seen[name] = config
     return manager, configs, issues
+
+
+def _split_realtime(configs: list) -> tuple[list, list]:
+    """``(realtime configs, the others)``: realtime model types are validated by
+    ``realtime._config`` (without the [realtime] extra they are left to the others' check)."""
+    try:
+        from .realtime import REALTIME_MODEL_TYPES
+    except ImportError:
+        return [], configs
+    realtime = [c for c in configs if isinstance(c.model_type, str)
+                and c.model_type in REALTIME_MODEL_TYPES]
+    return realtime, [c for c in configs if not any(c is r for r in realtime)]
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -466,6 +530,64 @@ def _run(args: argparse.Namespace) -> int:
     except AgentScopeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _voice_serve(args: argparse.Namespace) -> int:
+    """``voice serve``: the realtime config's model behind the voice page, under uvicorn."""
+    import ipaddress
+    import socket
+
+    from .errors import AgentScopeError, ConfigError
+
+    try:
+        import uvicorn
+
+        from .realtime._config import read_realtime_configs
+        from .realtime._server import create_app, uvicorn_options
+    except ImportError as exc:
+        print(f"error: voice serve needs `pip install \"agentscope-legacy[realtime]\"` ({exc})",
+              file=sys.stderr)
+        return 1
+    try:
+        configs = read_realtime_configs(args.model_configs)
+        config = configs.get(args.config_name)
+        if config is None:
+            raise ConfigError(f"no realtime config named '{args.config_name}' in "
+                              f"{', '.join(args.model_configs)} (there are: "
+                              f"{', '.join(configs) or 'none'})")
+        config.build()  # an unset key variable or a bad field fails now, not per session
+        app = create_app(config.build, agent_name=args.name or config.agent_name,
+                         sys_prompt=config.sys_prompt if args.sys_prompt is None
+                         else args.sys_prompt, max_sessions=args.max_sessions,
+                         idle_timeout=args.idle_timeout, allowed_origins=args.allow_origin)
+    except (AgentScopeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback:
+        print(f"warning: --host {args.host} serves the agent to the network: anyone who can "
+              "reach it talks to the model (on your key) (and browsers allow the microphone "
+              "only on https or loopback pages)", file=sys.stderr)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+    print(f"{config.config_name} ({config.model_type}) as {args.name or config.agent_name}; "
+          "Ctrl-C stops", file=sys.stderr)
+    print(f"http://{shown}:{port}/", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(args.host, port)))
+    server.run(sockets=[sock])
     return 0
 
 
