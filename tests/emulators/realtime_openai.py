@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import math
@@ -38,6 +39,7 @@ RATE = 24000
 _LOUD = 500  # peak amplitude above which a chunk is speech for the emulated VAD
 
 
+@functools.lru_cache(maxsize=8)  # a benchmark asks for minutes of it, response after response
 def tone(seconds: float, rate: int = RATE, freq: float = 440.0, amp: int = 8000) -> bytes:
     """A sine tone as mono PCM16 (little-endian)."""
     n = int(seconds * rate)
