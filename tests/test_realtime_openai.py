@@ -297,6 +297,37 @@ def test_tool_call_round_trip_through_the_model(emu: OpenAIRealtimeEmulator) -> 
     assert "model_response_audio_delta" in types(answer)
 
 
+def test_cancel_with_no_response_is_not_an_error(emu: OpenAIRealtimeEmulator) -> None:
+    async def go() -> list[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        m = model(emu)
+        await m.connect(queue)
+        await until(queue, "model_session_created")
+        await m.cancel_response()  # a barge-in just after the answer ended
+        await m.send({"type": "text", "text": "hi"})
+        events = await until(queue, "model_response_done")
+        await m.disconnect()
+        return events
+
+    events = run(go())
+    assert "model_error" not in types(events)
+    kinds = [e["type"] for e in emu.events()]
+    assert kinds[1:] == ["response.cancel", "conversation.item.create", "response.create"]
+
+
+def test_websocket_base_url_wins_over_base_url(emu: OpenAIRealtimeEmulator) -> None:
+    ws_url = emu.base_url.replace("http://", "ws://")
+
+    async def go() -> None:
+        m = OpenAIRealtimeModel("gpt-realtime", api_key=KEY, base_url="http://127.0.0.1:1/v1",
+                                websocket_base_url=ws_url)  # fmt: skip
+        await m.connect(asyncio.Queue())
+        await m.disconnect()
+
+    run(go())
+    assert [s.path for s in emu.sessions] == ["/v1/realtime?model=gpt-realtime"]
+
+
 # -- errors and faults -----------------------------------------------------------------------------
 def test_error_event_is_a_model_error_and_the_session_goes_on(emu: OpenAIRealtimeEmulator) -> None:
     emu.error_on["conversation.item.create"] = {
@@ -337,6 +368,8 @@ def test_lost_socket_is_an_error_then_the_session_ends(
         events = await until(queue, "model_session_ended")
         with pytest.raises(RealtimeSessionError, match="ended"):
             await m.send({"type": "text", "text": "anyone?"})
+        with pytest.raises(RealtimeSessionError, match="ended"):
+            await m.send(pcm_block(bytes(480), 24000))
         await m.disconnect()
         return events, m
 
