@@ -131,11 +131,13 @@ def parse_event(event: dict[str, Any], model: str = "") -> list[Any]:
 
 def handshake_error(exc: BaseException) -> ProviderError:
     """A websocket-client exception (the SDK's error callback) as a typed error."""
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):  # WebSocketBadStatusException: the upgrade was refused
+    from websocket import WebSocketBadStatusException
+
+    if isinstance(exc, WebSocketBadStatusException):  # the HTTP upgrade was refused
+        status = exc.status_code
         message = f"handshake refused with HTTP {status}"
         try:
-            body = json.loads(getattr(exc, "resp_body", None) or b"")
+            body = json.loads(exc.resp_body or b"")
             message += f": {body.get('code')}: {body.get('message')}"
         except (ValueError, AttributeError):
             pass
@@ -374,11 +376,14 @@ class DashScopeRealtimeModel(RealtimeModelBase):
         if isinstance(raw, ProviderError):  # a frame that could not be read; the session lives
             return [_error_event(self._stamped(raw), "malformed_event")]
         try:
-            return parse_event(raw, self.model_name)
+            events = parse_event(raw, self.model_name)
         except (KeyError, TypeError, ValueError) as exc:  # missing fields, audio not base64
             err = self._error(ResponseFormatError,
                               f"malformed {str(raw.get('type'))[:64]!r} event: {exc!r}"[:500])
             return [_error_event(err, "malformed_event")]
+        if events and isinstance(events[0], ModelEvents.ModelSessionCreatedEvent):
+            self.session_id = events[0].session_id  # the service's, for the ended event too
+        return events
 
     def _stamped(self, err: ProviderError) -> ProviderError:
         err.provider, err.model = self.provider, self.model_name

@@ -14,15 +14,16 @@ event), and behaves as the service does:
   (``speech_stopped``), then the turn runs: ``committed``, the user item, its input
   transcription (``heard``) and the scripted response; ``input_audio_buffer.commit`` runs the
   turn without the response (an empty buffer is an ``error``);
-* ``input_image_buffer.append`` is kept (``images``); ``conversation.item.create`` ->
-  ``conversation.item.created``;
+* ``input_image_buffer.append`` is decoded (base64) and not answered;
+  ``conversation.item.create`` -> ``conversation.item.created``;
 * ``response.create`` -> ``response.created``, the item and content part, the words of
   ``reply`` as transcript deltas alternating with audio deltas (a real 24 kHz tone), the done
   events and ``response.done`` with ``usage``; text deltas only for a text-only session;
   ``response.cancel`` during it ends it with a ``cancelled`` ``response.done``; ``hold_after``
   audio deltas the response waits (up to 5 s) for the client's next event, so a cancel lands
   mid-response deterministically;
-* ``error_on[client_event_type]`` answers that client event with an ``error`` event instead.
+* ``error_on[client_event_type]`` answers that client event with an ``error`` event instead;
+  ``raw_on[client_event_type]`` sends that text frame (e.g. not JSON) before handling it.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class OmniRealtimeEmulator:
         self.silence_ms = 100
         self.hold_after: int | None = None
         self.error_on: dict[str, dict[str, Any]] = {}
+        self.raw_on: dict[str, str] = {}
         self.usage = {"total_tokens": 30, "input_tokens": 21, "output_tokens": 9}
         self._ids = itertools.count(1)
 
@@ -143,6 +145,7 @@ class OmniRealtimeEmulator:
         self.reject_in_session = False
         self.hold_after = None
         self.error_on = {}
+        self.raw_on = {}
 
     def _authorized(self, headers: Any) -> bool:
         key = str(headers.get("Authorization", "")).removeprefix("Bearer ").strip()
@@ -161,6 +164,9 @@ class _Conversation:
 
     def __init__(self, emu: OmniRealtimeEmulator, session: WSSession) -> None:
         self.emu, self.ws = emu, session
+        # websocket-client does not always answer the close handshake promptly (seen here):
+        # don't hold the server's shutdown websockets' default 10 s for it.
+        session._connection.close_timeout = 0.5
         self.config: dict[str, Any] = {
             "id": f"sess_{session.index}", "object": "realtime.session",
             "model": session.path.partition("model=")[2], "modalities": ["text", "audio"],
@@ -174,7 +180,6 @@ class _Conversation:
         self.speech_item: str | None = None  # the item being spoken (server VAD)
         self.quiet_ms = 0
         self.pending: list[dict[str, Any]] = []  # read during a response, handled after it
-        self.images: list[bytes] = []
 
     def send(self, kind: str, **fields: Any) -> None:
         self.ws.send(self.emu._event(kind, **fields))
@@ -188,7 +193,6 @@ class _Conversation:
             # Echoing the key, as some servers do: the client must scrub it.
             self.error("invalid_request_error", "InvalidApiKey",
                        f"Invalid API-key provided: {key}")
-            self.ws._connection.close_timeout = 0.5
             self.ws._connection.close(4001, "InvalidApiKey")
             return
         self.send("session.created", session=dict(self.config))
@@ -200,6 +204,8 @@ class _Conversation:
 
     def handle(self, event: dict[str, Any]) -> None:
         kind = str(event.get("type"))
+        if kind in self.emu.raw_on:
+            self.ws.send(self.emu.raw_on.pop(kind))
         if kind in self.emu.error_on:
             self.send("error", error=self.emu.error_on.pop(kind))
         elif kind == "session.update":
@@ -214,7 +220,7 @@ class _Conversation:
             else:
                 self.turn(f"item_{next(self.emu._ids)}", respond=False)
         elif kind == "input_image_buffer.append":
-            self.images.append(base64.b64decode(event["image"]))
+            base64.b64decode(event["image"], validate=True)
         elif kind == "conversation.item.create":
             item = {"id": f"item_{next(self.emu._ids)}", **(event.get("item") or {})}
             self.send("conversation.item.created", item=item)
