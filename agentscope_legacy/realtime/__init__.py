@@ -43,6 +43,7 @@ REALTIME_MODEL_TYPES: dict[str, str] = {
 }
 
 _LAZY = {target.split(":")[1]: target for target in REALTIME_MODEL_TYPES.values()}
+_LAZY.update(RealtimeAgent="._agent:RealtimeAgent", ChatRoom="._chatroom:ChatRoom")
 
 
 def realtime_model_class(model_type: str) -> type[RealtimeModelBase]:
