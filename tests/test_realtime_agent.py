@@ -1,4 +1,4 @@
-"""RealtimeAgent, ChatRoom, tools and the model base, over a scripted model (tests/realtime_fake)."""
+"""RealtimeAgent, ChatRoom, tools and the model base, over a scripted model (realtime_fake)."""
 
 from __future__ import annotations
 
