@@ -11,8 +11,8 @@ What Gemini lacks, and what stands in for it (:class:`LiveTranslator` keeps the 
 
 * response ids: one is made per model turn (``resp_<hex>``); a tool call ends its response,
   and the answer after the tool result is a new one, as with OpenAI;
-* VAD events: only when the server sends them (``voiceActivity`` or, with
-  ``live_config={"explicit_vad_signal": True}``, ``voiceActivityDetectionSignal``);
+* VAD events: only when the server sends them (``voiceActivity``, to allowlisted projects;
+  ``voiceActivityDetectionSignal`` on Vertex), as input started/done;
 * a cancel: ``cancel_response`` ends the current response at once (its done event has
   ``status: cancelled``) and drops the rest of that turn as it arrives; the server still
   finishes generating it. A barge-in the server detects (``interrupted``) is the same event;
@@ -25,6 +25,9 @@ Errors: the service refuses a bad key, a bad request or a quota by closing the w
 a code and a reason (the SDK raises ``APIError(code)``), mapped by :func:`close_error`; a close
 during ``connect`` is raised from it, later ones become a ``ModelErrorEvent``. A normal close
 (1000) ends the session without an error.
+
+Over 400 lines because half of it is :class:`LiveTranslator`, the turn state Gemini leaves to
+the client; it is pure (messages in, events out) and tested without a socket.
 """
 
 from __future__ import annotations
@@ -253,6 +256,14 @@ class LiveTranslator:
         return [event]
 
 
+def _checked(cls: Any, fields: dict[str, Any], name: str) -> Any:
+    """``cls(**fields)``, or a ConfigError naming the config field."""
+    try:
+        return cls(**fields)
+    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(ConfigIssue(f"GeminiRealtimeModel {name}: {exc}", field=name)) from None
+
+
 def _count(usage: Any, *fields: str) -> int:
     return sum(getattr(usage, f, None) or 0 for f in fields) if usage is not None else 0
 
@@ -269,7 +280,7 @@ class GeminiRealtimeModel(RealtimeModelBase):
         http_options: more ``HttpOptions`` fields, e.g. ``{"async_client_args": {"ssl": ctx}}``
             (the SSL context of the websocket).
         live_config: more ``LiveConnectConfig`` fields (``temperature``,
-            ``realtime_input_config``, ``explicit_vad_signal``...).
+            ``realtime_input_config``, ``thinking_config``...).
     """
 
     model_type: ClassVar[str] = "gemini_realtime"
@@ -313,12 +324,8 @@ class GeminiRealtimeModel(RealtimeModelBase):
         options = {**(http_options or {}), **({"base_url": base_url} if base_url else {}),
                    **({"api_version": api_version} if api_version else {})}  # fmt: skip
         self.live_config = dict(live_config or {})
-        try:
-            http = genai.types.HttpOptions(**options)
-            genai.types.LiveConnectConfig(**self.live_config)
-        except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-            field = "http_options" if "http" in str(exc).lower() else "live_config"
-            raise ConfigError(ConfigIssue(f"{type(self).__name__}: {exc}", field=field)) from None
+        http = _checked(genai.types.HttpOptions, options, "http_options")
+        _checked(genai.types.LiveConnectConfig, self.live_config, "live_config")
         # One client per model; vertexai=False: never switched on by GOOGLE_GENAI_USE_VERTEXAI.
         self._client = genai.Client(api_key=key, http_options=http, vertexai=False)
         self._errors = genai.errors
@@ -351,9 +358,17 @@ class GeminiRealtimeModel(RealtimeModelBase):
         self._emit(ModelEvents.ModelSessionCreatedEvent(session_id=self.session_id))
 
     async def _close(self) -> None:
-        cm, self._cm, self._session = self._cm, None, None
-        if cm is not None:
-            await cm.__aexit__(None, None, None)
+        cm, session, self._cm, self._session = self._cm, self._session, None, None
+        if cm is None:
+            return
+        try:
+            await cm.__aexit__(None, None, None)  # the close handshake
+        finally:
+            # A handshake cut short (a stalled server, a cancelled disconnect) would leave the
+            # socket open: drop it (the SDK keeps its websocket as ``_ws``).
+            transport = getattr(getattr(session, "_ws", None), "transport", None)
+            if transport is not None:
+                transport.abort()
 
     async def _receive(self) -> AsyncIterator[Any]:
         try:

@@ -12,8 +12,9 @@ SDK speaks it (``google/genai/live.py``):
 * a turn is started by ``clientContent`` with ``turnComplete`` (the text of its last user part,
   or none: "answer now"), by ``realtimeInput.text``, or by speech in ``realtimeInput.audio``
   (PCM16 16 kHz): loud audio followed by a silent chunk or ``audioStreamEnd`` (a tiny VAD).
-  Speech is answered with ``inputTranscription`` (:data:`HEARD`), and with
-  ``voiceActivityDetectionSignal`` SOS/EOS when the setup asked for ``explicitVadSignal``;
+  Speech is answered with ``inputTranscription`` (:data:`HEARD`), and with ``voiceActivity``
+  ACTIVITY_START/ACTIVITY_END when :attr:`voice_activity` is set (Gemini sends them to
+  allowlisted projects only);
 * a reply is ``serverContent.modelTurn`` parts with ``inlineData`` audio (a real 24 kHz tone,
   base64) interleaved with ``outputTranscription`` words, then ``generationComplete``, then
   ``turnComplete`` with ``usageMetadata``. Frames go out :attr:`frame_interval` apart, and speech
@@ -102,6 +103,7 @@ class GeminiLiveEmulator:
         self.reply: tuple[str, ...] = ("It", " is", " noon.")
         self.usage = {"promptTokenCount": 12, "responseTokenCount": 7, "totalTokenCount": 19}
         self.frame_interval = 0.01
+        self.voice_activity = False
         self.server = WebSocketServer(self._session, tls=True)
 
     # -- life cycle and what tests read -------------------------------------------------------
@@ -148,8 +150,10 @@ class GeminiLiveEmulator:
         if not self.path.fullmatch(session.path) or "setup" not in setup:
             session._connection.close(1007, "Request contains an invalid argument.")
             return
-        if session.headers.get("x-goog-api-key") != self.api_key:
-            session._connection.close(1007, BAD_KEY_REASON)
+        key = session.headers.get("x-goog-api-key", "")
+        if key != self.api_key:
+            # With the key it got, as some servers echo it: the client must scrub it.
+            session._connection.close(1007, f"{BAD_KEY_REASON} [{key[:60]}]")
             return
         _Conversation(self, session, proto_json(setup["setup"])).run()
 
@@ -164,7 +168,7 @@ class _Conversation:
             for tool in setup.get("tools") or []
             for f in tool.get("functionDeclarations") or []
         }
-        self.vad_signals = bool(setup.get("explicitVadSignal"))
+        self.vad_signals = emulator.voice_activity
         self.pending: list[dict[str, Any]] = []  # the frames of the reply being played
         self.speaking = False  # loud input audio seen, its end not yet
         self.calls = 0
@@ -209,9 +213,7 @@ class _Conversation:
             if not self.speaking:
                 self.speaking = True
                 if self.vad_signals:
-                    self.session.send(
-                        {"voiceActivityDetectionSignal": {"vadSignalType": "VAD_SIGNAL_TYPE_SOS"}}
-                    )
+                    self.session.send({"voiceActivity": {"type": "ACTIVITY_START"}})
                 if self.pending:  # barge-in: the reply being played is dropped
                     self.pending.clear()
                     self.session.send({"serverContent": {"interrupted": True}})
@@ -221,9 +223,7 @@ class _Conversation:
     def _end_of_speech(self) -> None:
         self.speaking = False
         if self.vad_signals:
-            self.session.send(
-                {"voiceActivityDetectionSignal": {"vadSignalType": "VAD_SIGNAL_TYPE_EOS"}}
-            )
+            self.session.send({"voiceActivity": {"type": "ACTIVITY_END"}})
         for i, text in enumerate(HEARD):
             transcription = {"text": text, **({"finished": True} if i == len(HEARD) - 1 else {})}
             self.session.send({"serverContent": {"inputTranscription": transcription}})
