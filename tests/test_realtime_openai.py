@@ -295,6 +295,66 @@ def test_tool_call_round_trip_through_the_model(emu: OpenAIRealtimeEmulator) -> 
     kinds = [e["type"] for e in emu.events()]
     assert kinds[-2:] == ["conversation.item.create", "response.create"]
     assert "model_response_audio_delta" in types(answer)
+    assert answer[-2].transcript == 'The tool says: {"temperature": 21}'
+
+
+def test_tool_call_round_trip_through_realtime_agent(emu: OpenAIRealtimeEmulator) -> None:
+    """The model calls a real Python tool of a RealtimeAgent; its result goes back on the wire
+    and the model's answer (which reads the result out) reaches the agent's queue and memory."""
+    pytest.importorskip("agentscope_legacy.realtime._agent")
+    from agentscope_legacy.agent import RealtimeAgent
+    from agentscope_legacy.realtime import ClientEvents
+
+    calls: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """The weather in a city.
+
+        Args:
+            city: the city's name.
+        """
+        calls.append(city)
+        return f"sunny, 21 C in {city}"
+
+    emu.tool_call = {"name": "get_weather", "arguments": '{"city": "Paris"}'}
+
+    async def go() -> tuple[list[Any], Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        agent = RealtimeAgent("Friday", "You are Friday.", model=model(emu), tools=[get_weather])
+        await agent.start(queue)
+        await agent.handle_input(ClientEvents.from_json(
+            {"type": "client_text_append", "text": "Weather in Paris?"}))
+        events = await until(queue, "agent_response_done")  # the tool call's response
+        events += await until(queue, "agent_response_done")  # the answer
+        await agent.stop()
+        return events, agent
+
+    events, agent = run(go())
+    kinds = types(events)
+    assert kinds[0] == "agent_ready"
+    assert {e.agent_name for e in events} == {"Friday"}
+    assert calls == ["Paris"]
+    (done,) = [e for e in events if e.type == "agent_response_tool_use_done"]
+    assert done.tool_use["input"] == {"city": "Paris"}
+    (result,) = [e for e in events if e.type == "agent_response_tool_result"]
+    assert result.tool_result["id"] == done.tool_use["id"]
+    assert result.tool_result["output"] == "sunny, 21 C in Paris"
+    order = [kinds.index(k) for k in ("agent_response_tool_use_delta",
+                                      "agent_response_tool_use_done",
+                                      "agent_response_tool_result")]  # fmt: skip
+    assert order == sorted(order) and kinds.count("agent_response_created") == 2
+    assert order[-1] < len(kinds) - 1 - kinds[::-1].index("agent_response_created")
+    # on the wire: the tool in the session, its output as a function_call_output, a response
+    (tool,) = emu.events("session.update")[0]["session"]["tools"]
+    assert tool["name"] == "get_weather" and tool["parameters"]["required"] == ["city"]
+    output = emu.events("conversation.item.create")[-1]["item"]
+    assert output == {"type": "function_call_output", "call_id": done.tool_use["id"],
+                      "output": "sunny, 21 C in Paris"}  # fmt: skip
+    assert [e["type"] for e in emu.events()][-1] == "response.create"
+    said = "The tool says: sunny, 21 C in Paris"
+    assert events[-2].transcript == said
+    assert [(m.name, m.content) for m in agent.memory] == [
+        ("user", "Weather in Paris?"), ("Friday", said)]
 
 
 def test_cancel_with_no_response_is_not_an_error(emu: OpenAIRealtimeEmulator) -> None:

@@ -14,7 +14,8 @@
 * ``response.create`` -> the scripted response: ``response.created``, a message item whose
   transcript words and PCM audio chunks (a real 24 kHz tone) alternate as deltas, the done
   events and ``response.done`` with ``usage``; or, with ``tool_call`` set, a function call
-  (arguments streamed in pieces, then ``.done``); ``response.cancel`` during it stops the
+  (arguments streamed in pieces, then ``.done``), and the response after a
+  ``function_call_output`` item reads that output out; ``response.cancel`` during it stops the
   script with a ``cancelled`` ``response.done``;
 * ``error_on[client_event_type]`` answers that client event with an ``error`` event instead.
 
@@ -188,6 +189,7 @@ class _State:
         self.pending: list[Any] = []  # client events that arrived during a response
         self.buffer = bytearray()
         self.speaking: str | None = None  # the item id of the speech in progress
+        self.tool_output: str | None = None  # the next reply reads out this function output
         self.audio_ms = 0
         self.items = itertools.count(1)
         self.responses = itertools.count(1)
@@ -205,6 +207,8 @@ class _State:
             self._merge(self.config, message.get("session", {}))
             self.send("session.updated", session=self.config)
         elif kind == "conversation.item.create":
+            if message.get("item", {}).get("type") == "function_call_output":
+                self.tool_output = str(message["item"].get("output", ""))
             item = {"id": f"item_c{next(self.items)}", "object": "realtime.item",
                     "status": "completed", **message.get("item", {})}  # fmt: skip
             self.send("conversation.item.created", previous_item_id=None, item=item)
@@ -312,7 +316,10 @@ class _State:
         self.send("response.output_item.added", response_id=rid, output_index=0, item=item)
         part = {"type": "audio", "transcript": ""}
         self.send("response.content_part.added", **at, content_index=0, part=part)
-        words = emu.transcript.split(" ")
+        transcript, self.tool_output = (
+            emu.transcript if self.tool_output is None else f"The tool says: {self.tool_output}",
+            None)  # fmt: skip
+        words = transcript.split(" ")
         pcm = tone(emu.audio_seconds)
         chunks = max(len(words), emu.audio_chunks)
         step = -(-len(pcm) // 2 // chunks) * 2
@@ -329,8 +336,8 @@ class _State:
                           delta=base64.b64encode(pieces[i]).decode())  # fmt: skip
         self.send("response.output_audio.done", **at, content_index=0)
         self.send("response.output_audio_transcript.done", **at, content_index=0,
-                  transcript=emu.transcript)  # fmt: skip
-        part = {"type": "audio", "transcript": emu.transcript}
+                  transcript=transcript)  # fmt: skip
+        part = {"type": "audio", "transcript": transcript}
         self.send("response.content_part.done", **at, content_index=0, part=part)
         item = {**item, "status": "completed", "content": [part]}
         self.send("response.output_item.done", response_id=rid, output_index=0, item=item)
