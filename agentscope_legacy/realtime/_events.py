@@ -458,6 +458,8 @@ def _parse(
     if not isinstance(data, dict):
         raise RealtimeEventError(f"a {kind} event must be a JSON object, not {type(data).__name__}")
     event_type = data.get("type")
+    if event_type is None:
+        raise RealtimeEventError(f"a {kind} event needs a 'type' field")
     if event_type not in types:
         known = ", ".join(sorted(types))
         raise RealtimeEventError(
