@@ -289,6 +289,22 @@ def test_cancel_ends_the_response_as_cancelled(emu: OmniRealtimeEmulator) -> Non
     assert len(emu.events("response.cancel")) == 1
 
 
+def test_a_cancel_after_the_response_ended_sends_nothing(emu: OmniRealtimeEmulator) -> None:
+    async def go() -> list[Any]:
+        m, queue = await connected(emu)
+        await m.send({"type": "text", "text": "Hi"})
+        await until(queue, "model_response_done")
+        await m.cancel_response()  # a barge-in just too late
+        await m.send({"type": "text", "text": "Again"})
+        events = await until(queue, "model_response_done")
+        await m.disconnect()
+        return events
+
+    events = run(go())
+    assert types(events) == response_types(len(emu.reply.split(" ")))  # no error event
+    assert emu.events("response.cancel") == []
+
+
 # -- errors ----------------------------------------------------------------------------------------
 def test_an_error_event_is_a_model_error_and_the_session_goes_on(
     emu: OmniRealtimeEmulator,
@@ -536,3 +552,48 @@ def test_a_malformed_audio_delta_is_an_error_event_not_the_end(emu: OmniRealtime
     assert (event.type, event.error_type) == ("model_error", "ResponseFormatError")
     (event,) = m._parse({"type": "response.created"})  # no response object
     assert event.error_type == "ResponseFormatError"
+
+
+# -- through RealtimeAgent -------------------------------------------------------------------------
+def test_a_realtime_agent_over_dashscope(emu: OmniRealtimeEmulator) -> None:
+    pytest.importorskip("agentscope_legacy.realtime._agent")
+    from agentscope_legacy.agent import RealtimeAgent
+    from agentscope_legacy.realtime import ClientEvents
+
+    jpeg = base64.b64encode(b"\xff\xd8\xff\xe0fake-jpeg").decode("ascii")
+
+    async def go() -> tuple[list[Any], Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        agent = RealtimeAgent(name="Qwen", sys_prompt="You are Qwen.", model=model(emu))
+        await agent.start(queue)
+        events = await until(queue, "agent_ready")
+        await agent.handle_input(ClientEvents.from_json(
+            {"type": "client_text_append", "text": "Hi"}))
+        events += await until(queue, "agent_response_done")
+        await agent.handle_input(ClientEvents.from_json(
+            {"type": "client_image_append", "image": jpeg,
+             "format": {"media_type": "image/jpeg"}}))  # fmt: skip
+        for pcm in (tone(0.2, 16000), bytes(3200)):  # speech, then the silence ending it
+            await agent.handle_input(ClientEvents.from_json({
+                "type": "client_audio_append", "audio": base64.b64encode(pcm).decode(),
+                "format": {"encoding": "pcm16", "sample_rate": 16000}}))  # fmt: skip
+        events += await until(queue, "agent_response_done")
+        await agent.stop()
+        events += await until(queue, "agent_ended")
+        return events, agent
+
+    events, agent = run(go())
+    words = len(emu.reply.split(" "))
+    agent_response = [t.replace("model_", "agent_") for t in response_types(words)]
+    assert types(events) == [
+        "agent_ready", *agent_response,
+        "agent_input_started", "agent_input_done", "agent_input_transcription_done",
+        *agent_response, "agent_ended",
+    ]  # fmt: skip
+    assert {e.agent_name for e in events} == {"Qwen"}
+    assert {e.agent_id for e in events} == {agent.id}
+    (update,) = emu.events("session.update")
+    assert update["session"]["instructions"] == "You are Qwen."
+    assert emu.events("input_image_buffer.append")[0]["image"] == jpeg
+    assert [(m.role, m.content) for m in agent.memory] == [
+        ("user", "Hi"), ("assistant", emu.reply), ("user", emu.heard), ("assistant", emu.reply)]

@@ -279,6 +279,7 @@ class DashScopeRealtimeModel(RealtimeModelBase):
         self._link: _Link | None = None
         self._messages: AsyncIterator[Any] | None = None
         self._early: list[Any] = []  # what _open read before the receive loop started
+        self._responding = False  # between response.created and response.done
 
     # -- the connection --------------------------------------------------------------------------
     def _new_conversation(self, link: _Link) -> Any:
@@ -314,7 +315,7 @@ class DashScopeRealtimeModel(RealtimeModelBase):
 
     async def _open(self, instructions: str, tools: list[dict[str, Any]]) -> None:
         put, receive = self._thread_feed()
-        self._messages, self._early = receive(), []
+        self._messages, self._early, self._responding = receive(), [], False
         self._link = link = _Link(self, put)
         self._conversation = conversation = self._new_conversation(link)
         threading.Thread(target=link.connect, args=(conversation,), name="qwen-omni-connect",
@@ -381,8 +382,13 @@ class DashScopeRealtimeModel(RealtimeModelBase):
             err = self._error(ResponseFormatError,
                               f"malformed {str(raw.get('type'))[:64]!r} event: {exc!r}"[:500])
             return [_error_event(err, "malformed_event")]
-        if events and isinstance(events[0], ModelEvents.ModelSessionCreatedEvent):
-            self.session_id = events[0].session_id  # the service's, for the ended event too
+        for event in events:
+            if isinstance(event, ModelEvents.ModelSessionCreatedEvent):
+                self.session_id = event.session_id  # the service's, for the ended event too
+            elif isinstance(event, ModelEvents.ModelResponseCreatedEvent):
+                self._responding = True
+            elif isinstance(event, ModelEvents.ModelResponseDoneEvent):
+                self._responding = False
         return events
 
     def _stamped(self, err: ProviderError) -> ProviderError:
@@ -410,7 +416,10 @@ class DashScopeRealtimeModel(RealtimeModelBase):
         await asyncio.to_thread(self._live().create_response)
 
     async def _cancel_response(self) -> None:
-        await asyncio.to_thread(self._live().cancel_response)
+        # The service answers a cancel with no response in progress with an error event: a
+        # barge-in just after the answer ended is nothing to cancel.
+        if self._responding:
+            await asyncio.to_thread(self._live().cancel_response)
 
     async def _commit_audio(self) -> None:
         # Without server VAD a commit alone creates no response.
