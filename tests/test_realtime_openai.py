@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -497,6 +498,22 @@ def test_bad_key_is_an_authentication_error_without_the_key(emu: OpenAIRealtimeE
         assert wrong not in text and KEY not in text
     assert queue.empty() and not m.connected
     assert emu.events() == []  # refused at the handshake: nothing was sent
+
+
+def test_key_is_not_in_the_websocket_debug_log(emu: OpenAIRealtimeEmulator, caplog: Any) -> None:
+    async def go() -> None:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        m = model(emu)
+        await m.connect(queue)
+        await m.send({"type": "text", "text": "hi"})
+        await until(queue, "model_response_done")
+        await m.disconnect()
+
+    with caplog.at_level(logging.DEBUG, logger="websockets.client"):
+        run(go())
+    client = [r.getMessage() for r in caplog.records if r.name == "websockets.client"]
+    assert any(line.lower().startswith("> authorization: ") for line in client)  # it was logged
+    assert not any(KEY in line for line in client)
 
 
 def test_refused_port_is_a_connection_error() -> None:

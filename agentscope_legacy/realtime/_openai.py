@@ -11,13 +11,14 @@ Frames are read with ``conn.recv_bytes()`` and decoded once with ``json.loads``:
 events would be built only to be converted again (the chat wrappers skip them for the same
 reason, ``docs/architecture.md``). :func:`parse_event` maps the JSON to ModelEvents, GA names
 and the beta ones (``response.audio.delta``...) alike; that table is why the module is
-about 400 lines.
+over 400 lines. websockets logs the handshake's headers at DEBUG: its logger here masks the key.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -57,6 +58,20 @@ _TRANSCRIPT_DONE = {
     "response.output_audio_transcript.done", "response.audio_transcript.done",
     "response.output_text.done", "response.text.done",
 }  # fmt: skip
+
+
+class _ScrubbedLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' client logger with secrets masked: at DEBUG it logs the handshake's headers,
+    ``Authorization: Bearer <key>`` included."""
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            kwargs.setdefault("stacklevel", 2)
+            self.logger.log(level, "%s", scrub(text), **kwargs)
+
+
+_WS_LOGGER = _ScrubbedLogger(logging.getLogger("websockets.client"), {})
 
 
 @dataclass
@@ -304,7 +319,8 @@ class OpenAIRealtimeModel(RealtimeModelBase):
 
     async def _open(self, instructions: str, tools: list[dict[str, Any]]) -> None:
         self._state = ParseState(model=self.model_name)
-        self._manager = self._sdk_client().realtime.connect(model=self.model_name)
+        self._manager = self._sdk_client().realtime.connect(
+            model=self.model_name, websocket_connection_options={"logger": _WS_LOGGER})
         self._conn = await self._manager.__aenter__()
         await self._conn.session.update(session=session_config(
             instructions, self.voice or "alloy", self._tools, self.turn_detection,
