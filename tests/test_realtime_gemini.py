@@ -354,7 +354,7 @@ async def test_tool_call_round_trip(emulator):
 
 @live
 async def test_tool_call_through_the_realtime_agent(emulator):
-    agent_module = pytest.importorskip("agentscope_legacy.realtime._agent")
+    from agentscope_legacy.agent import RealtimeAgent
     from agentscope_legacy.realtime import ClientEvents, ServerEvents
 
     calls = []
@@ -368,8 +368,9 @@ async def test_tool_call_through_the_realtime_agent(emulator):
         calls.append(city)
         return f"sunny in {city}"
 
-    agent = agent_module.RealtimeAgent(name="Friday", sys_prompt="Be brief.",
-                                       model=make_model(emulator), tools=[get_weather])  # fmt: skip
+    agent = RealtimeAgent(
+        name="Friday", sys_prompt="Be brief.", model=make_model(emulator), tools=[get_weather]
+    )
     queue: asyncio.Queue = asyncio.Queue()
     await agent.start(queue)
     await agent.handle_input(ClientEvents.ClientTextAppendEvent(text="get_weather in Paris?"))
@@ -379,8 +380,17 @@ async def test_tool_call_through_the_realtime_agent(emulator):
         seen.append(await asyncio.wait_for(queue.get(), 5))
     await agent.stop()
     assert calls == ["Paris"]
+    (declared,) = emulator.frames(0)[0]["setup"]["tools"][0]["functionDeclarations"]
+    assert declared["name"] == "get_weather"
     (result,) = [f["toolResponse"] for f in emulator.frames(0) if "toolResponse" in f]
+    assert result["functionResponses"][0]["id"] == "function-call-1"
     assert "sunny in Paris" in json.dumps(result)
+    order = [e.type for e in seen if e.type.startswith("agent_response_tool")]
+    assert order == ["agent_response_tool_use_delta", "agent_response_tool_use_done",
+                     "agent_response_tool_result"]  # fmt: skip
+    assert {e.agent_name for e in seen if hasattr(e, "agent_name")} == {"Friday"}
+    assert (agent.memory[0].role, agent.memory[0].content) == ("user", "get_weather in Paris?")
+    assert agent.memory[-1].role == "assistant" and "sunny in Paris" in agent.memory[-1].content
 
 
 @live
@@ -606,3 +616,27 @@ def test_translator_drops_the_rest_of_a_cancelled_turn():
     assert turns.translate(_audio(b"\x03\x04")) == []
     assert turns.translate(_message(server_content={"turn_complete": True})) == []
     assert kinds(turns.translate(_audio(b"\x05\x06")))[0] == "model_response_created"
+
+
+def test_translator_counts_a_turn_s_usage_once():
+    turns = LiveTranslator()
+    turns.translate(_message(tool_call={"function_calls": [{"id": "c1", "name": "f"}]}))
+    usage = {"prompt_token_count": 5, "response_token_count": 3, "thoughts_token_count": 2}
+    ended = turns.translate(_message(server_content={"turn_complete": True}, usage_metadata=usage))
+    assert ended == []  # the tool call's response was over already
+    turns.translate(_audio(b"\x01\x02"))
+    (done,) = turns.translate(_message(server_content={"turn_complete": True}))[-1:]
+    assert (done.input_tokens, done.output_tokens) == (0, 0)
+    turns.translate(_audio(b"\x01\x02"))
+    (done,) = turns.translate(_message(server_content={"turn_complete": True},
+                                       usage_metadata=usage))[-1:]  # fmt: skip
+    assert (done.input_tokens, done.output_tokens) == (5, 5)  # thinking is output
+
+
+def test_translator_voice_activity_opens_one_item_per_utterance():
+    turns = LiveTranslator()
+    start = {"voice_activity": {"voice_activity_type": "ACTIVITY_START"}}
+    first = turns.translate(_message(**start))[0].item_id
+    turns.translate(_message(voice_activity={"voice_activity_type": "ACTIVITY_END"}))
+    second = turns.translate(_message(**start))[0].item_id
+    assert first != second

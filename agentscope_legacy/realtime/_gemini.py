@@ -100,13 +100,14 @@ class LiveTranslator:
 
     def translate(self, msg: Any) -> list[Any]:
         events: list[Any] = []
-        vad = msg.voice_activity_detection_signal
-        activity = msg.voice_activity
-        kind = str(getattr(vad, "vad_signal_type", "") or getattr(
-            activity, "voice_activity_type", "") or "")  # fmt: skip
-        if kind.endswith(("SOS", "ACTIVITY_START")):
+        signal = getattr(msg.voice_activity, "voice_activity_type", None) or getattr(
+            msg.voice_activity_detection_signal, "vad_signal_type", None)  # fmt: skip
+        kind = str(getattr(signal, "value", signal) or "")
+        if kind in ("ACTIVITY_START", "VAD_SIGNAL_TYPE_SOS"):  # a new utterance, a new item
+            events += self._input_done()
+            self.input_id = ""
             events.append(ModelEvents.ModelInputStartedEvent(item_id=self._input()))
-        elif kind.endswith(("EOS", "ACTIVITY_END")):
+        elif kind in ("ACTIVITY_END", "VAD_SIGNAL_TYPE_EOS"):
             events.append(ModelEvents.ModelInputDoneEvent(item_id=self._input()))
         if msg.usage_metadata is not None:
             self.usage = msg.usage_metadata
@@ -159,7 +160,7 @@ class LiveTranslator:
             self.dropping = False
         if content.turn_complete:
             events += self._input_done() + self._end("completed")
-            self.dropping = False
+            self.dropping, self.usage = False, None  # the turn's usage is its last response's
         return events
 
     def _audio(self, data: bytes, mime_type: str) -> list[Any]:
