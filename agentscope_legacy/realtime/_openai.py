@@ -6,6 +6,8 @@ exited in ``_close``. The session is configured with the GA ``session.update`` (
 "realtime"``, PCM16 at 24 kHz both ways under ``audio.input``/``audio.output``, audio output,
 tools in the realtime shape), and ``connect`` returns once the server's first event arrived
 (``session.created``): a refused handshake or an ``error`` answer fails ``connect`` itself.
+The SDK's reconnection stays off: a lost socket ends the session (ModelErrorEvent, then
+ModelSessionEndedEvent), as with every realtime model here.
 
 Frames are read with ``conn.recv_bytes()`` and decoded once with ``json.loads``: the SDK's typed
 events would be built only to be converted again (the chat wrappers skip them for the same
@@ -177,6 +179,7 @@ def parse_event(event: dict[str, Any], state: ParseState) -> list[Any]:
     if kind == "response.created":
         return [ModelEvents.ModelResponseCreatedEvent(response_id=event["response"]["id"])]
     if kind == "response.done":
+        state.tool_calls.clear()  # calls cut short by a cancel end with their response
         return _response_done(event["response"], state)
     if kind == "session.created":
         state.session_id = (event.get("session") or {}).get("id") or state.session_id
