@@ -23,6 +23,7 @@ from agentscope_legacy.errors import (  # noqa: E402
     BadRequestError,
     ConfigError,
     ProviderConnectionError,
+    ProviderTimeoutError,
 )
 from agentscope_legacy.realtime import (  # noqa: E402
     ModelEvents,
@@ -397,6 +398,18 @@ def test_a_stalled_socket_times_out_as_an_error(emu: OmniRealtimeEmulator) -> No
     assert events[0].error_type == "ProviderTimeoutError"
 
 
+def test_no_session_within_connect_timeout_is_a_timeout(emu: OmniRealtimeEmulator) -> None:
+    emu.add_fault(WSFault(after=0, stall=True))  # not even session.created
+
+    async def go() -> None:
+        m = model(emu, connect_timeout=0.5)
+        with pytest.raises(ProviderTimeoutError, match="no session"):
+            await m.connect(asyncio.Queue())
+        assert not m.connected
+
+    run(go())
+
+
 def test_a_refused_handshake_is_an_authentication_error_at_once(
     emu: OmniRealtimeEmulator,
 ) -> None:
@@ -505,6 +518,29 @@ def test_bad_configuration_is_a_config_error() -> None:
         DashScopeRealtimeModel(api_key=KEY, turn_detection="semantic_vad")
     with pytest.raises(ConfigError, match="modalities"):
         DashScopeRealtimeModel(api_key=KEY, modalities=["audio"])
+
+
+def test_a_config_is_validated_and_builds_the_model(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentscope_legacy.realtime._config import read_realtime_configs
+
+    monkeypatch.setenv("DASHSCOPE_API_KEY", KEY)
+    head = ("- config_name: qwen\n  model_type: dashscope_realtime\n"
+            "  api_key: ${DASHSCOPE_API_KEY}\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(head + "  url: ws://127.0.0.1:1/x\n  turn_detection: null\n"
+                    "  modalities: [text]\n  session_kwargs: {temperature: 0.5}\n")
+    built = read_realtime_configs(good)["qwen"].build()
+    assert isinstance(built, DashScopeRealtimeModel)
+    assert (built.url, built.turn_detection, built.modalities, built.session_kwargs) == \
+        ("ws://127.0.0.1:1/x", None, ["text"], {"temperature": 0.5})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(head + "  turn_detecton: server_vad\n  modalities: [audio]\n")
+    with pytest.raises(ConfigError) as info:
+        read_realtime_configs(bad)
+    text = str(info.value)
+    assert "turn_detecton" in text and "turn_detection" in text and "modalities" in text
 
 
 def test_use_out_of_order_is_a_session_error(emu: OmniRealtimeEmulator) -> None:

@@ -18,6 +18,9 @@ goes to the base's thread feed and is parsed on the event loop. Its blocking ``c
 up to 5 s for the socket, so it runs in a daemon thread of its own and ``connect`` waits for
 whichever comes first, ``session.created`` or the close callback: a refused handshake (HTTP 401)
 fails ``connect`` at once as AuthenticationError, with the status the SDK's error callback saw.
+
+About 440 lines: the pure event table, and the bridge to an SDK that connects, fails and calls
+back in threads of its own.
 """
 
 from __future__ import annotations
@@ -232,7 +235,7 @@ class DashScopeRealtimeModel(RealtimeModelBase):
     config_schema: ClassVar[dict[str, Any]] = {
         "url": {"type": ["string", "null"]},
         "turn_detection": {"enum": ["server_vad", None]},
-        "modalities": {"enum": _MODALITIES},
+        "modalities": {"enum": [["text", "audio"], ["audio", "text"], ["text"]]},
         "transcribe_input": {"type": "boolean"},
         "input_transcription_model": {"type": ["string", "null"]},
         "session_kwargs": {"type": "object"},
@@ -290,10 +293,10 @@ class DashScopeRealtimeModel(RealtimeModelBase):
         })()  # fmt: skip
 
         class _Conversation(sdk.OmniRealtimeConversation):  # type: ignore[misc, name-defined]
-            # The SDK's error callback only logs: the refused handshake's status is kept here.
+            # The SDK's error callback only logs the error (unscrubbed, at ERROR): here it
+            # becomes the typed error or event instead, with the refused handshake's status.
             def _on_error(self, ws: Any, error: Any) -> None:
                 link.on_error(error)
-                super()._on_error(ws, error)
 
         conversation = _Conversation(model=self.model_name, callback=callback,
                                      url=self.url or DEFAULT_URL, api_key=self._api_key)
@@ -302,16 +305,6 @@ class DashScopeRealtimeModel(RealtimeModelBase):
                 "this dashscope version's OmniRealtimeConversation does not keep the key it "
                 "was given (`apikey`): a key per model cannot be set")
         return conversation
-
-    async def _next_message(self) -> Any:
-        assert self._messages is not None
-        raw = await anext(self._messages, None)
-        if raw is None:
-            raise self._error(ProviderConnectionError, "closed before the session was set up")
-        if isinstance(raw, _Closed):
-            raise self._stamped(raw.error or self._error(
-                ProviderConnectionError, "closed before the session was set up"))
-        return raw
 
     async def _open(self, instructions: str, tools: list[dict[str, Any]]) -> None:
         put, receive = self._thread_feed()
@@ -326,9 +319,13 @@ class DashScopeRealtimeModel(RealtimeModelBase):
 
     async def _until(self, kind: str) -> None:
         """Read the feed up to the event ``kind`` (kept for the receive loop); an ``error``
-        event first fails ``connect`` with its typed error."""
+        event or a close first fails ``connect`` with its typed error."""
+        assert self._messages is not None
         while True:
-            raw = await self._next_message()
+            raw = await anext(self._messages, None)
+            if raw is None or isinstance(raw, _Closed):
+                raise self._stamped((raw and raw.error) or ProviderConnectionError(
+                    "the connection closed before the session was set up"))
             self._early.append(raw)
             if isinstance(raw, dict) and raw.get("type") == "error":
                 error = raw.get("error") if isinstance(raw.get("error"), dict) else {}
@@ -422,11 +419,10 @@ class DashScopeRealtimeModel(RealtimeModelBase):
             await asyncio.to_thread(self._live().cancel_response)
 
     async def _commit_audio(self) -> None:
-        # Without server VAD a commit alone creates no response.
+        # A commit alone creates no response (with server VAD the server commits and answers).
         conversation = self._live()
         await asyncio.to_thread(conversation.commit)
-        if self.turn_detection is None:
-            await asyncio.to_thread(conversation.create_response)
+        await asyncio.to_thread(conversation.create_response)
 
     def _live(self) -> Any:
         if self._conversation is None:
