@@ -7,6 +7,7 @@ import asyncio
 import base64
 import functools
 import json
+import logging
 import socket
 
 import pytest
@@ -517,6 +518,21 @@ async def test_disconnect_stops_the_events(emulator):
 
 
 # -- keys and configuration ------------------------------------------------------------------------
+def test_the_key_is_in_no_log(emulator, caplog):
+    secret = "sk-gemini-secret-in-logs-42"
+    emulator.api_key = secret
+    caplog.set_level(logging.DEBUG)
+
+    async def session():
+        model, _ = await connected(emulator, api_key=secret)
+        await model.disconnect()
+
+    asyncio.run(session())
+    client_logs = [r for r in caplog.records if not r.name.startswith("websockets.server")]
+    assert any("x-goog-api-key" in r.getMessage() for r in client_logs)  # the header is logged
+    assert all(secret not in r.getMessage() for r in client_logs)
+
+
 @live
 async def test_the_key_is_in_no_event_error_or_repr(emulator):
     secret = "sk-gemini-secret-9876543210"

@@ -35,13 +35,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from .._secrets import register_secret
+from .._secrets import register_secret, scrub
 from ..errors import (
     AuthenticationError,
     BadRequestError,
@@ -63,6 +64,21 @@ _RATE = re.compile(r"rate\s*=\s*(\d+)", re.IGNORECASE)
 # Gemini says a key is bad only in a close reason (1007 "API key not valid...").
 _AUTH = re.compile(r"api[ _-]?key|unauthenticated|permission|credential", re.IGNORECASE)
 _QUOTA = re.compile(r"quota|resource[ _]exhausted|rate limit", re.IGNORECASE)
+
+
+class _ScrubRecords(logging.Filter):
+    """Masks secrets in a record: at DEBUG websockets logs the handshake's headers, the
+    ``x-goog-api-key`` among them, and the SDK takes no logger for its websocket."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), ()
+        return True
+
+
+def _mask_websocket_logs() -> None:
+    logger = logging.getLogger("websockets.client")
+    if not any(isinstance(f, _ScrubRecords) for f in logger.filters):
+        logger.addFilter(_ScrubRecords())
 
 
 def close_error(code: int, reason: str) -> type[ProviderError]:
@@ -316,6 +332,7 @@ class GeminiRealtimeModel(RealtimeModelBase):
                 f"{type(self).__name__}: no API key: pass `api_key` or set GEMINI_API_KEY "
                 "or GOOGLE_API_KEY", field="api_key"))  # fmt: skip
         register_secret(key)
+        _mask_websocket_logs()
         super().__init__(model_name, api_key=key, voice=voice, connect_timeout=connect_timeout,
                          response_timeout=response_timeout)  # fmt: skip
         from ..models.gemini import import_genai
