@@ -93,10 +93,32 @@ async def wait_for_wire(emu: OpenAIRealtimeEmulator, kind: str, count: int = 1) 
 
 
 # -- the session ---------------------------------------------------------------------------------
-def test_registered_and_built_from_the_registry() -> None:
+def test_registered_with_its_capabilities() -> None:
     assert realtime_model_class("openai_realtime") is OpenAIRealtimeModel
     assert OpenAIRealtimeModel.support_tools and not OpenAIRealtimeModel.support_image
     assert OpenAIRealtimeModel.input_sample_rate == OpenAIRealtimeModel.output_sample_rate == 24000
+
+
+def test_built_from_a_config(emu: OpenAIRealtimeEmulator) -> None:
+    from agentscope_legacy.realtime._config import read_realtime_configs
+
+    config = {"config_name": "oa", "model_type": "openai_realtime", "model_name": "gpt-realtime",
+              "api_key": KEY, "base_url": emu.base_url, "voice": "echo", "turn_detection": None,
+              "input_transcription_model": None}  # fmt: skip
+    m = read_realtime_configs([config])["oa"].build()
+    assert isinstance(m, OpenAIRealtimeModel) and KEY not in repr(m)
+
+    async def go() -> None:
+        await m.connect(asyncio.Queue())
+        await m.disconnect()
+
+    run(go())
+    audio = emu.events("session.update")[0]["session"]["audio"]
+    assert audio["input"]["turn_detection"] is None and audio["output"]["voice"] == "echo"
+    with pytest.raises(ConfigError) as info:
+        read_realtime_configs([{**config, "turn_detection": "push_to_talk"},
+                               {**config, "config_name": "typo", "websocket_url": "ws://x"}])
+    assert {i.field for i in info.value.issues} == {"turn_detection", "websocket_url"}
 
 
 def test_session_created_and_what_reached_the_wire(emu: OpenAIRealtimeEmulator) -> None:
