@@ -474,6 +474,17 @@ async def test_failures_during_the_session_are_events(emulator, fault, error_typ
 
 
 @live
+async def test_a_frame_that_is_not_json_is_a_response_format_error(emulator):
+    model, queue = await connected(emulator)
+    await model.send({"type": "text", "text": "send garbage"})
+    events = await until(queue, M.ModelSessionEndedEvent)
+    assert [e.error_type for e in events if isinstance(e, M.ModelErrorEvent)] == [
+        "ResponseFormatError"
+    ]
+    await model.disconnect()
+
+
+@live
 async def test_a_stalled_socket_times_out(emulator):
     emulator.add_fault(WSFault(after=1, stall=True))  # setupComplete, then nothing
     model, queue = await connected(emulator, response_timeout=0.5)

@@ -21,7 +21,8 @@ SDK speaks it (``google/genai/live.py``):
   arriving meanwhile interrupts the reply (``serverContent.interrupted``, no ``turnComplete``);
 * a turn whose text names a declared function (``get_weather``...) is answered with a
   ``toolCall`` instead; the ``toolResponse`` then gets a reply that quotes its output;
-* a turn whose text contains ``go away`` is answered with ``goAway``.
+* a turn whose text contains ``go away`` is answered with ``goAway``, one whose text contains
+  ``garbage`` with a frame that is not JSON.
 
 Faults are :class:`tests.emulators.ws.WSFault` (drop, close with a code, stall), counted in
 frames sent (``setupComplete`` is frame 0).
@@ -233,6 +234,8 @@ class _Conversation:
         called = next((name for name in sorted(self.functions) if name in text), None)
         if "go away" in text:
             self.session.send({"goAway": {"timeLeft": "5s"}})
+        elif "garbage" in text:
+            self.session.send("}{ not json")
         elif called:
             self.calls += 1
             call = {"id": f"function-call-{self.calls}", "name": called, "args": {"city": "Paris"}}
