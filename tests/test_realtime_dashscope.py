@@ -573,6 +573,11 @@ def test_parse_maps_the_service_events() -> None:
         "id": "r1", "status": "completed", "usage": {"input_tokens": 3, "output_tokens": 4}}})
     assert (done.input_tokens, done.output_tokens, done.metadata) == \
         (3, 4, {"status": "completed"})
+    error, done = parse_event({"type": "response.done", "response": {
+        "id": "r2", "status": "failed",
+        "status_details": {"error": {"type": "server_error", "code": "InternalError"}}}})
+    assert (error.error_type, error.code, done.metadata) == \
+        ("ServerError", "InternalError", {"status": "failed"})
     (failed,) = parse_event({"type": "conversation.item.input_audio_transcription.failed",
                              "item_id": "i1", "error": {"code": "asr_failed",
                                                         "message": "no speech"}})

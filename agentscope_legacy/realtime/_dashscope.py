@@ -117,10 +117,14 @@ def parse_event(event: dict[str, Any], model: str = "") -> list[Any]:
     if kind == "response.done":
         response = event["response"]
         usage = response.get("usage") or {}
-        return [ModelEvents.ModelResponseDoneEvent(
-            response_id=response.get("id", ""), input_tokens=usage.get("input_tokens") or 0,
-            output_tokens=usage.get("output_tokens") or 0,
-            metadata={"status": str(response.get("status") or "completed")})]  # fmt: skip
+        failure = (response.get("status_details") or {}).get("error")
+        return [
+            *(parse_event({"type": "error", "error": failure}, model) if failure else []),
+            ModelEvents.ModelResponseDoneEvent(
+                response_id=response.get("id", ""), input_tokens=usage.get("input_tokens") or 0,
+                output_tokens=usage.get("output_tokens") or 0,
+                metadata={"status": str(response.get("status") or "completed")}),
+        ]  # fmt: skip
     if kind == "session.created":
         return [ModelEvents.ModelSessionCreatedEvent(session_id=event["session"]["id"])]
     if kind in ("error", "conversation.item.input_audio_transcription.failed"):
@@ -195,7 +199,10 @@ class _Link:
         try:
             conversation.connect()
         except BaseException as exc:  # noqa: BLE001 (handed to the event loop)
-            self.put(_Closed(handshake_error(exc)))
+            try:
+                self.put(_Closed(handshake_error(exc)))
+            except RuntimeError:  # its loop closed meanwhile (the SDK gave up after 5 s)
+                pass
             return
         if self.abandoned:  # connected after the model gave up waiting: don't leak the socket
             conversation.close()
@@ -292,7 +299,7 @@ class DashScopeRealtimeModel(RealtimeModelBase):
             "on_close": lambda _self, code, reason: link.on_close(code, reason),
         })()  # fmt: skip
 
-        class _Conversation(sdk.OmniRealtimeConversation):  # type: ignore[misc, name-defined]
+        class _Conversation(sdk.OmniRealtimeConversation):
             # The SDK's error callback only logs the error (unscrubbed, at ERROR): here it
             # becomes the typed error or event instead, with the refused handshake's status.
             def _on_error(self, ws: Any, error: Any) -> None:
