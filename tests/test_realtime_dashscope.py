@@ -512,6 +512,30 @@ def test_the_key_is_in_no_repr_error_or_event(emu: OmniRealtimeEmulator) -> None
     assert KEY not in json.dumps([e.model_dump() for e in events])
 
 
+def test_the_key_is_in_no_log_even_at_debug(
+    emu: OmniRealtimeEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    bad = "sk-omni-wrong-for-the-log-0123"
+
+    async def go() -> None:
+        m, queue = await connected(emu)
+        await m.send({"type": "text", "text": "Hi"})
+        await until(queue, "model_response_done")
+        await m.disconnect()
+        with pytest.raises(AuthenticationError):
+            await model(emu, api_key=bad).connect(asyncio.Queue())
+
+    run(go())
+    # The client side's logs: the SDK's and websocket-client's (not the emulator's websockets).
+    text = "\n".join(r.getMessage() for r in caplog.records
+                     if r.name.split(".")[0] in ("dashscope", "websocket", "agentscope_legacy"))
+    assert "session.update" in text and "401" in text  # they did log, at debug and error
+    assert KEY not in text and bad not in text
+
+
 # -- bad input -------------------------------------------------------------------------------------
 def test_bad_configuration_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="turn_detection"):
