@@ -38,7 +38,12 @@ from agentscope_legacy.realtime._gemini import (  # noqa: E402
     close_error,
 )
 from tests.emulators import tls  # noqa: E402
-from tests.emulators.realtime_gemini import HEARD, GeminiLiveEmulator, tone  # noqa: E402
+from tests.emulators.realtime_gemini import (  # noqa: E402
+    HEARD,
+    GeminiLiveEmulator,
+    RefusingGateway,
+    tone,
+)
 from tests.emulators.ws import WSFault  # noqa: E402
 
 KEY = "test-gemini-key"
@@ -433,6 +438,24 @@ async def test_a_close_during_setup_is_raised_typed(emulator):
     with pytest.raises(BadRequestError) as info:
         await model.connect(asyncio.Queue())
     assert info.value.status == 1008
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"), [(403, AuthenticationError), (429, RateLimitError), (503, ServerError)]
+)
+@live
+async def test_a_refused_handshake_is_raised_typed(status, cls):
+    with RefusingGateway(status) as gateway:
+        model = GeminiRealtimeModel(
+            api_key=KEY,
+            base_url=f"http://127.0.0.1:{gateway.port}",
+            http_options={"async_client_args": {"ssl": tls.client_context()}},
+        )
+        with pytest.raises(cls) as info:
+            await model.connect(asyncio.Queue())
+        (request,) = gateway.requests
+    assert info.value.status == status and KEY not in str(info.value)
+    assert request.headers.get("upgrade", "").lower() == "websocket"
 
 
 @live

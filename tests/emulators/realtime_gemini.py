@@ -37,9 +37,10 @@ import re
 import struct
 from typing import Any
 
+from .base import JSONReply, LoopbackServer, RecordedRequest
 from .ws import STOPPED, WebSocketServer, WSFault, WSSession
 
-__all__ = ["GeminiLiveEmulator", "HEARD", "LIVE_PATH", "proto_json", "tone"]
+__all__ = ["GeminiLiveEmulator", "HEARD", "LIVE_PATH", "RefusingGateway", "proto_json", "tone"]
 
 LIVE_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
 #: What the emulator "hears" in any speech (its input transcription, in two chunks).
@@ -157,6 +158,18 @@ class GeminiLiveEmulator:
             session._connection.close(1007, f"{BAD_KEY_REASON} [{key[:60]}]")
             return
         _Conversation(self, session, proto_json(setup["setup"])).run()
+
+
+class RefusingGateway(LoopbackServer):
+    """An HTTPS server that refuses the websocket upgrade with ``status``, as a gateway in
+    front of the service does (Gemini itself accepts it and closes with a code)."""
+
+    def __init__(self, status: int = 403) -> None:
+        super().__init__(tls=True)
+        self.status = status
+
+    def handle(self, req: RecordedRequest) -> JSONReply:
+        return JSONReply({"error": {"code": self.status, "message": "refused"}}, self.status)
 
 
 class _Conversation:
