@@ -411,6 +411,40 @@ def test_websocket_base_url_wins_over_base_url(emu: OpenAIRealtimeEmulator) -> N
     assert [s.path for s in emu.sessions] == ["/v1/realtime?model=gpt-realtime"]
 
 
+def test_voice_turn_through_realtime_agent(emu: OpenAIRealtimeEmulator) -> None:
+    """A frontend's 16 kHz microphone audio through RealtimeAgent: the server's VAD ends the
+    turn, both transcripts reach the agent's queue and its memory."""
+    pytest.importorskip("agentscope_legacy.realtime._agent")
+    from agentscope_legacy.agent import RealtimeAgent
+    from agentscope_legacy.realtime import ClientEvents
+
+    def audio_event(pcm: bytes) -> Any:
+        return ClientEvents.from_json({"type": "client_audio_append",
+                                       "audio": base64.b64encode(pcm).decode(),
+                                       "format": {"encoding": "pcm16", "sample_rate": 16000}})
+
+    async def go() -> tuple[list[Any], Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        agent = RealtimeAgent("Friday", "You are Friday.", model=model(emu))
+        await agent.start(queue)
+        await agent.handle_input(audio_event(resample_pcm16(tone(0.2), 24000, 16000)))
+        await agent.handle_input(audio_event(bytes(3200)))
+        events = await until(queue, "agent_response_done")
+        await agent.stop()
+        return events, agent
+
+    events, agent = run(go())
+    kinds = types(events)
+    assert "agent_error" not in kinds
+    assert kinds.index("agent_input_started") < kinds.index("agent_input_done") \
+        < kinds.index("agent_input_transcription_done") < kinds.index("agent_response_done")
+    assert events[-2].transcript == emu.transcript
+    assert [(m.name, m.content) for m in agent.memory] == [
+        ("user", emu.input_transcript), ("Friday", emu.transcript)]
+    sent = b"".join(base64.b64decode(e["audio"]) for e in emu.events("input_audio_buffer.append"))
+    assert len(sent) == 2 * (4800 + 2400)  # 0.2 s of tone and 0.1 s of silence, at 24 kHz
+
+
 # -- errors and faults -----------------------------------------------------------------------------
 def test_error_event_is_a_model_error_and_the_session_goes_on(emu: OpenAIRealtimeEmulator) -> None:
     emu.error_on["conversation.item.create"] = {
