@@ -306,6 +306,30 @@ def test_a_cancel_after_the_response_ended_sends_nothing(emu: OmniRealtimeEmulat
     assert emu.events("response.cancel") == []
 
 
+def test_disconnect_mid_answer_then_reconnect(emu: OmniRealtimeEmulator) -> None:
+    emu.hold_after = 1
+
+    async def go() -> tuple[int, list[Any]]:
+        m, queue = await connected(emu)
+        await m.send({"type": "text", "text": "Talk for a while."})
+        await until(queue, "model_response_audio_delta")
+        await m.disconnect()
+        await asyncio.sleep(0.2)
+        after = queue.qsize()  # nothing arrives once disconnect returned
+        await m.connect(queue)
+        events = await until(queue, "model_session_created")
+        await m.send({"type": "text", "text": "Hi again"})
+        events += await until(queue, "model_response_done")
+        await m.disconnect()
+        return after, events
+
+    after, events = run(go())
+    assert after == 0
+    assert events[0].session_id == "sess_1"
+    assert types(events[1:]) == response_types(len(emu.reply.split(" ")))
+    assert len(emu.sessions) == 2
+
+
 # -- errors ----------------------------------------------------------------------------------------
 def test_an_error_event_is_a_model_error_and_the_session_goes_on(
     emu: OmniRealtimeEmulator,

@@ -20,8 +20,8 @@ event), and behaves as the service does:
   ``reply`` as transcript deltas alternating with audio deltas (a real 24 kHz tone), the done
   events and ``response.done`` with ``usage``; text deltas only for a text-only session;
   ``response.cancel`` during it ends it with a ``cancelled`` ``response.done``; ``hold_after``
-  audio deltas the response waits (up to 5 s) for the client's next event, so a cancel lands
-  mid-response deterministically;
+  audio deltas the next response waits (up to 5 s) for the client's next event, so a cancel
+  lands mid-response deterministically;
 * ``error_on[client_event_type]`` answers that client event with an ``error`` event instead;
   ``raw_on[client_event_type]`` sends that text frame (e.g. not JSON) before handling it.
 """
@@ -302,6 +302,8 @@ class _Conversation:
     def cancelled(self, deltas_sent: int) -> bool:
         """Whether the client cancelled; other events read meanwhile are handled later."""
         hold = self.emu.hold_after is not None and deltas_sent == self.emu.hold_after
+        if hold:
+            self.emu.hold_after = None  # once: the next response runs through
         while True:
             try:
                 event = self.ws.recv_json(timeout=5 if hold else 0)
