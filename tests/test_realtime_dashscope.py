@@ -561,6 +561,16 @@ def test_the_key_is_in_no_log_even_at_debug(
 
 
 # -- bad input -------------------------------------------------------------------------------------
+def test_without_the_sdk_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from agentscope_legacy.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "dashscope", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match="dashscope"):
+        DashScopeRealtimeModel(api_key=KEY)
+
+
 def test_bad_configuration_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="turn_detection"):
         DashScopeRealtimeModel(api_key=KEY, turn_detection="semantic_vad")

@@ -51,7 +51,7 @@ from ..errors import (
 from ._base import RealtimeModelBase, RealtimeSessionError
 from ._events import AudioFormat, ModelEvents
 
-__all__ = ["DashScopeRealtimeModel", "error_class", "parse_event"]
+__all__ = ["DashScopeRealtimeModel", "error_class", "handshake_error", "parse_event"]
 
 DEFAULT_URL = "wss://dashscope.aliyuncs.com/api-ws/v1/realtime"
 IN_RATE, OUT_RATE = 16000, 24000  # the service's pcm16 in, pcm24 out
@@ -277,6 +277,7 @@ class DashScopeRealtimeModel(RealtimeModelBase):
             raise ConfigError(ConfigIssue(
                 f"{name}: modalities must be ['text', 'audio'] or ['text'], not {modalities!r}",
                 field="modalities"))
+        _sdk()  # MissingDependencyError now, not a ProviderError at connect
         super().__init__(model_name, api_key=api_key, voice=voice,
                          connect_timeout=connect_timeout, response_timeout=response_timeout)
         self.url = url
