@@ -19,7 +19,7 @@ up to 5 s for the socket, so it runs in a daemon thread of its own and ``connect
 whichever comes first, ``session.created`` or the close callback: a refused handshake (HTTP 401)
 fails ``connect`` at once as AuthenticationError, with the status the SDK's error callback saw.
 
-About 440 lines: the pure event table, and the bridge to an SDK that connects, fails and calls
+About 450 lines: the pure event table, and the bridge to an SDK that connects, fails and calls
 back in threads of its own.
 """
 
