@@ -598,10 +598,15 @@ def test_the_key_comes_from_the_environment(monkeypatch):
     [({"http_options": {"no_such_option": 1}}, "http_options"),
      ({"live_config": {"no_such_field": 1}}, "live_config")],
 )  # fmt: skip
-def test_bad_options_are_config_errors(kw, field):
+@live
+async def test_bad_options_are_config_errors_before_any_socket(emulator, kw, field):
+    model = make_model(emulator)
+    model.http_options.update(kw.get("http_options", {}))
+    model.live_config.update(kw.get("live_config", {}))
     with pytest.raises(ConfigError) as info:
-        GeminiRealtimeModel(api_key=KEY, **kw)
+        await model.connect(asyncio.Queue())
     assert info.value.issues[0].field == field
+    assert emulator.sessions == [] and not model.connected
 
 
 @live

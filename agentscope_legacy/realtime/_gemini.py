@@ -6,6 +6,8 @@ exited in ``_close``; the SDK sends ``{"setup": ...}`` (model, system instructio
 the session is created once ``connect`` returns. Input: audio as ``realtimeInput`` PCM16 16 kHz
 (server VAD answers it), text as a complete ``clientContent`` turn, images as
 ``realtimeInput.video`` frames, tool results as ``toolResponse``. Output: 24 kHz PCM16.
+One ``genai.Client`` per model, built (and the SDK imported) on the first connect, with an
+explicit key and ``HttpOptions``: nothing process-global.
 
 What Gemini lacks, and what stands in for it (:class:`LiveTranslator` keeps the per-turn state):
 
@@ -32,6 +34,7 @@ the client; it is pure (messages in, events out) and tested without a socket.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -335,22 +338,42 @@ class GeminiRealtimeModel(RealtimeModelBase):
         _mask_websocket_logs()
         super().__init__(model_name, api_key=key, voice=voice, connect_timeout=connect_timeout,
                          response_timeout=response_timeout)  # fmt: skip
-        from ..models.gemini import import_genai
-
-        genai = import_genai()
-        self._types = genai.types
-        options = {**(http_options or {}), **({"base_url": base_url} if base_url else {}),
-                   **({"api_version": api_version} if api_version else {})}  # fmt: skip
+        self.base_url, self.api_version = base_url, api_version
+        self.http_options = dict(http_options or {})
         self.live_config = dict(live_config or {})
-        http = _checked(genai.types.HttpOptions, options, "http_options")
-        _checked(genai.types.LiveConnectConfig, self.live_config, "live_config")
-        # One client per model; vertexai=False: never switched on by GOOGLE_GENAI_USE_VERTEXAI.
-        self._client = genai.Client(api_key=key, http_options=http, vertexai=False)
-        self._errors = genai.errors
+        self._client: Any = None  # built on the first connect (the SDK is imported then)
+        self._types: Any = None
+        self._errors: Any = None
         self._cm: Any = None
         self._session: Any = None
         self._turns = LiveTranslator(self.output_sample_rate)
         self._tool_pending = False  # a tool result was sent, Gemini's answer to it is due
+
+    async def connect(
+        self,
+        outgoing_queue: asyncio.Queue[Any],
+        instructions: str = "",
+        tools: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self._sdk_client()  # a bad option is a ConfigError here, before any socket
+        await super().connect(outgoing_queue, instructions, tools)
+
+    def _sdk_client(self) -> Any:
+        """This model's ``genai.Client``, built once (on the first connect)."""
+        if self._client is None:
+            from ..models.gemini import import_genai
+
+            genai = import_genai()
+            options = dict(self.http_options)
+            for name in ("base_url", "api_version"):
+                if getattr(self, name):
+                    options[name] = getattr(self, name)
+            http = _checked(genai.types.HttpOptions, options, "http_options")
+            _checked(genai.types.LiveConnectConfig, self.live_config, "live_config")
+            self._types, self._errors = genai.types, genai.errors
+            # vertexai=False: never switched on by GOOGLE_GENAI_USE_VERTEXAI.
+            self._client = genai.Client(api_key=self._api_key, http_options=http, vertexai=False)
+        return self._client
 
     # -- the session ------------------------------------------------------------------------------
     async def _open(self, instructions: str, tools: list[dict[str, Any]]) -> None:
@@ -367,7 +390,7 @@ class GeminiRealtimeModel(RealtimeModelBase):
             **self.live_config,
         }  # fmt: skip
         self._turns, self._tool_pending = LiveTranslator(self.output_sample_rate), False
-        cm = self._client.aio.live.connect(
+        cm = self._sdk_client().aio.live.connect(
             model=self.model_name, config=self._types.LiveConnectConfig(**config)
         )
         self._session = await cm.__aenter__()
@@ -445,7 +468,7 @@ class GeminiRealtimeModel(RealtimeModelBase):
 
     # -- errors -----------------------------------------------------------------------------------
     def _translate(self, exc: BaseException) -> ProviderError:
-        if isinstance(exc, self._errors.APIError):
+        if self._errors is not None and isinstance(exc, self._errors.APIError):
             code = exc.code if isinstance(exc.code, int) else 0
             reason = exc.message or str(exc.details or "") or str(exc)
             return self._error(close_error(code, reason), reason, status=code or None)
