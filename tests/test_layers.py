@@ -33,8 +33,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("runtime state", {"_runtime"}),
     ("0.x model wrappers", {"models"}),
-    ("the newer model layer", {"model", "formatter", "token", "embedding", "tts"}),
-    ("agents and pipelines", {"agents", "pipelines", "msghub"}),
+    ("the newer model layer", {"model", "formatter", "token", "embedding", "tts", "credential"}),
+    # realtime: realtime models, RealtimeAgent, ChatRoom and the voice backend; agent and
+    # pipeline are the newer module names that export them.
+    ("agents and pipelines", {"agents", "pipelines", "msghub", "realtime", "agent", "pipeline"}),
     ("applications", {"_init", "experiment", "cli", "__init__"}),
 ]
 # Inside the core, lowest first: each may import only those before it.
