@@ -289,6 +289,21 @@ async def test_barge_in_cancels_the_response(emulator):
 
 
 @live
+async def test_new_text_interrupts_the_answer_being_played(emulator):
+    emulator.frame_interval = 0.05
+    model, queue = await connected(emulator)
+    await model.send({"type": "text", "text": "Tell me a story."})
+    first = (await until(queue, M.ModelResponseAudioDeltaEvent))[-1].response_id
+    await model.send({"type": "text", "text": "No, the time."})
+    events = await until(queue, M.ModelResponseDoneEvent)
+    assert (events[-1].response_id, events[-1].metadata) == (first, {"status": "cancelled"})
+    events = await until(queue, M.ModelResponseDoneEvent)
+    await model.disconnect()
+    assert events[0].type == "model_response_created" and events[0].response_id != first
+    assert events[-1].metadata == {"status": "completed"}
+
+
+@live
 async def test_cancel_response_ends_it_and_drops_the_rest_of_the_turn(emulator):
     emulator.frame_interval = 0.03
     model, queue = await connected(emulator)

@@ -18,7 +18,8 @@ SDK speaks it (``google/genai/live.py``):
 * a reply is ``serverContent.modelTurn`` parts with ``inlineData`` audio (a real 24 kHz tone,
   base64) interleaved with ``outputTranscription`` words, then ``generationComplete``, then
   ``turnComplete`` with ``usageMetadata``. Frames go out :attr:`frame_interval` apart, and speech
-  arriving meanwhile interrupts the reply (``serverContent.interrupted``, no ``turnComplete``);
+  or a new turn arriving meanwhile interrupts the reply (``serverContent.interrupted``, no
+  ``turnComplete``);
 * a turn whose text names a declared function (``get_weather``...) is answered with a
   ``toolCall`` instead; the ``toolResponse`` then gets a reply that quotes its output;
 * a turn whose text contains ``go away`` is answered with ``goAway``, one whose text contains
@@ -228,11 +229,14 @@ class _Conversation:
                 self.speaking = True
                 if self.vad_signals:
                     self.session.send({"voiceActivity": {"type": "ACTIVITY_START"}})
-                if self.pending:  # barge-in: the reply being played is dropped
-                    self.pending.clear()
-                    self.session.send({"serverContent": {"interrupted": True}})
+                self._interrupt()  # barge-in
         elif self.speaking:
             self._end_of_speech()
+
+    def _interrupt(self) -> None:
+        if self.pending:  # the reply being played is dropped
+            self.pending.clear()
+            self.session.send({"serverContent": {"interrupted": True}})
 
     def _end_of_speech(self) -> None:
         self.speaking = False
@@ -244,6 +248,7 @@ class _Conversation:
         self._turn("".join(HEARD))
 
     def _turn(self, text: str) -> None:
+        self._interrupt()  # new client content interrupts the reply being played
         called = next((name for name in sorted(self.functions) if name in text), None)
         if "go away" in text:
             self.session.send({"goAway": {"timeLeft": "5s"}})
