@@ -93,7 +93,7 @@ class RealtimeModelBase:
         self._due_since: float | None = None  # a response is due since (monotonic)
         self._closing = False
         self._ended = False  # the session failed or the provider closed it
-        self._pending_next: asyncio.Future[Any] | None = None
+        self._stalled = False  # the watchdog ended the receive loop
         self.session_id = ""
 
     def __repr__(self) -> str:  # never the key
@@ -305,42 +305,47 @@ class RealtimeModelBase:
         except (asyncio.CancelledError, Exception):
             pass
 
-    async def _next(self, messages: AsyncIterator[Any]) -> Any:
+    async def _watch(self, receiver: asyncio.Task[Any]) -> None:
+        """Fail the session when a due response goes ``response_timeout`` without an event.
+
+        A task beside the receive loop, so that loop awaits each message directly: no timer
+        per message (this is on the path of every audio delta).
+        """
+        tick = min(0.25, self.response_timeout / 4)
         while True:
-            if self._due_since is None:
-                # Nothing due: wait without a deadline, but look again when a response becomes
-                # due (checked every second; the deadline counts from when it became due).
-                step = 1.0
-            else:
-                step = self._due_since + self.response_timeout - time.monotonic()
-                if step <= 0:
-                    raise self._error(ProviderTimeoutError,
-                                      f"no event for {self.response_timeout:g} s "
-                                      "while a response was due")
-            pending = self._pending_next
-            if pending is None:
-                pending = asyncio.ensure_future(anext(messages, _END))
-                self._pending_next = pending
-            done, _ = await asyncio.wait({pending}, timeout=step)
-            if done:
-                self._pending_next = None
-                return pending.result()
+            await asyncio.sleep(tick)
+            due = self._due_since
+            if due is not None and time.monotonic() - due >= self.response_timeout:
+                self._stalled = True
+                receiver.cancel()
+                return
 
     async def _receive_loop(self) -> None:
         reason = "closed by the provider"
-        messages = self._receive()
-        self._pending_next = None
+        self._stalled = False
+        task = asyncio.current_task()
+        assert task is not None
+        watchdog = asyncio.create_task(self._watch(task))
         try:
-            while (raw := await self._next(messages)) is not _END:
-                if self._due_since is not None:  # alive: the clock restarts until the answer
-                    self._due_since = time.monotonic()
-                for event in self._parse(raw):
-                    if isinstance(event, ModelEvents.ModelInputDoneEvent):
-                        self._due()
-                    elif isinstance(event, (ModelEvents.ModelResponseDoneEvent,
-                                            ModelEvents.ModelErrorEvent)):  # fmt: skip
-                        self._due_since = None
-                    self._emit(event)
+            try:
+                async for raw in self._receive():
+                    if self._due_since is not None:  # alive: the clock restarts until the answer
+                        self._due_since = time.monotonic()
+                    for event in self._parse(raw):
+                        if isinstance(event, ModelEvents.ModelInputDoneEvent):
+                            self._due()
+                        elif isinstance(event, (ModelEvents.ModelResponseDoneEvent,
+                                                ModelEvents.ModelErrorEvent)):  # fmt: skip
+                            self._due_since = None
+                        self._emit(event)
+            except asyncio.CancelledError:
+                if not self._stalled:
+                    raise
+                if hasattr(task, "uncancel"):  # 3.11+: this cancel was ours, and is handled
+                    task.uncancel()
+                raise self._error(ProviderTimeoutError,
+                                  f"no event for {self.response_timeout:g} s "
+                                  "while a response was due") from None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -352,9 +357,7 @@ class RealtimeModelBase:
                 message=str(err),
             ))
         finally:
-            if self._pending_next is not None:
-                self._pending_next.cancel()
-            self._pending_next = None
+            watchdog.cancel()
         self._ended = True
         if not self._closing:
             self._emit(ModelEvents.ModelSessionEndedEvent(session_id=self.session_id,
