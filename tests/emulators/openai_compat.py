@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .base import JSONReply, RawReply, RecordedRequest, Reply, StreamReply
+from .listing import ModelListing
 from .script import ChatScript, ScriptedChatServer, split_text
 
 __all__ = ["ChatScript", "OpenAIEmulator", "TINY_PNG", "embedding_vector"]
@@ -61,9 +62,14 @@ def embedding_vector(text: str, dim: int = DEFAULT_EMBEDDING_DIM) -> list[float]
     return list(struct.unpack(f"<{dim}f", struct.pack(f"<{dim}f", *values)))
 
 
-class OpenAIEmulator(ScriptedChatServer):
+class OpenAIEmulator(ModelListing, ScriptedChatServer):
     """OpenAI-compatible server: ``/v1/chat/completions``, ``/v1/embeddings``,
-    ``/v1/images/generations`` and ``GET /files/img-<i>.png``."""
+    ``/v1/images/generations``, ``GET /v1/models`` and ``GET /files/img-<i>.png``."""
+
+    default_models = [
+        {"id": "gpt-4o-mini", "object": "model", "created": 1721172741, "owned_by": "system"},
+        {"id": "gpt-4.1", "object": "model", "created": 1744316542, "owned_by": "system"},
+    ]
 
     def __init__(self, *, tls: bool = False) -> None:
         super().__init__(tls=tls)
@@ -94,9 +100,19 @@ class OpenAIEmulator(ScriptedChatServer):
             return self._embeddings(req)
         if req.method == "POST" and path == "/images/generations":
             return self._images(req)
+        if req.method == "GET" and path == "/models":
+            return self._models(req)
         if req.method == "GET" and _FILE_RE.match(path):
             return RawReply(TINY_PNG, content_type="image/png")
         return self.not_found(req)
+
+    def _models(self, req: RecordedRequest) -> Reply:
+        """``{"object": "list", "data": [...]}``: OpenAI sends every model in one page."""
+        key = req.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if self.key_refused(key):
+            body = self.error_body(401, "Incorrect API key provided.")
+            return JSONReply(body, status=401)
+        return JSONReply({"object": "list", "data": self.models})
 
     # -- chat ------------------------------------------------------------
 
