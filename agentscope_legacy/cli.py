@@ -581,6 +581,7 @@ def _voice_serve(args: argparse.Namespace) -> int:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
               file=sys.stderr)
         return 1
+    sock.listen(128)  # the URL is printed before uvicorn starts: connections wait for it
     port = sock.getsockname()[1]
     shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
     print(f"{config.config_name} ({config.model_type}) as {args.name or config.agent_name}; "
