@@ -30,13 +30,10 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import math
-import threading
 from array import array
 from typing import Any
 
-from .tls import server_context
 from .ws import STOPPED, WebSocketServer, WSFault, WSSession
 
 __all__ = ["OUT_RATE", "OmniRealtimeEmulator", "peak", "tone"]
@@ -58,40 +55,12 @@ def peak(pcm: bytes) -> int:
     return max((abs(s) for s in samples), default=0)
 
 
-class _AuthServer(WebSocketServer):
-    """WebSocketServer that refuses the HTTP upgrade (401) when ``authorize(headers)`` is false
-    (the kit's server has no hook before the handshake)."""
-
-    def __init__(self, session_fn: Any, authorize: Any, *, tls: bool = False) -> None:
-        super().__init__(session_fn, tls=tls)
-        self._authorize = authorize
-
-    def start(self) -> _AuthServer:
-        from websockets.sync.server import serve
-
-        def process_request(connection: Any, request: Any) -> Any:
-            if self._authorize(request.headers):
-                return None
-            body = {"code": "InvalidApiKey", "message": "Invalid API-key provided.",
-                    "request_id": "req-emulated"}  # fmt: skip
-            response = connection.respond(401, json.dumps(body))
-            response.headers["Content-Type"] = "application/json"
-            return response
-
-        self._server = serve(self._handle, "127.0.0.1", 0, process_request=process_request,
-                             ssl=server_context() if self.tls else None, compression=None,
-                             max_size=None)  # fmt: skip
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-
 class OmniRealtimeEmulator:
     """The ``qwen3-omni-flash-realtime`` websocket (see the module doc for its behaviour)."""
 
     def __init__(self, *, keys: tuple[str, ...] = ()) -> None:
         self.keys = set(keys)
-        self.server = _AuthServer(self._session, self._authorized)
+        self.server = WebSocketServer(self._session, refuse=self._refusal)
         self.reject_in_session = False
         self.reply = "Hello from the Qwen emulator"
         self.heard = "what is the weather like"
@@ -147,9 +116,12 @@ class OmniRealtimeEmulator:
         self.error_on = {}
         self.raw_on = {}
 
-    def _authorized(self, headers: Any) -> bool:
+    def _refusal(self, path: str, headers: Any) -> tuple[int, Any] | None:
         key = str(headers.get("Authorization", "")).removeprefix("Bearer ").strip()
-        return bool(key) and (not self.keys or key in self.keys or self.reject_in_session)
+        if key and (not self.keys or key in self.keys or self.reject_in_session):
+            return None
+        return 401, {"code": "InvalidApiKey", "message": "Invalid API-key provided.",
+                     "request_id": "req-emulated"}  # fmt: skip
 
     # -- the protocol -----------------------------------------------------------------------------
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:

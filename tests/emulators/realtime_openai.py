@@ -54,43 +54,12 @@ def _peak(pcm: bytes) -> int:
     return max((abs(s) for s in samples), default=0)
 
 
-class _AuthServer(WebSocketServer):
-    """WebSocketServer that refuses the HTTP upgrade (401) when ``authorize(headers)`` is false."""
-
-    def __init__(self, session_fn: Any, authorize: Any, *, tls: bool = False) -> None:
-        super().__init__(session_fn, tls=tls)
-        self._authorize = authorize
-
-    def start(self) -> _AuthServer:
-        import threading
-
-        from websockets.sync.server import serve
-
-        from .tls import server_context
-
-        def process_request(connection: Any, request: Any) -> Any:
-            if not self._authorize(request.headers):
-                body = {"error": {"type": "invalid_request_error", "code": "invalid_api_key",
-                                  "message": "Incorrect API key provided."}}  # fmt: skip
-                response = connection.respond(401, json.dumps(body))
-                response.headers["Content-Type"] = "application/json"
-                return response
-            return None
-
-        self._server = serve(self._handle, "127.0.0.1", 0, process_request=process_request,
-                             ssl=server_context() if self.tls else None, compression=None,
-                             max_size=None)  # fmt: skip
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-
 class OpenAIRealtimeEmulator:
     """OpenAI's realtime websocket on loopback; see the module docstring for what it answers."""
 
     def __init__(self, *, api_key: str = "sk-emulator-key", tls: bool = False) -> None:
         self.api_key = api_key
-        self.server = _AuthServer(self._session, self._authorized, tls=tls)
+        self.server = WebSocketServer(self._session, tls=tls, refuse=self._refusal)
         self._ids = itertools.count(1)
         self.reset()
 
@@ -155,8 +124,11 @@ class OpenAIRealtimeEmulator:
         self.reset()
 
     # -- the protocol ------------------------------------------------------------------------------
-    def _authorized(self, headers: Any) -> bool:
-        return headers.get("Authorization", "") == f"Bearer {self.api_key}"
+    def _refusal(self, path: str, headers: Any) -> tuple[int, Any] | None:
+        if headers.get("Authorization", "") == f"Bearer {self.api_key}":
+            return None
+        return 401, {"error": {"type": "invalid_request_error", "code": "invalid_api_key",
+                               "message": "Incorrect API key provided."}}  # fmt: skip
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         return {"type": kind, "event_id": f"event_{next(self._ids)}", **fields}

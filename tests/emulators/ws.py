@@ -107,11 +107,22 @@ class _SessionEnded(Exception):
 
 class WebSocketServer:
     """Runs ``session_fn`` for every connection; ``tls=True`` serves ``wss://`` with the test CA
-    of :mod:`tests.emulators.tls` (clients trust ``tls.client_context()``)."""
+    of :mod:`tests.emulators.tls` (clients trust ``tls.client_context()``).
 
-    def __init__(self, session_fn: Callable[[WSSession], None], *, tls: bool = False) -> None:
+    ``refuse(path, headers)``, called before the handshake, returns ``(status, json_body)`` to
+    refuse the upgrade with that HTTP answer (a bad key: 401), or None to accept it.
+    """
+
+    def __init__(
+        self,
+        session_fn: Callable[[WSSession], None],
+        *,
+        tls: bool = False,
+        refuse: Callable[[str, Any], tuple[int, Any] | None] | None = None,
+    ) -> None:
         self.session_fn = session_fn
         self.tls = tls
+        self.refuse = refuse
         self._lock = threading.Lock()
         self._received: list[RecordedMessage] = []
         self._handshakes: list[WSSession] = []
@@ -129,6 +140,7 @@ class WebSocketServer:
             self._handle,
             "127.0.0.1",
             0,
+            process_request=self._process_request if self.refuse else None,
             ssl=server_context() if self.tls else None,
             compression=None,
             max_size=None,
@@ -191,6 +203,16 @@ class WebSocketServer:
             self._errors.clear()
 
     # -- internals -------------------------------------------------------------------------------
+    def _process_request(self, connection: Any, request: Any) -> Any:
+        assert self.refuse is not None
+        refusal = self.refuse(request.path, request.headers)
+        if refusal is None:
+            return None
+        status, body = refusal
+        response = connection.respond(status, json.dumps(body))
+        response.headers["Content-Type"] = "application/json"
+        return response
+
     def _record(self, message: RecordedMessage) -> None:
         with self._lock:
             self._received.append(message)
