@@ -11,6 +11,7 @@ const voiceTest = (window.voiceTest = {
   events: {}, // type -> count received
   audioDeltasScheduled: 0,
   audioSecondsScheduled: 0,
+  underruns: 0, // chunks of one answer that found the playback queue already empty
   micChunksSent: 0,
   userTranscripts: [],
   agentTranscripts: [],
@@ -36,6 +37,7 @@ let agentName = "Agent";
 let audioCtx = null;
 let mic = null; // {stream, source, node}
 let playhead = 0; // when the next audio delta starts, in audioCtx time
+let lastPlayed = null; // the response whose audio was scheduled last
 const playing = new Set();
 const open = new Set(); // response ids created and not done yet
 const cancelled = new Set(); // response ids whose remaining audio is dropped
@@ -117,7 +119,9 @@ const handlers = {
     voiceTest.agentTranscripts.push(el.dataset.text);
   },
   agent_response_audio_delta(e) {
-    if (!cancelled.has(e.response_id)) play(e.delta, (e.format || {}).sample_rate || 24000);
+    if (!cancelled.has(e.response_id)) {
+      play(e.delta, (e.format || {}).sample_rate || 24000, e.response_id);
+    }
   },
   agent_response_done(e) {
     open.delete(e.response_id);
@@ -171,7 +175,7 @@ function ensureAudio() {
   return audioCtx;
 }
 
-function play(base64, sampleRate) {
+function play(base64, sampleRate, responseId) {
   const ctx = ensureAudio();
   const pcm = base64ToInt16(base64);
   if (!pcm.length) return;
@@ -183,6 +187,9 @@ function play(base64, sampleRate) {
   source.connect(ctx.destination);
   // Back to back: each chunk starts where the previous one ends (a little ahead of now when
   // the queue ran dry), so the answer plays without gaps or overlaps.
+  const dry = playhead < ctx.currentTime;
+  if (dry && responseId === lastPlayed) voiceTest.underruns += 1;
+  lastPlayed = responseId;
   playhead = Math.max(playhead, ctx.currentTime + 0.05);
   source.start(playhead);
   playhead += buffer.duration;
@@ -200,6 +207,7 @@ function stopPlayback() {
   }
   playing.clear();
   playhead = 0;
+  lastPlayed = null;
 }
 
 function interrupt() {
