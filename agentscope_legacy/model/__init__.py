@@ -12,7 +12,9 @@
 
 Each model holds one wrapper of :mod:`agentscope_legacy.models` (``model.wrapper``), which does
 the provider work: request building, the SDK call (its async client where there is one),
-parsing, retries, typed errors and usage records.
+parsing, retries, typed errors and usage records. A custom provider's model implements only
+``_generate`` and gets an adapter as its wrapper (``_adapter``). ``ModelRegistry`` turns
+``"provider:model"`` strings into models; ``GenerateOptions`` are the common options.
 """
 
 from ..models._structured import (
@@ -28,6 +30,8 @@ from ._gemini_model import GeminiChatModel
 from ._llamacpp_model import LlamaCppChatModel
 from ._ollama_model import OllamaChatModel
 from ._openai_model import OpenAIChatModel
+from ._options import GenerateOptions
+from ._registry import ModelFactory, ModelRegistry
 from ._response import ChatResponse, ChatUsage
 
 __all__ = [
@@ -38,7 +42,10 @@ __all__ = [
     "ChatUsage",
     "DashScopeChatModel",
     "GeminiChatModel",
+    "GenerateOptions",
     "LlamaCppChatModel",
+    "ModelFactory",
+    "ModelRegistry",
     "OllamaChatModel",
     "OpenAIChatModel",
     "StructuredOutputError",

@@ -7,7 +7,7 @@ usage; the ChatModel turns its ``ModelResponse`` into :class:`ChatResponse` obje
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from loguru import logger
@@ -55,6 +55,30 @@ class ChatModelBase:
     def __init__(self, model_name: str, stream: bool) -> None:
         self.model_name = model_name
         self.stream = stream
+
+    def _generate(
+        self, messages: list[dict[str, Any]], **kwargs: Any
+    ) -> AsyncIterator[ChatResponse]:
+        """A custom provider's one call: an async generator of accumulative ChatResponses.
+
+        Implement this instead of holding a legacy wrapper (the reference's ``doStream``):
+        yield the reply so far as it arrives (or once, whole), the last one with its usage.
+        ``kwargs`` hold ``tools``, ``tool_choice`` and generation parameters when given. The
+        model then gets :class:`~agentscope_legacy.model._adapter.ChatModelWrapper` as its
+        ``wrapper``, and with it budgets, records and use by agents and experiments.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement _generate")
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only when ``wrapper`` was never set: a custom model implementing _generate.
+        # Adapting here (not in __call__) serves every reader of ``model.wrapper`` alike.
+        if name == "wrapper" and type(self)._generate is not ChatModelBase._generate:
+            from ._adapter import ChatModelWrapper
+
+            wrapper = self.__dict__["wrapper"] = ChatModelWrapper(self)
+            return wrapper
+        hint = " (set it in __init__, or implement _generate)" if name == "wrapper" else ""
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{hint}")
 
     async def __call__(
         self,
