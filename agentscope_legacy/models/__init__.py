@@ -44,7 +44,13 @@ def read_model_configs(
 
 
 def load_model_by_config_name(config_name: str, fresh: bool = False) -> ModelWrapperBase:
-    """The wrapper built from a loaded config (shared unless ``fresh``)."""
+    """The wrapper built from a loaded config (shared unless ``fresh``), or from a
+    ``"provider:model"`` string (``"anthropic:claude-sonnet-4-5"``, see
+    ``agentscope_legacy.model.ModelRegistry``).
+
+    Precedence: a loaded config_name always wins; only a name that is no loaded config is
+    resolved as a model id. A name that is neither is a ConfigError with a did-you-mean.
+    """
     return ModelManager.get_instance().get_model_by_config_name(config_name, fresh=fresh)
 
 

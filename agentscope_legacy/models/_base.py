@@ -135,6 +135,8 @@ class ModelWrapperBase(RetryMixin):
         self.config_name = config_name
         self.model_name = model_name if model_name is not None else config_name
         self.stream = stream
+        if hasattr(generate_args, "for_wrapper"):  # GenerateOptions (agentscope_legacy.model)
+            generate_args = generate_args.for_wrapper(self)
         self.generate_args = dict(generate_args or {})
         self.max_retries = max_retries
         self.retry_interval = retry_interval
@@ -233,6 +235,11 @@ class ModelWrapperBase(RetryMixin):
         use_stream = self.stream if stream is None else bool(stream)
         if use_stream and not self.can_stream:
             raise ValueError(f"model_type '{self.model_type}' does not support streaming")
+        options = kwargs.pop("options", None)
+        if hasattr(options, "for_wrapper"):  # GenerateOptions: the common names, translated
+            kwargs = {**options.for_wrapper(self), **kwargs}
+        elif options is not None:
+            kwargs["options"] = options  # a provider's own `options` (Ollama's)
         request = self._build_request(*args, stream=use_stream, **{**self.generate_args, **kwargs})
         self._check_budget()  # last: a request that cannot be built is not a call
         return use_stream, request

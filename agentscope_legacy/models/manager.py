@@ -15,6 +15,7 @@ import copy
 import difflib
 import threading
 from collections.abc import Iterable
+from importlib import import_module
 from typing import Any
 
 from loguru import logger
@@ -86,12 +87,14 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
 #: imported here (this layer may not import upward); imported when a manager is built, and
 #: none imports an SDK. ``agentscope_legacy.tts._legacy``: the TTS types (``local_tts``...).
 PLUGIN_MODULES: tuple[str, ...] = ("agentscope_legacy.tts._legacy",)
+#: The module resolving names that are no loaded config (``"provider:model"`` strings):
+#: ``resolve_wrapper(name, manager)`` and ``unresolved_hint(name)``, in the newer layer's
+#: ``ModelRegistry``. Named, not imported, for the same reason.
+RESOLVER_MODULE = "agentscope_legacy.model._registry"
 
 
 def plugin_wrappers() -> list[type[ModelWrapperBase]]:
     """The wrapper classes that the ``PLUGIN_MODULES`` contribute."""
-    from importlib import import_module
-
     return [cls for name in PLUGIN_MODULES for cls in import_module(name).wrapper_classes()]
 
 
@@ -231,6 +234,9 @@ class ModelManager:
         cls = self.model_wrapper_mapping.get(data["model_type"])
         if cls is None:
             return [config.issue(self._unknown_type_message(data["model_type"]), "model_type")]
+        if hasattr(data.get("generate_args"), "for_wrapper"):
+            # GenerateOptions (agentscope_legacy.model): this wrapper's own arguments from here
+            data["generate_args"] = data["generate_args"].for_wrapper(cls)
         validator = self._validators.get(cls)
         if validator is None:
             validator = self._validators[cls] = _make_validator(cls.json_schema())
@@ -292,19 +298,37 @@ class ModelManager:
             return model
 
     def _build(self, config_name: str) -> ModelWrapperBase:
-        if not self._configs:
-            raise ConfigError(
-                "no model configs loaded; call agentscope_legacy.init(model_configs=...) "
-                "or read_model_configs(...) first"
-            )
         config = self._configs.get(config_name)
         if config is None:
+            # Not a loaded config: a "provider:model" string? A declared config_name always
+            # wins over the registry, so a config may pin what a string would mean.
+            resolver = import_module(RESOLVER_MODULE)
+            model = resolver.resolve_wrapper(config_name, self)
+            if model is not None:
+                return model
+            also = resolver.unresolved_hint(config_name)
+            if not self._configs:
+                raise ConfigError(
+                    f"cannot find '{config_name}': no model configs loaded (call "
+                    "agentscope_legacy.init(model_configs=...) or read_model_configs(...) "
+                    f"first){also}"
+                )
             close = difflib.get_close_matches(config_name, list(self._configs), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(
                 f"cannot find config_name '{config_name}' in the loaded configs{hint} "
-                f"(loaded: {', '.join(self._configs)})"
+                f"(loaded: {', '.join(self._configs)}){also}"
             )
+        return self._construct(config)
+
+    def build_wrapper(self, config: ModelConfig) -> ModelWrapperBase:
+        """A wrapper from a config that is not loaded, validated first as loaded ones are."""
+        issues = self.validate([config])
+        if issues:
+            raise ConfigError(issues)
+        return self._construct(config)
+
+    def _construct(self, config: ModelConfig) -> ModelWrapperBase:
         if config.missing_env:
             raise ConfigError(
                 [
