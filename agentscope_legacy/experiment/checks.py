@@ -217,10 +217,15 @@ def _check_model(
 ) -> list[ConfigIssue]:
     config = configs.get(name)
     if config is None:
+        from ..model._registry import ModelRegistry, unresolved_hint
+
+        if ModelRegistry.matches(name):  # a "provider:model" string; a declared config wins
+            return []
         close = difflib.get_close_matches(name, list(configs), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         known = ", ".join(configs) or "none: add a `model_configs` section"
-        return [doc.issue(path, f"unknown model config '{name}'{hint} (known: {known})")]
+        also = unresolved_hint(name)
+        return [doc.issue(path, f"unknown model config '{name}'{hint} (known: {known}){also}")]
     return [
         doc.issue(
             path,
