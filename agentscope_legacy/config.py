@@ -328,7 +328,9 @@ def _register_secrets(data: dict[str, Any]) -> None:
     that quotes one)."""
     from ._secrets import register_config_secrets
 
-    register_config_secrets(data)
+    # A credential entry's name and a config's `credential:` are names, not secrets (their
+    # keys look secret-shaped): registered, every later message would mask the name.
+    register_config_secrets({k: v for k, v in data.items() if k not in _CREDENTIAL_REFS})
 
 
 def read_bounded(file: str | os.PathLike) -> bytes:
@@ -461,7 +463,13 @@ def check_nesting(value: Any, file: str | None = None, line: int | None = None) 
 
 
 def read_configs(source: ConfigSource | Iterable[ConfigSource]) -> list[ModelConfig]:
-    """Located configs from a path, a dict, or a list of paths and dicts (nested once)."""
+    """Located configs from a path, a dict, or a list of paths and dicts (nested once); the
+    credential entries among them are merged into the configs naming them
+    (:func:`resolve_credentials`)."""
+    return resolve_credentials(_read_sources(source))
+
+
+def _read_sources(source: ConfigSource | Iterable[ConfigSource]) -> list[ModelConfig]:
     if isinstance(source, (str, os.PathLike)):
         return read_file(source)
     if isinstance(source, dict):
@@ -474,7 +482,7 @@ def read_configs(source: ConfigSource | Iterable[ConfigSource]) -> list[ModelCon
             elif isinstance(item, dict):
                 configs.append(_make_config(item, None, None, {}))
             elif isinstance(item, (list, tuple)):
-                configs.extend(read_configs(list(item)))
+                configs.extend(_read_sources(list(item)))
             else:
                 raise ConfigError(
                     f"a model config must be a dict or a file path, got {type(item).__name__}"
@@ -484,6 +492,154 @@ def read_configs(source: ConfigSource | Iterable[ConfigSource]) -> list[ModelCon
         "model_configs must be a file path, a dict, or a list of paths and dicts; "
         f"got {type(source).__name__}"
     )
+
+
+# -- credentials -------------------------------------------------------------------------------
+#: Provider -> (the chat wrapper's model_type, the wrapper's field for the endpoint): what a
+#: config naming a credential of that provider gets (agentscope_legacy.credential has a class
+#: per provider; register_credential_provider adds one).
+CREDENTIAL_PROVIDERS: dict[str, tuple[str, str]] = {
+    "openai": ("openai_chat", "base_url"),
+    "anthropic": ("anthropic_chat", "base_url"),
+    "dashscope": ("dashscope_chat", "base_url"),
+    "gemini": ("gemini_chat", "base_url"),
+    "ollama": ("ollama_chat", "host"),
+    "deepseek": ("deepseek_chat", "base_url"),
+    "kimi": ("kimi_chat", "base_url"),
+    "xai": ("xai_chat", "base_url"),
+    "vllm": ("vllm_chat", "base_url"),
+    "local": ("llamacpp_chat", "model_path"),
+}
+_CREDENTIAL_REFS = ("credential_name", "credential")
+CREDENTIAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["credential_name", "provider"],
+    "properties": {
+        "credential_name": {"type": "string", "minLength": 1},
+        "provider": {"type": "string", "minLength": 1},
+        "api_key": {"type": ["string", "null"]},
+        "base_url": {"type": ["string", "null"]},
+        "model_path": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+}
+
+
+def register_credential_provider(provider: str, model_type: str, url_field: str) -> None:
+    """Let credential entries name ``provider`` (a custom provider's wrapper type)."""
+    CREDENTIAL_PROVIDERS[provider] = (model_type, url_field)
+
+
+def is_credential(config: ModelConfig) -> bool:
+    """Whether a read unit declares a credential (``credential_name:``) rather than a model."""
+    return "credential_name" in config.data and "config_name" not in config.data
+
+
+def credential_issues(entry: ModelConfig) -> list[ConfigIssue]:
+    """Every problem of one credential entry, checked with :data:`CREDENTIAL_SCHEMA`."""
+    from jsonschema import Draft202012Validator
+
+    name = entry.data.get("credential_name")
+    name = name if isinstance(name, str) else None
+
+    def issue(message: str, key: str | None) -> ConfigIssue:
+        line = entry.key_lines.get(key, entry.line) if key else entry.line
+        return ConfigIssue(message, file=entry.file, line=line, config_name=name, field=key)
+
+    issues = []
+    for error in Draft202012Validator(CREDENTIAL_SCHEMA).iter_errors(entry.data):
+        key = next((str(p) for p in error.absolute_path), None)
+        if error.validator == "additionalProperties":
+            extra = sorted(set(entry.data) - set(CREDENTIAL_SCHEMA["properties"]))
+            issues += [
+                issue(f"unknown field for a credential{_did_you_mean(k)}", str(k)) for k in extra
+            ]
+        elif error.validator == "required":
+            issues.append(issue(error.message.replace("'", "", 2), None))
+        else:  # values are never shown: api_key is a secret
+            issues.append(issue(f"expected {error.schema.get('type')}", key))
+    provider = entry.data.get("provider")
+    if isinstance(provider, str) and provider and provider not in CREDENTIAL_PROVIDERS:
+        known = ", ".join(sorted(CREDENTIAL_PROVIDERS))
+        issues.append(issue(f"unknown provider '{provider}' (known: {known})", "provider"))
+    url_field = CREDENTIAL_PROVIDERS.get(provider, ("", "base_url"))[1] if provider else ""
+    for key in ("base_url", "model_path"):
+        wanted = "model_path" if url_field == "model_path" else "base_url"
+        if entry.data.get(key) is not None and key != wanted and provider in CREDENTIAL_PROVIDERS:
+            issues.append(issue(f"provider '{provider}' takes `{wanted}`, not `{key}`", key))
+    return issues
+
+
+def _did_you_mean(key: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(key), list(CREDENTIAL_SCHEMA["properties"]), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def read_credentials(source: ConfigSource | Iterable[ConfigSource]) -> dict[str, ModelConfig]:
+    """The credential entries of ``source`` by ``credential_name``, validated (a ConfigError
+    lists every problem of the whole source, configs included)."""
+    configs = _read_sources(source)
+    resolve_credentials(configs)
+    return {c.data["credential_name"]: c for c in configs if is_credential(c)}
+
+
+def resolve_credentials(configs: list[ModelConfig]) -> list[ModelConfig]:
+    """The model configs of ``configs``, each naming ``credential: <credential_name>`` given
+    that credential's ``model_type`` (unless it sets one), key and endpoint (unless it sets
+    them); the credential entries are dropped. One ConfigError lists every problem."""
+    credentials: dict[str, ModelConfig] = {}
+    issues: list[ConfigIssue] = []
+    models = []
+    for config in configs:
+        if not is_credential(config):
+            models.append(config)
+            continue
+        problems = credential_issues(config)
+        name = config.data.get("credential_name")
+        if not problems and name in credentials:
+            first = credentials[name]
+            where = f" (first defined at {first.file}:{first.line})" if first.file else ""
+            problems.append(
+                ConfigIssue(
+                    f"duplicate credential_name{where}",
+                    file=config.file,
+                    line=config.line,
+                    config_name=name,
+                    field="credential_name",
+                )
+            )
+        issues += problems
+        if not problems:
+            credentials[name] = config
+    for config in models:
+        if "credential" not in config.data:
+            continue
+        ref = config.data["credential"]
+        entry = credentials.get(ref) if isinstance(ref, str) else None
+        if entry is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(ref), list(credentials), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = f" (declared: {', '.join(credentials)})" if credentials else ""
+            issues.append(config.issue(f"unknown credential '{ref}'{hint}{known}", "credential"))
+            continue
+        model_type, url_field = CREDENTIAL_PROVIDERS[entry.data["provider"]]
+        data = {k: v for k, v in config.data.items() if k != "credential"}
+        data.setdefault("model_type", model_type)
+        source = "model_path" if url_field == "model_path" else "base_url"
+        for key, field_name in (("api_key", "api_key"), (source, url_field)):
+            if entry.data.get(key) is None or field_name in data:
+                continue  # the config's own value wins
+            data[field_name] = entry.data[key]
+            if key in entry.missing_env:  # building it will need that variable
+                config.missing_env.setdefault(field_name, entry.missing_env[key])
+        config.data = data
+    if issues:
+        raise ConfigError(issues)
+    return models
 
 
 # -- environment expansion ---------------------------------------------------------------------
