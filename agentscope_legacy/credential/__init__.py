@@ -48,6 +48,17 @@ CREDENTIALS: dict[str, type[CredentialBase]] = {
 }
 
 
+def register_credential(cls: type[CredentialBase]) -> type[CredentialBase]:
+    """Add a custom provider's credential class to ``CREDENTIALS`` (usable as a decorator);
+    with a ``model_type``, credential entries in config files may name its provider too."""
+    from ..config import register_credential_provider
+
+    CREDENTIALS[cls.provider] = cls
+    if cls.model_type is not None:
+        register_credential_provider(cls.provider, cls.model_type, cls.base_url_field)
+    return cls
+
+
 def credential_for(provider: str, **kwargs: Any) -> CredentialBase:
     """A credential of ``provider`` (a key of ``CREDENTIALS``) built with ``kwargs``."""
     cls = CREDENTIALS.get(provider)
@@ -60,6 +71,19 @@ def credential_for(provider: str, **kwargs: Any) -> CredentialBase:
             f"unknown provider '{provider}'{hint} (known: {', '.join(sorted(CREDENTIALS))})"
         )
     return cls(**kwargs)
+
+
+def load_credentials(source: Any) -> dict[str, CredentialBase]:
+    """The credentials declared in config files or dicts (entries with ``credential_name:``
+    and ``provider:``, beside the model configs naming them), by name."""
+    from ..config import read_credentials
+
+    built = {}
+    for name, entry in read_credentials(source).items():
+        data = entry.data
+        fields = {k: data[k] for k in ("api_key", "base_url", "model_path") if data.get(k)}
+        built[name] = credential_for(data["provider"], **fields)
+    return built
 
 
 __all__ = [
@@ -77,4 +101,6 @@ __all__ = [
     "VLLMCredential",
     "XAICredential",
     "credential_for",
+    "load_credentials",
+    "register_credential",
 ]

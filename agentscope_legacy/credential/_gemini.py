@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ResponseFormatError
+from ..errors import AuthenticationError, BadRequestError, ResponseFormatError
 from ._base import CredentialBase, MalformedEntry, as_json, collect_cards, optional_int
 from ._card import ModelCard
 
@@ -50,11 +50,28 @@ class GeminiCredential(CredentialBase):
 
     def _fetch_models(self) -> list[ModelCard]:
         wrapper = self._wrapper()
-        with self._translated(wrapper):
-            try:
-                entries = list(wrapper.client.models.list(config={"page_size": PAGE_SIZE}))
-            except ValueError as exc:  # pydantic's ValidationError: the page is not Gemini's
-                if type(exc).__name__ != "ValidationError":
-                    raise
-                raise ResponseFormatError(f"malformed model listing: {exc}") from exc
+        try:
+            with self._translated(wrapper):
+                try:
+                    entries = list(wrapper.client.models.list(config={"page_size": PAGE_SIZE}))
+                except ValueError as exc:  # pydantic's ValidationError: not Gemini's shape
+                    if type(exc).__name__ != "ValidationError":
+                        raise
+                    # The SDK validates a page whole: one mistyped entry fails all of it.
+                    raise ResponseFormatError(f"malformed model listing: {exc}") from exc
+        except BadRequestError as exc:
+            if not _key_invalid(exc.body):
+                raise
+            # Google answers a wrong key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
+            raise AuthenticationError(
+                exc.message, provider=self.provider, status=exc.status, body=exc.body
+            ) from exc
         return collect_cards(self.provider, entries, gemini_card)
+
+
+def _key_invalid(body: Any) -> bool:
+    error = body.get("error", body) if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return isinstance(details, list) and any(
+        isinstance(d, dict) and d.get("reason") == "API_KEY_INVALID" for d in details
+    )

@@ -22,9 +22,11 @@ import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .base import JSONReply, RecordedRequest, Reply, StreamReply
 from .fixtures import emulator_fixture, shared_emulator_of
+from .listing import ModelListing
 from .script import ChatScript, ScriptedChatServer, split_text
 
 __all__ = ["AnthropicEmulator", "anthropic_server", "shared_anthropic_emulator"]
@@ -50,8 +52,23 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(data).encode())
 
 
-class AnthropicEmulator(ScriptedChatServer):
-    """Anthropic server: ``POST /v1/messages``, streamed or not."""
+class AnthropicEmulator(ModelListing, ScriptedChatServer):
+    """Anthropic server: ``POST /v1/messages``, streamed or not, and ``GET /v1/models``."""
+
+    default_models = [
+        {
+            "type": "model",
+            "id": "claude-sonnet-4-5-20250929",
+            "display_name": "Claude Sonnet 4.5",
+            "created_at": "2025-09-29T00:00:00Z",
+        },
+        {
+            "type": "model",
+            "id": "claude-haiku-4-5-20251001",
+            "display_name": "Claude Haiku 4.5",
+            "created_at": "2025-10-15T00:00:00Z",
+        },
+    ]
 
     def __init__(self, *, tls: bool = False) -> None:
         super().__init__(tls=tls)
@@ -76,7 +93,44 @@ class AnthropicEmulator(ScriptedChatServer):
             return self._messages(req)
         if req.method == "POST" and path == "/v1/messages/count_tokens":
             return self._count_tokens(req)
+        if req.method == "GET" and path == "/v1/models":
+            return self._models(req)
         return self.not_found(req)
+
+    def _models(self, req: RecordedRequest) -> Reply:
+        """``{"data", "has_more", "first_id", "last_id"}``, a page of ``limit`` (default 20)
+        entries after ``after_id``, newest first as the API lists them."""
+        # This SDK sends the key as a bearer token; older ones (and curl examples) as x-api-key.
+        bearer = req.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if self.key_refused(req.headers.get("x-api-key") or bearer):
+            return self._error(401, "invalid x-api-key")
+        query = parse_qs(urlsplit(req.path).query)
+        try:
+            limit = int(query.get("limit", ["20"])[0])
+        except ValueError:
+            return self._error(400, "limit: Input should be a valid integer")
+        start = 0
+        after = query.get("after_id", [None])[0]
+        if after is not None and isinstance(self.models, list):
+            ids = [m.get("id") if isinstance(m, dict) else None for m in self.models]
+            if after not in ids:
+                return self._error(400, f"after_id: unknown model id {after!r}")
+            start = ids.index(after) + 1
+        data, following = self.page(start, limit)
+        if not isinstance(data, list):
+            return JSONReply({"data": data, "has_more": False})
+
+        def entry_id(entry: object) -> object:
+            return entry.get("id") if isinstance(entry, dict) else None
+
+        return JSONReply(
+            {
+                "data": data,
+                "has_more": following is not None,
+                "first_id": entry_id(data[0]) if data else None,
+                "last_id": entry_id(data[-1]) if data else None,
+            }
+        )
 
     def _count_tokens(self, req: RecordedRequest) -> Reply:
         """``{"input_tokens": n}``, n from :func:`count_input_tokens` (deterministic)."""

@@ -12,6 +12,8 @@ Routes (under any prefix, normally ``/api/v1``; see ``wire_protocols.md`` sectio
 * ``POST .../services/aigc/text2image/image-synthesis`` (needs ``X-DashScope-Async: enable``,
   like the real service) creates a task; ``GET .../tasks/<id>`` polls it.
 * ``GET /files/img-<i>.png`` serves the generated image.
+* ``GET /compatible-mode/v1/models``: the model listing of DashScope's OpenAI-compatible mode
+  (OpenAI's shape and errors; the native API has no listing).
 
 Errors use DashScope's ``{"code", "message", "request_id"}`` body; an in-stream error is an
 ``event:error`` event.
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .base import JSONReply, RawReply, RecordedRequest, Reply, StreamReply
+from .listing import ModelListing
 from .openai_compat import TINY_PNG, embedding_vector
 from .script import ChatScript, ScriptedChatServer, split_text
 
@@ -50,8 +53,13 @@ _ERROR_CODES = {
 }
 
 
-class DashScopeEmulator(ScriptedChatServer):
+class DashScopeEmulator(ModelListing, ScriptedChatServer):
     """DashScope native API on loopback; ``api_base`` is what ``base_address`` should be."""
+
+    default_models = [
+        {"id": "qwen-plus", "object": "model", "created": 1745994925, "owned_by": "system"},
+        {"id": "qwen3-max", "object": "model", "created": 1758211200, "owned_by": "system"},
+    ]
 
     def __init__(self, *, tls: bool = False) -> None:
         super().__init__(tls=tls)
@@ -106,6 +114,8 @@ class DashScopeEmulator(ScriptedChatServer):
         path = req.path.split("?", 1)[0]
         if req.method == "GET" and _FILE_RE.match(path):
             return RawReply(TINY_PNG, content_type="image/png")
+        if req.method == "GET" and path == "/compatible-mode/v1/models":
+            return self._models(req)
         if not req.headers.get("authorization", "").removeprefix("Bearer ").strip():
             return self._error(401, "Invalid API-key provided.")
         if req.method == "POST" and path.endswith((TEXT_PATH, MULTIMODAL_PATH)):
@@ -118,6 +128,19 @@ class DashScopeEmulator(ScriptedChatServer):
         if req.method == "GET" and match:
             return self._poll_task(match.group(1))
         return self._error(404, f"no route for {req.method} {req.path}")
+
+    def _models(self, req: RecordedRequest) -> Reply:
+        """OpenAI's listing shape; a refused key gets the compatible mode's OpenAI-style 401."""
+        key = req.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if self.key_refused(key):
+            error = {
+                "message": "Incorrect API key provided. ",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+            return JSONReply({"error": error, "request_id": f"req-{next(self._ids)}"}, status=401)
+        return JSONReply({"object": "list", "data": self.models})
 
     # -- chat ------------------------------------------------------------
 

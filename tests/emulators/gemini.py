@@ -6,7 +6,9 @@ Routes (``wire_protocols.md`` section 6), under ``/v1`` (the SDK's default) and 
 * ``POST /{version}/models/{model}:streamGenerateContent?alt=sse``: SSE, ``data: `` (with the
   space) and a full ``GenerateContentResponse`` per event, no ``[DONE]``: EOF ends the stream;
 * ``POST /{version}/models/{model}:batchEmbedContents``: ``{"embeddings": [{"values": [...]}]}``;
-* ``POST /{version}/models/{model}:countTokens``: ``{"totalTokens": n}`` (see ``count_tokens_of``).
+* ``POST /{version}/models/{model}:countTokens``: ``{"totalTokens": n}`` (see ``count_tokens_of``);
+* ``GET /{version}/models?pageSize=&pageToken=``: ``{"models": [...], "nextPageToken"}``; a key
+  other than ``listing_key`` gets Google's 400 ``API_KEY_INVALID`` (as the real API answers).
 
 The scripted reply (:class:`~tests.emulators.script.ChatScript`) is rendered as Gemini does:
 thoughts are parts with ``"thought": true``, a tool call is one whole ``functionCall`` part with
@@ -26,8 +28,10 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from .base import JSONReply, RecordedRequest, Reply, StreamReply
+from .listing import ModelListing
 from .openai_compat import DEFAULT_EMBEDDING_DIM, embedding_vector
 from .script import ChatScript, ScriptedChatServer
 
@@ -56,8 +60,33 @@ def google_status(code: int) -> str:
     return _STATUS.get(code, "UNKNOWN")
 
 
-class GeminiEmulator(ScriptedChatServer):
+class GeminiEmulator(ModelListing, ScriptedChatServer):
     """Gemini API server answering from the scripted chat reply."""
+
+    default_models = [
+        {
+            "name": "models/gemini-2.5-flash",
+            "version": "001",
+            "displayName": "Gemini 2.5 Flash",
+            "description": "Stable version of Gemini 2.5 Flash",
+            "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+            "temperature": 1,
+            "topP": 0.95,
+            "topK": 64,
+            "maxTemperature": 2,
+            "thinking": True,
+        },
+        {
+            "name": "models/gemini-embedding-001",
+            "version": "001",
+            "displayName": "Gemini Embedding 001",
+            "inputTokenLimit": 2048,
+            "outputTokenLimit": 1,
+            "supportedGenerationMethods": ["embedContent", "countTextTokens"],
+        },
+    ]
 
     def __init__(self, *, tls: bool = False) -> None:
         super().__init__(tls=tls)
@@ -86,10 +115,38 @@ class GeminiEmulator(ScriptedChatServer):
     def _error(self, status: int, message: str) -> Reply:
         return JSONReply(self.error_body(status, message), status=status)
 
+    def _models(self, req: RecordedRequest) -> Reply:
+        key = req.headers.get("x-goog-api-key")
+        if not key:
+            return self._error(403, "Method doesn't allow unregistered callers.")
+        if self.key_refused(key):
+            body = self.error_body(400, "API key not valid. Please pass a valid API key.")
+            body["error"]["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                }
+            ]
+            return JSONReply(body, status=400)
+        query = parse_qs(urlsplit(req.path).query)
+        try:
+            size = int(query.get("pageSize", ["50"])[0])
+            start = int(query.get("pageToken", ["0"])[0])
+        except ValueError:
+            return self._error(400, "Invalid page token or size.")
+        data, following = self.page(start, size)
+        body: dict[str, Any] = {"models": data}
+        if following is not None:
+            body["nextPageToken"] = str(following)
+        return JSONReply(body)
+
     # -- routing ---------------------------------------------------------
 
     def handle(self, req: RecordedRequest) -> Reply:
         path, _, query = req.path.partition("?")
+        if req.method == "GET" and re.fullmatch(r"/(v1|v1beta|v1alpha)/models", path):
+            return self._models(req)
         match = _ROUTE.match(path)
         if req.method != "POST" or match is None:
             return self.not_found(req)

@@ -24,8 +24,9 @@ class ModelListing:
 
     def _reset_listing(self) -> None:
         self.models: Any = copy.deepcopy(self.default_models)
-        #: Entries per page when the client asks for no page size (the provider's default).
-        self.page_size = 20
+        #: The most entries the server sends in one page, whatever the client asks (a test
+        #: lowers it to make a short listing span pages).
+        self.page_size = 1000
         #: The only key the listing accepts; None: any non-empty key.
         self.listing_key: str | None = None
 
@@ -45,11 +46,11 @@ class ModelListing:
             return True
         return self.listing_key is not None and key != self.listing_key
 
-    def page(self, start: int, limit: int | None) -> tuple[Any, int | None]:
-        """The entries from ``start``, at most ``limit`` (else :attr:`page_size`), and the
+    def page(self, start: int, limit: int) -> tuple[Any, int | None]:
+        """The entries from ``start``, at most ``limit`` (capped by :attr:`page_size`), and the
         index of the next page (None at the end). A malformed listing is returned as is."""
         if not isinstance(self.models, list):
             return self.models, None
-        size = max(1, limit or self.page_size)
+        size = max(1, min(limit, self.page_size))
         end = start + size
         return self.models[start:end], end if end < len(self.models) else None

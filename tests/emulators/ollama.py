@@ -17,6 +17,7 @@ from typing import Any
 
 from .base import JSONReply, RecordedRequest, Reply, StreamReply
 from .fixtures import emulator_fixture, shared_emulator_of
+from .listing import ModelListing
 from .openai_compat import embedding_vector
 from .script import ChatScript, ScriptedChatServer
 
@@ -30,8 +31,57 @@ def _line(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj).encode() + b"\n"
 
 
-class OllamaEmulator(ScriptedChatServer):
-    """Ollama server answering chat and generate requests from the scripted reply."""
+def _tag(name: str, family: str, size: str) -> dict[str, Any]:
+    """A ``/api/tags`` entry as Ollama sends it."""
+    return {
+        "name": name,
+        "model": name,
+        "modified_at": CREATED_AT,
+        "size": 2019393189,
+        "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+        "details": {
+            "parent_model": "",
+            "format": "gguf",
+            "family": family,
+            "families": [family],
+            "parameter_size": size,
+            "quantization_level": "Q4_K_M",
+        },
+    }
+
+
+def _show(arch: str, context: int, capabilities: list[str]) -> dict[str, Any]:
+    """A ``/api/show`` reply as Ollama sends it (``model_info`` keys prefixed by the
+    architecture)."""
+    return {
+        "modelfile": "FROM /models/blob\n",
+        "parameters": 'stop "<|eot_id|>"',
+        "template": "{{ .Prompt }}",
+        "details": {"format": "gguf", "family": arch, "parameter_size": "3.2B"},
+        "model_info": {
+            "general.architecture": arch,
+            "general.parameter_count": 3212749888,
+            f"{arch}.context_length": context,
+            f"{arch}.embedding_length": 3072,
+        },
+        "capabilities": capabilities,
+        "modified_at": CREATED_AT,
+    }
+
+
+class OllamaEmulator(ModelListing, ScriptedChatServer):
+    """Ollama server answering chat and generate requests from the scripted reply, and
+    ``GET /api/tags`` + ``POST /api/show`` from :attr:`models` and :attr:`shows`."""
+
+    default_models = [_tag("llama3.2:latest", "llama", "3.2B"), _tag("qwen3:4b", "qwen3", "4.0B")]
+
+    def _reset_listing(self) -> None:
+        super()._reset_listing()
+        #: ``/api/show`` replies by model name (a model without one answers 404).
+        self.shows: dict[str, Any] = {
+            "llama3.2:latest": _show("llama", 131072, ["completion", "tools"]),
+            "qwen3:4b": _show("qwen3", 40960, ["completion", "tools", "thinking"]),
+        }
 
     # NDJSON has no comments: spaces without a newline keep the line from ever completing.
     keepalive_event = b" "
@@ -45,6 +95,18 @@ class OllamaEmulator(ScriptedChatServer):
     def handle(self, req: RecordedRequest) -> Reply:
         path = req.path.split("?", 1)[0]
         body = req.json
+        if path in ("/api/tags", "/api/show") and self.listing_key is not None:
+            # Hosted Ollama (ollama.com) wants a bearer key; a local server has no auth.
+            if req.headers.get("authorization", "") != f"Bearer {self.listing_key}":
+                return self._error(401, "unauthorized")
+        if req.method == "GET" and path == "/api/tags":
+            return JSONReply({"models": self.models})
+        if req.method == "POST" and path == "/api/show":
+            name = body.get("model") if isinstance(body, dict) else None
+            show = self.shows.get(name) if isinstance(name, str) else None
+            if show is None:
+                return self._error(404, f"model '{name}' not found")
+            return JSONReply(show)
         if req.method != "POST" or path not in ("/api/chat", "/api/generate", "/api/embed"):
             return self.not_found(req)
         if not isinstance(body, dict):
