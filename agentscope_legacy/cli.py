@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import _cli_models
+
 #: Where ``say`` and ``chat --voice`` look for TTS configs by default.
 _TTS_CONFIGS = "configs/tts.yaml"
 #: Where ``voice serve`` looks for realtime configs by default.
@@ -31,12 +33,17 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--model-configs",
         "-m",
-        required=True,
         nargs="+",
         metavar="FILE",
-        help="YAML or JSON model config file(s)",
+        help="YAML or JSON model config file(s) (none needed for a provider:model string)",
     )
-    chat.add_argument("--config-name", "-c", required=True, help="which config to chat with")
+    chat.add_argument(
+        "--config-name",
+        "-c",
+        required=True,
+        help="which config to chat with, or a provider:model string (openai:gpt-4o-mini; a "
+        "config of that name wins)",
+    )
     chat.add_argument("--once", metavar="PROMPT", help="send one prompt, print the reply, exit")
     chat.add_argument("--system", default="You are a helpful assistant.", help="system prompt")
     chat.add_argument("--name", help="the assistant's display name (default: the config name)")
@@ -95,8 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("files", nargs="+", metavar="FILE")
 
-    models = sub.add_parser("models", help="list the configs in model config files")
-    models.add_argument("files", nargs="+", metavar="FILE")
+    models = sub.add_parser(
+        "models", help="list the configs in model config files, or a provider's models"
+    )
+    models.add_argument("files", nargs="*", metavar="FILE")
+    _cli_models.add_provider_arguments(models)
 
     run = sub.add_parser(
         "run",
@@ -324,6 +334,11 @@ def _validate_experiment(file: str) -> tuple[list, list]:
 
 
 def _models(args: argparse.Namespace) -> int:
+    if args.provider:
+        return _cli_models.list_provider_models(args)
+    if not args.files:
+        print("error: give model config files, or --provider", file=sys.stderr)
+        return 2
     _, configs, issues = _load(args.files)
     rows = [("config_name", "model_type", "model_name", "stream")]
     for c in configs:
@@ -359,6 +374,7 @@ def _chat(args: argparse.Namespace) -> int:
             logger_level="WARNING",
         )
         model = load_model_by_config_name(args.config_name)
+        args.stream = _cli_models.chat_stream_default(args, model)
         voice = _voice(args) if args.voice else None
     except AgentScopeError as exc:
         print(f"error: {exc}", file=sys.stderr)
