@@ -179,6 +179,8 @@ def test_page_mechanics_on_the_fake_model(browser, tone_wav):
         heard = float(hook["userTranscripts"][0].split()[1])
         assert 0.5 <= heard <= 1.1, hook["userTranscripts"]
         assert _texts(driver, "user")[0] == hook["userTranscripts"][0]
+        chunks = EchoRealtimeModel.instances[0].audio_chunks
+        assert set(chunks) == {1024}, set(chunks)  # 512 samples of PCM16 at 16 kHz: 32 ms
         driver.find_element(By.ID, "interrupt").click()
         hook = _wait(driver, 10, lambda h: h["events"].get("agent_response_done"),
                      "the interrupted response's end")

@@ -81,6 +81,7 @@ class EchoRealtimeModel(RealtimeModelBase):
         self.drop_after, self.fail_connect, self.quiet_ms = drop_after, fail_connect, quiet_ms
         self.instructions = ""
         self.texts: list[str] = []
+        self.audio_chunks: list[int] = []  # bytes of each audio chunk received
         self.cancels = 0
         self.closed = False
         self._raw: asyncio.Queue[Any] | None = None
@@ -134,6 +135,7 @@ class EchoRealtimeModel(RealtimeModelBase):
             self._answer.cancel()
 
     async def _send_audio(self, pcm: bytes) -> None:
+        self.audio_chunks.append(len(pcm))
         ms = len(pcm) / 2 / self.input_sample_rate * 1000
         loud = _rms(pcm) > 300
         if loud and not self._speaking:
@@ -204,6 +206,7 @@ class Served:
         options = uvicorn_options("127.0.0.1", self.port)
         if ws_max_size is not None:
             options["ws_max_size"] = ws_max_size
+        options["log_config"] = None  # uvicorn's own config would drop nothing_escapes' handler
         self.server = uvicorn.Server(uvicorn.Config(app, **options))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
@@ -609,6 +612,29 @@ def test_a_provider_that_refuses_the_key_is_an_agent_error_without_the_key(serve
     error = run(go())
     assert error["error_type"] == "AuthenticationError" and error["code"] == "401"
     assert KEY not in json.dumps(error) and "cannot start the agent" in error["message"]
+
+
+def test_a_model_factory_that_fails_is_an_agent_error_and_the_server_goes_on(serve):
+    calls = []
+
+    def factory() -> EchoRealtimeModel:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("no model today")
+        return EchoRealtimeModel()
+
+    served = serve(factory)
+
+    async def go() -> dict[str, Any]:
+        async with page(served.ws_url()) as ws:
+            await ws.send(json.dumps({"type": "client_session_create"}))
+            error = await until(ws, "agent_error")
+            await ws.send(json.dumps({"type": "client_session_create"}))  # try again: works
+            await until(ws, "agent_ready")
+            return error
+
+    error = run(go())
+    assert error["error_type"] == "RuntimeError" and "no model today" in error["message"]
 
 
 def test_create_app_checks_its_limits():

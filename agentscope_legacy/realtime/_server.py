@@ -172,10 +172,10 @@ class _Session:
             data = message.get("text")
             if data is None:
                 data = message.get("bytes") or b""
-            if len(data) > self.max_bytes:
+            size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "replace"))
+            if size > self.max_bytes:
                 self._error("MessageTooLarge", "1009",
-                            f"a message of {len(data)} bytes is over the limit of "
-                            f"{self.max_bytes}")
+                            f"a message of {size} bytes is over the limit of {self.max_bytes}")
                 continue
             try:
                 event = ClientEvents.from_json(data)
