@@ -83,6 +83,15 @@ def test_missing_packages_name_the_extra(monkeypatch):
         asyncio.run(LocalRealtimeModel(tts=object()).connect(asyncio.Queue()))
 
 
+@pytest.mark.parametrize("kwargs", [
+    {"vad": "silero:2"}, {"vad": "webrtc:01"}, {"vad": "energy"}, {"silence_ms": 0},
+    {"max_tokens": "many"}, {"clause_words": -1},
+])
+def test_bad_settings_fail_at_construction(kwargs):
+    with pytest.raises(ValueError, match="(?i)" + next(iter(kwargs)).split("_")[0]):
+        LocalRealtimeModel(**kwargs)
+
+
 def test_a_key_is_never_shown():
     model = LocalRealtimeModel(api_key="sk-local-secret-123")
     assert "sk-local-secret-123" not in repr(model)
@@ -343,3 +352,33 @@ def test_disconnect_mid_answer_stops_everything(speech):
     assert late == 0  # and no event came after
     after = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert after == []
+
+
+class _Refusing:
+    """A chat model whose provider refuses (a rate limit), as a remote one might."""
+
+    async def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        from agentscope_legacy.errors import RateLimitError
+
+        raise RateLimitError("slow down", provider="somewhere", model="m", status=429)
+
+
+@pytest.mark.slow
+def test_a_failing_chat_model_is_an_error_event_and_the_session_goes_on(speech):
+    async def scenario() -> tuple[list, bool]:
+        queue: asyncio.Queue = asyncio.Queue()
+        model = LocalRealtimeModel(chat_model=_Refusing())
+        await model.connect(queue)
+        seen: list = []
+        try:
+            await model.send({"type": "text", "text": "Hello?"})
+            await _until(queue, E.ModelErrorEvent, seen)
+            return seen, model.connected
+        finally:
+            await model.disconnect()
+
+    seen, connected = asyncio.run(scenario())
+    error = seen[-1]
+    assert (error.error_type, error.code) == ("RateLimitError", "429")
+    assert "somewhere" in error.message
+    assert connected

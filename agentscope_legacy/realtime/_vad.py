@@ -11,21 +11,24 @@ Two frame classifiers, one segmenter:
 utterance's audio: speech starts after ``min_speech_ms`` of speech, ends after
 ``silence_ms`` of silence. Times are milliseconds of audio since the segmenter began.
 
-Measured on this 2-core machine (``python benchmarks/realtime_local.py --vad``; speech of the
-local Piper voice, resampled to 16 kHz, between stretches of silence and of white noise at
--30 dBFS; ``silence_ms=600``):
+Measured on this 2-core machine (``python benchmarks/realtime_local.py --vad``): the local
+Piper voice saying a question (resampled to 16 kHz), with 1 s before and 2 s after, in silence
+and in white noise at -30 dBFS; 20 ms chunks; ``silence_ms=600``. "End" is when the end mark
+came, after the speech's last sample above -40 dBFS (600 ms of it is the silence asked for).
 
-================  =======================  ===================================  ==========
-VAD               CPU per second of audio  end of speech detected after         false
-                                           (the speech's true end)              starts
-================  =======================  ===================================  ==========
-webrtc (mode 3)   0.6 ms                   630 ms (silence), never (noise)      in noise
-silero (0.5)      14 ms                    660 ms (silence), 660 ms (noise)     none
-================  =======================  ===================================  ==========
+=================  ==================  =========================  ====================
+VAD                CPU per s of audio  end detected after         false starts (noise)
+=================  ==================  =========================  ====================
+webrtc (mode 3)    0.24 ms             706 ms (silence), 646 ms   1
+webrtc (mode 1)    0.23 ms             786 ms (silence), never    1
+silero (0.5)       5.6 ms              666 ms (silence), 666 ms   0
+=================  ==================  =========================  ====================
 
-WebRTC is 20 times cheaper but takes steady noise for speech, so a turn never ends in a noisy
-room; Silero costs 1.4 % of one core and holds in noise. The default is therefore
-``"silero"``; ``"webrtc"`` suits clean input (a headset) on a very small machine.
+WebRTC is 25 times cheaper, but it takes steady noise for speech: a false start in a noisy
+room is a barge-in that cancels the answer, and in its permissive modes the turn never ends.
+Silero costs 0.6 % of one core, ends the turn at the same point in silence and in noise, and
+starts within 20 ms of the speech. The default is therefore ``"silero"``; ``"webrtc"`` suits
+clean input (a headset) on a very small machine.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from typing import Protocol
 
 from ..errors import MissingDependencyError
 
-__all__ = ["FrameVAD", "SileroVAD", "SpeechSegmenter", "VadMark", "WebRtcVAD", "make_vad"]
+__all__ = [
+    "FrameVAD", "SileroVAD", "SpeechSegmenter", "VadMark", "WebRtcVAD", "make_vad", "vad_spec",
+]
 
 RATE = 16000
 
@@ -118,16 +123,29 @@ class SileroVAD:
         return self.probability(frame) >= self.threshold
 
 
+def vad_spec(kind: str) -> tuple[str, float | int | None]:
+    """``"silero"``/``"silero:T"`` (threshold T) or ``"webrtc"``/``"webrtc:N"`` (mode N) as
+    ``(name, argument)``; ValueError for anything else."""
+    name, _, arg = str(kind).partition(":")
+    try:
+        if name == "silero" and (not arg or 0 < float(arg) < 1):
+            return name, float(arg) if arg else None
+        if name == "webrtc" and (not arg or arg in ("0", "1", "2", "3")):
+            return name, int(arg) if arg else None
+    except ValueError:
+        pass
+    raise ValueError(f"unknown VAD {kind!r}: use 'silero', 'silero:<threshold in (0, 1)>', "
+                     "'webrtc' or 'webrtc:<mode 0-3>'")
+
+
 def make_vad(kind: str | FrameVAD) -> FrameVAD:
-    """``"silero"``, ``"webrtc"`` (mode 3), ``"webrtc:N"`` (mode N) or a FrameVAD as is."""
+    """The classifier ``kind`` names (see :func:`vad_spec`), or ``kind`` itself."""
     if not isinstance(kind, str):
         return kind
-    name, _, arg = kind.partition(":")
+    name, arg = vad_spec(kind)
     if name == "silero":
-        return SileroVAD(float(arg) if arg else 0.5)
-    if name == "webrtc":
-        return WebRtcVAD(int(arg) if arg else 3)
-    raise ValueError(f"unknown VAD {kind!r}: use 'silero', 'webrtc' or 'webrtc:0'..'webrtc:3'")
+        return SileroVAD(0.5 if arg is None else float(arg))
+    return WebRtcVAD(3 if arg is None else int(arg))
 
 
 @dataclass
