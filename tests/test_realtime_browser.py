@@ -201,6 +201,31 @@ def test_page_mechanics_on_the_fake_model(browser, tone_wav):
         served.stop()
 
 
+def test_barge_in_stops_the_answer_being_played(browser, tmp_path):
+    """Two utterances: the second starts while the first answer plays (and is still being
+    sent); the page stops playing it and drops the rest of it."""
+    rate = 48000
+    quiet = bytes(int(rate * 0.3) * 2)
+    wav = tmp_path / "two.wav"
+    wav.write_bytes(pcm16_to_wav(quiet + tone(0.6, rate) + quiet * 4 + tone(0.6, rate)
+                                 + quiet * 10, rate))
+    EchoRealtimeModel.instances.clear()
+    served = Served(create_app(lambda: EchoRealtimeModel(chunks=400, delay=0.02),
+                               agent_name="Friday", sys_prompt="You are Friday."))
+    try:
+        driver = browser(wav)
+        _open_page(driver, served)
+        driver.find_element(By.ID, "mic").click()
+        hook = _wait(driver, 30, lambda h: h["bargeIns"] == 1, "the second utterance")
+        scheduled = hook["audioDeltasScheduled"]
+        hook = _wait(driver, 10, lambda h: h["events"].get("agent_response_audio_delta", 0)
+                     >= scheduled + 20, "more of the first answer")
+    finally:
+        served.stop()
+    assert hook["audioDeltasScheduled"] == scheduled  # received, not played
+    assert len(hook["userTranscripts"]) >= 1 and hook["underruns"] == 0
+
+
 def test_page_shows_the_agent_error_and_no_key(browser, tone_wav):
     served = Served(create_app(lambda: EchoRealtimeModel(fail_connect=True),
                                agent_name="Friday", sys_prompt="You are Friday."))

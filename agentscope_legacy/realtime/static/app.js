@@ -13,6 +13,7 @@ const voiceTest = (window.voiceTest = {
   audioSecondsScheduled: 0,
   underruns: 0, // chunks of one answer that found the playback queue already empty
   micChunksSent: 0,
+  bargeIns: 0,
   userTranscripts: [],
   agentTranscripts: [],
   errors: [],
@@ -39,7 +40,7 @@ let mic = null; // {stream, source, node}
 let playhead = 0; // when the next audio delta starts, in audioCtx time
 let lastPlayed = null; // the response whose audio was scheduled last
 const playing = new Set();
-const open = new Set(); // response ids created and not done yet
+const openResponses = new Set(); // response ids created and not done yet
 const cancelled = new Set(); // response ids whose remaining audio is dropped
 const turns = new Map(); // "user:<item_id>" | "agent:<response_id>" -> element
 
@@ -99,7 +100,11 @@ const handlers = {
     showError(`${e.error_type}: ${e.message}`);
   },
   agent_input_started() {
-    stopPlayback(); // barge-in: the user talks over the answer
+    // Barge-in: the user talks over the answer. The model stops it (server VAD); what is
+    // still queued or on its way of that answer is not played.
+    if (openResponses.size) voiceTest.bargeIns += 1;
+    for (const id of openResponses) cancelled.add(id);
+    stopPlayback();
   },
   agent_input_transcription_delta(e) {
     appendTurn("user", e.item_id, e.delta);
@@ -109,7 +114,7 @@ const handlers = {
     voiceTest.userTranscripts.push(e.transcript);
   },
   agent_response_created(e) {
-    open.add(e.response_id);
+    openResponses.add(e.response_id);
   },
   agent_response_audio_transcript_delta(e) {
     appendTurn("agent", e.response_id, e.delta);
@@ -124,7 +129,7 @@ const handlers = {
     }
   },
   agent_response_done(e) {
-    open.delete(e.response_id);
+    openResponses.delete(e.response_id);
     const el = turns.get(`agent:${e.response_id}`);
     if (el && e.metadata && e.metadata.status === "cancelled") el.classList.add("cancelled");
   },
@@ -211,7 +216,7 @@ function stopPlayback() {
 }
 
 function interrupt() {
-  for (const id of open) cancelled.add(id);
+  for (const id of openResponses) cancelled.add(id);
   stopPlayback();
   send({ type: "client_response_cancel", session_id: sessionId });
 }
