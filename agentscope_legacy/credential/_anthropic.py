@@ -43,7 +43,6 @@ class AnthropicCredential(CredentialBase):
         return AnthropicChatModel
 
     def _fetch_models(self) -> list[ModelCard]:
-        wrapper = self._wrapper()
-        with self._translated(wrapper):
+        with self._wrapper() as wrapper, self._translated(wrapper):
             entries = list(wrapper.client.models.list(limit=PAGE_SIZE))
         return collect_cards(self.provider, entries, anthropic_card)

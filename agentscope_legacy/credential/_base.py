@@ -110,14 +110,16 @@ class CredentialBase:
         config.update(fields)
         return config
 
-    def _wrapper(self, **fields: Any) -> ModelWrapperBase:
-        """A 0.x wrapper whose SDK client (key, base URL, timeout, redirect guard) the listing
-        reuses; its model name is never called."""
+    @contextmanager
+    def _wrapper(self, **fields: Any) -> Iterator[ModelWrapperBase]:
+        """A 0.x wrapper whose SDK client (key, base URL, timeout, redirect guard) a listing
+        reuses (its model name is never called); its connections are closed afterwards."""
         from ..models.manager import builtin_wrappers
 
         config = self.wrapper_config("-", timeout=self.timeout, max_retries=0, **fields)
         cls = builtin_wrappers()[config.pop("model_type")]
-        return cls(**config)
+        with closing_client(cls(**config)) as wrapper:
+            yield wrapper
 
     # -- listing -----------------------------------------------------------------------------
     async def list_models(self, *, refresh: bool = False) -> list[ModelCard]:
@@ -161,6 +163,17 @@ class CredentialBase:
             raise error from exc
 
 
+@contextmanager
+def closing_client(wrapper: ModelWrapperBase) -> Iterator[ModelWrapperBase]:
+    """``wrapper``, its SDK client closed on exit (a listing is one call: no pool to keep)."""
+    try:
+        yield wrapper
+    finally:
+        close = getattr(getattr(wrapper, "client", None), "close", None)
+        if callable(close):
+            close()
+
+
 class MalformedEntry(ValueError):
     """One listing entry that is not in the provider's shape (skipped with a warning)."""
 
@@ -186,9 +199,9 @@ def as_json(entry: Any) -> dict[str, Any]:
     dump = getattr(entry, "model_dump", None) or getattr(entry, "to_dict", None)
     if dump is None:
         raise MalformedEntry(f"not an object: {type(entry).__name__}")
-    try:
-        return dump(mode="json", exclude_none=True)
-    except TypeError:  # to_dict() of the openai SDK takes other arguments
+    try:  # an entry of the wrong types is reported by collect_cards, not as a warning here
+        return dump(mode="json", exclude_none=True, warnings=False)
+    except TypeError:  # an SDK whose dump takes other arguments
         return dump()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._base import CredentialBase
+from ._base import CredentialBase, closing_client
 from ._card import ModelCard
 from ._openai import list_openai_models
 
@@ -49,4 +49,5 @@ class DashScopeCredential(CredentialBase):
             timeout=self.timeout,
             max_retries=0,
         )
-        return list_openai_models(self, wrapper)
+        with closing_client(wrapper):
+            return list_openai_models(self, wrapper)

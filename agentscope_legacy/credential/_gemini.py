@@ -49,9 +49,8 @@ class GeminiCredential(CredentialBase):
         return {"api_key": self._api_key, "client_args": self._client_args()}
 
     def _fetch_models(self) -> list[ModelCard]:
-        wrapper = self._wrapper()
         try:
-            with self._translated(wrapper):
+            with self._wrapper() as wrapper, self._translated(wrapper):
                 try:
                     entries = list(wrapper.client.models.list(config={"page_size": PAGE_SIZE}))
                 except ValueError as exc:  # pydantic's ValidationError: not Gemini's shape

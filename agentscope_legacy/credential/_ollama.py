@@ -63,8 +63,9 @@ class OllamaCredential(CredentialBase):
         return args
 
     def _fetch_models(self) -> list[ModelCard]:
-        wrapper = self._wrapper()
-        with self._translated(wrapper):
+        import ollama
+
+        with self._wrapper() as wrapper, self._translated(wrapper):
             listing = wrapper.client.list()
             models = getattr(listing, "models", None)
             if not isinstance(models, list):
@@ -75,6 +76,12 @@ class OllamaCredential(CredentialBase):
                 name = entry.get("model")
                 if not isinstance(name, str) or not name:
                     raise MalformedEntry(f"no model name in {sorted(entry)}")
-                return ollama_card(entry, as_json(wrapper.client.show(name)))
+                try:
+                    show = as_json(wrapper.client.show(name))
+                except ollama.ResponseError as exc:
+                    if exc.status_code != 404:
+                        raise
+                    show = {}  # removed since the listing: a card without details
+                return ollama_card(entry, show)
 
             return collect_cards(self.provider, entries, card)

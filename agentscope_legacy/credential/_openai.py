@@ -58,7 +58,8 @@ class OpenAICredential(CredentialBase):
         return OpenAIChatModel
 
     def _fetch_models(self) -> list[ModelCard]:
-        return list_openai_models(self, self._wrapper())
+        with self._wrapper() as wrapper:
+            return list_openai_models(self, wrapper)
 
 
 class DeepSeekCredential(OpenAICredential):
