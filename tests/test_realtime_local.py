@@ -382,3 +382,36 @@ def test_a_failing_chat_model_is_an_error_event_and_the_session_goes_on(speech):
     assert (error.error_type, error.code) == ("RateLimitError", "429")
     assert "somewhere" in error.message
     assert connected
+
+
+@pytest.mark.slow
+def test_another_session_is_heard_while_one_answers(speech):
+    """One session's answer (chat model and voice in threads) does not hold up another's input."""
+
+    async def scenario() -> list[tuple[str, str]]:
+        queues: list[asyncio.Queue] = [asyncio.Queue(), asyncio.Queue()]
+        talker, listener = LocalRealtimeModel(max_tokens=80), LocalRealtimeModel()
+        await talker.connect(queues[0], "You are a storyteller. Tell long stories.")
+        await listener.connect(queues[1])
+        order: list[tuple[str, str]] = []
+
+        async def watch(name: str, queue: asyncio.Queue, until: type) -> None:
+            while not isinstance(event := await asyncio.wait_for(queue.get(), 60), until):
+                order.append((name, event.type))
+            order.append((name, event.type))
+
+        try:
+            await talker.send({"type": "text", "text": "Tell me a long story about a dragon."})
+            await _until(queues[0], E.ModelResponseAudioTranscriptDeltaEvent, [])
+            watchers = [asyncio.create_task(watch("talker", queues[0], E.ModelResponseDoneEvent)),
+                        asyncio.create_task(watch("listener", queues[1], E.ModelInputStartedEvent))]
+            await _feed(listener, speech["france"])
+            await asyncio.gather(*watchers)
+        finally:
+            await talker.disconnect()
+            await listener.disconnect()
+        return order
+
+    order = asyncio.run(scenario())
+    assert order.index(("listener", "model_input_started")) < order.index(
+        ("talker", "model_response_done"))

@@ -22,6 +22,9 @@ Audio goes out at the voice's own rate (22050 Hz for the default voice, no resam
 
 Models are loaded once per process, in a thread, at the first connect (recognition per model
 path and thread count, the default chat model per thread count) and shared by sessions.
+
+The module is over 400 lines because it is the whole pipeline: four stages, the turn that
+chains them and its cancellation at every point; the VAD is apart (``_vad``).
 """
 
 from __future__ import annotations
@@ -207,6 +210,7 @@ class LocalRealtimeModel(RealtimeModelBase):
 
     async def _open(self, instructions: str, tools: list[dict[str, Any]]) -> None:
         self.instructions = instructions or DEFAULT_INSTRUCTIONS
+        self.history = []  # a session starts a new conversation, as the cloud models' do
         self._events = asyncio.Queue()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="local-realtime")
         await asyncio.get_running_loop().run_in_executor(self._worker, self._load)
@@ -236,7 +240,7 @@ class LocalRealtimeModel(RealtimeModelBase):
         if self.tts is None:
             from ..tts import LocalTTSModel
 
-            self.tts = LocalTTSModel()
+            self.tts = LocalTTSModel(voice=self.voice)  # a speaker of a multi-speaker voice
         load = getattr(self.tts, "load", None)
         if load is not None:
             load()
