@@ -37,8 +37,6 @@ from agentscope_legacy.errors import AuthenticationError  # noqa: E402
 from agentscope_legacy.realtime import ModelEvents, RealtimeModelBase  # noqa: E402
 from agentscope_legacy.realtime._server import create_app, uvicorn_options  # noqa: E402
 
-pytest.importorskip("agentscope_legacy.realtime._agent")
-
 KEY = "sk-voice-server-secret-0123456789"
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 10.0

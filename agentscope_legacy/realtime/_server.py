@@ -7,8 +7,9 @@
 
 ``GET /`` is the page (``static/``: plain HTML and JS); ``/ws/{user_id}/{session_id}`` is one
 browser session. The page sends ``client_session_create``; the backend then builds a model
-with ``model_factory`` (one per session) and a :class:`RealtimeAgent` over it, forwards every
-ClientEvent to ``agent.handle_input`` and every ServerEvent to the page as JSON.
+with ``model_factory`` (one per session) and a :class:`RealtimeAgent` over it (its
+``config.instructions``, when given, replace the served ``sys_prompt`` for that session),
+forwards every ClientEvent to ``agent.handle_input`` and every ServerEvent to the page as JSON.
 
 What the page does wrong is answered, never raised: a malformed event (unknown type, missing
 field, bad audio) or one too large gets an ``agent_error`` and the session goes on; a failing
@@ -42,6 +43,7 @@ from fastapi.staticfiles import StaticFiles
 from loguru import logger
 
 from .._secrets import scrub
+from ._agent import RealtimeAgent
 from ._base import RealtimeModelBase
 from ._events import ClientEvents, RealtimeEventError, ServerEvents
 
@@ -131,8 +133,8 @@ class _Session:
     def __init__(self, websocket: Any, session_id: str, model_factory: Callable[[], Any],
                  agent_name: str, sys_prompt: str, max_bytes: int, idle_timeout: float) -> None:
         self.ws, self.session_id = websocket, session_id
-        self.model_factory, self.agent_name, self.sys_prompt = model_factory, agent_name, \
-            sys_prompt
+        self.model_factory = model_factory
+        self.agent_name, self.sys_prompt = agent_name, sys_prompt
         self.max_bytes, self.idle_timeout = max_bytes, idle_timeout
         self.agent: Any = None
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -208,8 +210,6 @@ class _Session:
         return True
 
     async def _create(self, config: dict[str, Any]) -> None:
-        from ._agent import RealtimeAgent  # the lead's module; imported with the session
-
         if self.agent is not None:
             self._error("RealtimeSessionError", "session_exists",
                         "client_session_create: this session has an agent already")
