@@ -8,7 +8,8 @@
 
 Every provider of :data:`agentscope_legacy.credential.CREDENTIALS` has a built-in pattern
 ``<provider>:<model>`` (plus a bare ``local``: the bundled local model), built through that
-provider's credential (key and base URL from the environment). Patterns are regular
+provider's credential (key and base URL from the environment); a custom credential added with
+``register_credential`` gets one too. Patterns are regular
 expressions matched against the whole id; registrations win over built-ins, and a later
 registration over an earlier one, so a user can take over any id.
 
@@ -112,14 +113,13 @@ class ModelRegistry:
         if entry is None:
             return None
         if entry.factory is not None:
-            model = entry.factory(model_id)
-            wrapper = model.wrapper
-            wrapper.config_name = model_id  # usage rows and errors name what the user wrote
-            return wrapper
+            return _named(entry.factory(model_id).wrapper, model_id)
         from ..config import ModelConfig
         from ..models.manager import ModelManager
 
         credential, model_name = _credential(model_id, entry)
+        if credential.model_type is None:  # a custom credential (register_credential)
+            return _named(credential.chat_model(model_name).wrapper, model_id)
         data = credential.wrapper_config(model_name, config_name=model_id)
         return (manager or ModelManager.get_instance()).build_wrapper(ModelConfig(data))
 
@@ -131,6 +131,11 @@ class ModelRegistry:
             if entry.pattern.fullmatch(model_id):
                 return entry
         return None
+
+
+def _named(wrapper: ModelWrapperBase, model_id: str) -> ModelWrapperBase:
+    wrapper.config_name = model_id  # usage rows and errors name what the user wrote
+    return wrapper
 
 
 def _builtins() -> tuple[_Entry, ...]:
