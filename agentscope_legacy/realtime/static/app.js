@@ -223,6 +223,10 @@ function interrupt() {
 
 // -- microphone ------------------------------------------------------------------------------
 async function startMic() {
+  if (!window.isSecureContext || !navigator.mediaDevices) {
+    // Browsers give the microphone (and AudioWorklet) only to https and loopback pages.
+    return showError("the microphone needs https or a loopback address (127.0.0.1, localhost)");
+  }
   const ctx = ensureAudio();
   try {
     const stream = await navigator.mediaDevices.getUserMedia({
