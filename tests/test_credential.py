@@ -448,6 +448,14 @@ def test_no_key_in_id_repr_or_logs(openai_server, caplog):
     assert cred.id.startswith("openai:http://127.0.0.1:")
 
 
+def test_a_token_in_the_url_stays_out_of_id_and_repr():
+    cred = OpenAICredential(base_url="https://user:url-token-0123456789@proxy.example/v1")
+    other = OpenAICredential(base_url="https://user:another-token-0123456789@proxy.example/v1")
+    for text in (cred.id, repr(cred)):
+        assert "url-token-0123456789" not in text and "proxy.example" in text
+    assert cred.id != other.id  # two caches
+
+
 def test_env_key_and_missing_key(monkeypatch):
     monkeypatch.setenv("GEMINI_API_KEY", "")
     monkeypatch.setenv("GOOGLE_API_KEY", KEY)
@@ -480,6 +488,27 @@ def test_registry_of_credentials():
     assert isinstance(credential_for("ollama", base_url="http://h:1"), OllamaCredential)
     with pytest.raises(ValueError, match="did you mean 'openai'"):
         credential_for("opnai")
+
+
+def test_a_custom_provider(openai_server):
+    from agentscope_legacy.credential import register_credential
+
+    class MyCredential(OpenAICredential):
+        provider = "myprov-test"
+        api_key_env = ("MYPROV_TEST_KEY",)
+
+    try:
+        register_credential(MyCredential)
+        cred = credential_for("myprov-test", api_key=KEY, base_url=openai_server.base_url + "/v1")
+        assert names(cred.list_models_sync()) == ["gpt-4o-mini", "gpt-4.1"]
+        configs = [
+            {"credential_name": "mine", "provider": "myprov-test", "api_key": KEY},
+            {"config_name": "c", "credential": "mine", "model_name": "m"},
+        ]
+        assert ModelManager().load_model_configs(configs) == ["c"]
+    finally:
+        CREDENTIALS.pop("myprov-test", None)
+        config_module.CREDENTIAL_PROVIDERS.pop("myprov-test", None)
 
 
 def test_chat_model_uses_the_credential(openai_server):

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._secrets import register_secret
+from .._secrets import redact_urls, register_secret, url_secrets
 from ..errors import ProviderError
 from . import _cache
 from ._card import ModelCard
@@ -51,9 +51,11 @@ class CredentialBase:
         cache_ttl: float = _cache.DEFAULT_TTL,
     ) -> None:
         key = api_key or next((os.environ[n] for n in self.api_key_env if os.environ.get(n)), None)
-        register_secret(key)  # masked in every log line and error from now on
         self._api_key = key or None
         self.base_url = base_url or self.default_base_url
+        # Masked in every log line and error from now on (a URL may carry a token too).
+        for secret in (key, *url_secrets(self.base_url or "")):
+            register_secret(secret)
         self.timeout = timeout
         self.cache_ttl = cache_ttl
 
@@ -64,14 +66,17 @@ class CredentialBase:
 
     @property
     def id(self) -> str:
-        """``provider:base_url#hash``: the short hash tells two keys apart without holding
-        either (it keys the listing cache)."""
-        digest = hashlib.sha256((self._api_key or "").encode()).hexdigest()[:8]
-        return f"{self.provider}:{self.base_url or 'default'}#{digest if self._api_key else '-'}"
+        """``provider:base_url#hash`` (credentials in the URL masked): the short hash of the
+        key and the URL tells two credentials apart without holding either; it keys the
+        listing cache."""
+        secret = f"{self._api_key or ''}\0{self.base_url or ''}"
+        digest = hashlib.sha256(secret.encode()).hexdigest()[:12]
+        return f"{self.provider}:{redact_urls(self.base_url or 'default')}#{digest}"
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else None
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key!r})"
+        url = redact_urls(self.base_url) if self.base_url else None
+        return f"{type(self).__name__}(base_url={url!r}, api_key={key!r})"
 
     # -- building ----------------------------------------------------------------------------
     def get_chat_model_class(self) -> type[ChatModelBase]:
