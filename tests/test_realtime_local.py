@@ -161,6 +161,23 @@ def _types(events: list) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["silero", "webrtc"])
+def test_each_vad_finds_the_spoken_sentence(speech, kind):
+    pytest.importorskip("webrtcvad" if kind == "webrtc" else "onnxruntime")
+    from agentscope_legacy.realtime._vad import make_vad
+
+    segmenter = SpeechSegmenter(make_vad(kind), silence_ms=600)
+    said = speech["france"]
+    audio = _silence(500) + said + _silence(1000)
+    marks = [m for i in range(0, len(audio), CHUNK) for m in segmenter.feed(audio[i:i + CHUNK])]
+    assert [m.kind for m in marks] == ["start", "end"]
+    spoken_ms = len(said) // 32
+    assert 450 <= marks[0].ms <= 700  # the voice's first sound is a little after its start
+    assert 500 + spoken_ms - 300 <= marks[1].ms <= 500 + spoken_ms + 100
+    assert len(marks[1].audio) >= len(said)  # the whole sentence is in the utterance
+
+
+@pytest.mark.slow
 def test_a_voice_turn_streams_every_stage(speech):
     async def scenario() -> list:
         queue: asyncio.Queue = asyncio.Queue()
@@ -168,7 +185,7 @@ def test_a_voice_turn_streams_every_stage(speech):
         await model.connect(queue, "You are a geography teacher. Answer in two sentences.")
         seen: list = []
         try:
-            await _feed(model, _silence(300) + speech["france"] + _silence(900))
+            await _feed(model, _silence(300) + speech["france"] + _silence(900), realtime=True)
             await _until(queue, E.ModelResponseDoneEvent, seen)
         finally:
             await model.disconnect()
