@@ -511,6 +511,43 @@ def test_a_custom_provider(openai_server):
         config_module.CREDENTIAL_PROVIDERS.pop("myprov-test", None)
 
 
+def test_a_custom_model_class_gets_the_credential():
+    from agentscope_legacy.model import ChatModelBase
+
+    class MyModel(ChatModelBase):
+        def __init__(self, credential: CredentialBase, model_name: str) -> None:
+            super().__init__(model_name, stream=False)
+            self.credential = credential
+
+    class MyCredential(CredentialBase):
+        provider = "myprov-model-test"
+
+        def get_chat_model_class(self) -> type[ChatModelBase]:
+            return MyModel
+
+    cred = MyCredential(api_key=KEY)
+    model = cred.chat_model("m1")
+    assert isinstance(model, MyModel) and model.credential is cred and model.model_name == "m1"
+    with pytest.raises(NotImplementedError):
+        cred.wrapper_config("m1")  # no 0.x wrapper: the registry uses the model itself
+
+
+@pytest.mark.parametrize(
+    "cls", [AnthropicCredential, GeminiCredential, DashScopeCredential, OllamaCredential]
+)
+def test_each_provider_builds_its_chat_model_with_key_and_url(cls):
+    url = "http://127.0.0.1:9"
+    model = cls(api_key=KEY, base_url=url).chat_model("some-model")
+    assert type(model) is cls(api_key=KEY).get_chat_model_class()
+    wrapper = model.wrapper
+    assert wrapper.model_name == "some-model"
+    if cls is OllamaCredential:
+        assert str(wrapper.client._client.base_url).rstrip("/") == url
+    else:
+        assert wrapper.base_url.rstrip("/") == url
+    assert wrapper.api_key_source == "the config field `api_key`"
+
+
 def test_chat_model_uses_the_credential(openai_server):
     openai_server.set_reply(text="Hi from the emulator")
     cred = OpenAICredential(api_key=KEY, base_url=openai_server.base_url + "/v1")

@@ -91,11 +91,18 @@ class CredentialBase:
         return {"base_url": self.base_url} if self.base_url else {}
 
     def chat_model(self, model_name: str, **kwargs: Any) -> ChatModelBase:
-        """A chat model of this provider with this credential's key and base URL."""
+        """A chat model of this provider with this credential's key and base URL. A model
+        class taking a ``credential`` argument (a custom provider's, as in the reference) gets
+        the credential itself."""
+        import inspect
+
+        cls = self.get_chat_model_class()
+        if "credential" in inspect.signature(cls).parameters:
+            return cls(credential=self, model_name=model_name, **kwargs)
         args = self.chat_model_kwargs()
         for key, value in kwargs.items():  # merge client_args rather than replace them
             args[key] = {**args[key], **value} if isinstance(args.get(key), dict) else value
-        return self.get_chat_model_class()(model_name=model_name, **args)
+        return cls(model_name=model_name, **args)
 
     def wrapper_config(self, model_name: str, **fields: Any) -> dict[str, Any]:
         """A 0.x model config (``model_type`` and auth fields) for ``agentscope_legacy.models``;
