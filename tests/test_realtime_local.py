@@ -73,6 +73,23 @@ def test_segmenter_finish_commits_what_was_said():
     assert len(mark.audio) == 2 * 16 * 100 + 10  # the part frame is committed too
 
 
+def test_segmenter_keeps_only_the_pre_roll_while_idle():
+    seg = SpeechSegmenter(_LoudIsSpeech(), pre_roll_ms=0)
+    seg.feed(_ms(2000, False))
+    assert len(seg._audio) == 0  # hours of silence must not pile up
+    seg = SpeechSegmenter(_LoudIsSpeech(), pre_roll_ms=100)
+    seg.feed(_ms(2000, False))
+    assert len(seg._audio) == 2 * 16 * 100
+
+
+def test_a_never_ending_utterance_is_cut_at_max_speech_ms():
+    seg = SpeechSegmenter(_LoudIsSpeech(), min_speech_ms=30, pre_roll_ms=0, max_speech_ms=1000)
+    marks = seg.feed(_ms(2500, True))
+    assert [(m.kind, m.ms) for m in marks] == [("start", 0), ("end", 1000), ("start", 1000),
+                                               ("end", 2000), ("start", 2000)]
+    assert all(len(m.audio) == 2 * 16 * 1000 for m in marks if m.kind == "end")
+
+
 def test_missing_packages_name_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "piper", None)  # as if piper-tts were not installed
     model = LocalRealtimeModel(asr_model=object(), vad=None, chat_model=object())

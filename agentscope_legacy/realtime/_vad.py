@@ -161,6 +161,9 @@ class VadMark:
 class SpeechSegmenter:
     """Feed 16 kHz PCM16 of any length; get :class:`VadMark` s as turns start and end.
 
+    An utterance longer than ``max_speech_ms`` ends there (a stuck VAD, a push to talk never
+    released: the audio must not pile up).
+
     A pure state machine over the frame decisions (the classifier is the only state outside).
     """
 
@@ -171,10 +174,11 @@ class SpeechSegmenter:
         silence_ms: int = 600,
         min_speech_ms: int = 90,
         pre_roll_ms: int = 300,
+        max_speech_ms: int = 30_000,
     ) -> None:
         self.vad = vad
         self.silence_ms, self.min_speech_ms = silence_ms, min_speech_ms
-        self.pre_roll_ms = pre_roll_ms
+        self.pre_roll_ms, self.max_speech_ms = pre_roll_ms, max_speech_ms
         self._frame_bytes = vad.frame_samples * 2
         self.reset()
 
@@ -217,12 +221,15 @@ class SpeechSegmenter:
         if not self._speaking:
             self._run = self._run + 1 if speech else 0
             keep = (self.pre_roll_ms * RATE // 1000) * 2 + self._run * self._frame_bytes
-            del self._audio[:-keep]
-            if self._run * self.frame_ms >= self.min_speech_ms:
+            del self._audio[:max(0, len(self._audio) - keep)]  # (not [:-keep]: keep may be 0)
+            if self._run and self._run * self.frame_ms >= self.min_speech_ms:
                 start = self._frames - self._run
                 self._speaking, self._run, self._last_speech = True, 0, self._frames
                 return VadMark("start", self._ms(start))
             return None
+        if len(self._audio) >= self.max_speech_ms * RATE // 1000 * 2:  # Whisper's window: 30 s
+            self._last_speech = self._frames
+            return self._end(self._ms(self._frames))
         if speech:
             self._run, self._last_speech = 0, self._frames
             return None
