@@ -261,3 +261,39 @@ def test_as_chat_model_call_options(openai_server):
     assert reply.content == [{"type": "text", "text": "ok"}]
     body = openai_server.requests[-1].json
     assert (body["temperature"], body["seed"], body["max_tokens"]) == (0.5, 4, 12)
+
+
+# -- generate_options in YAML ----------------------------------------------------------------
+def test_generate_options_in_a_yaml_config(tmp_path, warnings):
+    server = shared_ollama_emulator()
+    server.clear()
+    server.set_reply(text="ok")
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "- config_name: llama\n"
+        "  model_type: ollama_chat\n"
+        f"  host: {server.base_url}\n"
+        "  generate_options: {max_tokens: 16, temperature: 0.4, parallel_tool_calls: true}\n"
+        "  generate_args: {temperature: 0.8}\n"
+    )
+    read_model_configs(path)
+    hi(load_model_by_config_name("llama"))
+    # The provider's own generate_args win over the common options.
+    assert server.requests[-1].json["options"] == {"num_predict": 16, "temperature": 0.8}
+    assert warnings == ["ollama has no 'parallel_tool_calls' option: it is dropped"]
+
+
+def test_an_unknown_generate_option_in_yaml_is_located(tmp_path):
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "- config_name: gpt\n"
+        "  model_type: openai_chat\n"
+        "  api_key: sk-x\n"
+        "  generate_options:\n"
+        "    max_token: 16\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        read_model_configs(path)
+    (issue,) = info.value.issues
+    assert (issue.field, issue.line, issue.config_name) == ("generate_options.max_token", 4, "gpt")
+    assert "did you mean 'max_tokens'?" in issue.message

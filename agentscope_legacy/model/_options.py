@@ -5,8 +5,15 @@
     opts = GenerateOptions(temperature=0.2, max_tokens=256, stop=["\\n\\n"], thinking_budget=1024)
     wrapper(prompt, options=opts)                     # a 0.x wrapper call
     await chat_model(messages, options=opts)           # a chat model call
-    {"config_name": "x", "model_type": "ollama_chat", "generate_args": opts}   # a config
-    GenerateOptions.from_dict({"temperature": 0.2})   # from YAML data; unknown keys: ConfigError
+    {"config_name": "x", "model_type": "ollama_chat", "generate_args": opts}   # a dict config
+    GenerateOptions.from_dict({"temperature": 0.2})   # from data; unknown keys: ConfigError
+
+In a YAML/JSON config, the common options go in ``generate_options`` (beside the provider's
+own ``generate_args``, which win)::
+
+    - config_name: llama
+      model_type: ollama_chat
+      generate_options: {max_tokens: 64, temperature: 0.2}   # sent as options.num_predict...
 
 Each provider gets its own argument names (Ollama's ``num_predict``, Anthropic's
 ``stop_sequences``, Gemini's ``max_output_tokens``...). An option the provider has no
@@ -211,6 +218,22 @@ def _warn_once(provider: str, option: str) -> None:
 def _did_you_mean(key: Any, known: list[str]) -> str:
     close = difflib.get_close_matches(str(key), known, n=1)
     return f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})"
+
+
+def config_generate_args(options: Any, generate_args: Any, wrapper: Any) -> Any:
+    """A config's ``generate_args`` for ``wrapper`` (a class): its ``generate_options`` (a
+    mapping or GenerateOptions) translated, under its ``generate_args`` (which may itself be a
+    GenerateOptions). ConfigError (the option as ``field``) for an unknown or mistyped one."""
+    if isinstance(generate_args, GenerateOptions):
+        generate_args = generate_args.for_wrapper(wrapper)
+    if options is None:
+        return generate_args
+    if not isinstance(options, (Mapping, GenerateOptions)):
+        raise ConfigError(ConfigIssue(f"expected a mapping, got {type(options).__name__}"))
+    translated = GenerateOptions.from_dict(options).for_wrapper(wrapper)
+    if isinstance(generate_args, Mapping):
+        return {**translated, **generate_args}  # the provider's own arguments win
+    return translated if generate_args is None else generate_args  # the schema says what's wrong
 
 
 __all__ = ["GenerateOptions"]

@@ -91,6 +91,8 @@ PLUGIN_MODULES: tuple[str, ...] = ("agentscope_legacy.tts._legacy",)
 #: ``resolve_wrapper(name, manager)`` and ``unresolved_hint(name)``, in the newer layer's
 #: ``ModelRegistry``. Named, not imported, for the same reason.
 RESOLVER_MODULE = "agentscope_legacy.model._registry"
+#: The module translating the common generation options (``GenerateOptions``) per provider.
+OPTIONS_MODULE = "agentscope_legacy.model._options"
 
 
 def plugin_wrappers() -> list[type[ModelWrapperBase]]:
@@ -234,9 +236,8 @@ class ModelManager:
         cls = self.model_wrapper_mapping.get(data["model_type"])
         if cls is None:
             return [config.issue(self._unknown_type_message(data["model_type"]), "model_type")]
-        if hasattr(data.get("generate_args"), "for_wrapper"):
-            # GenerateOptions (agentscope_legacy.model): this wrapper's own arguments from here
-            data["generate_args"] = data["generate_args"].for_wrapper(cls)
+        if "generate_options" in data or hasattr(data.get("generate_args"), "for_wrapper"):
+            issues += _common_options(config, cls)
         validator = self._validators.get(cls)
         if validator is None:
             validator = self._validators[cls] = _make_validator(cls.json_schema())
@@ -392,6 +393,23 @@ def _generate_args_issues(config: ModelConfig, cls: type[ModelWrapperBase]) -> l
         )
         for key in unknown
     ]
+
+
+def _common_options(config: ModelConfig, cls: type[ModelWrapperBase]) -> list[ConfigIssue]:
+    """Turn ``generate_options`` (the common options, any provider) and a GenerateOptions given
+    as ``generate_args`` into the wrapper's own ``generate_args``, in place: the wrapper and
+    its schema see provider arguments only."""
+    translate = import_module(OPTIONS_MODULE).config_generate_args
+    data = config.data
+    options = data.pop("generate_options", None)  # reported here, not as an unknown field
+    try:
+        data["generate_args"] = translate(options, data.get("generate_args"), cls)
+    except ConfigError as exc:
+        return [
+            config.issue(i.message, "generate_options" + (f".{i.field}" if i.field else ""))
+            for i in exc.issues
+        ]
+    return []
 
 
 def _make_validator(schema: dict[str, Any]) -> Any:
