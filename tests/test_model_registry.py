@@ -247,3 +247,11 @@ def test_an_experiment_with_an_unknown_string_is_invalid():
             }
         )
     assert "did you mean 'openai:x'?" in str(info.value)
+
+
+def test_a_factory_must_return_a_chat_model():
+    ModelRegistry.register_factory(r"acme:.*", lambda model_id: "not a model")
+    with pytest.raises(TypeError, match="not a ChatModelBase"):
+        ModelRegistry.resolve("acme:x")
+    with pytest.raises(TypeError, match="not a ChatModelBase"):
+        load_model_by_config_name("acme:x")

@@ -29,8 +29,9 @@ class ChatModelWrapper(ModelWrapperBase):
     """The legacy wrapper of one ChatModel: requests are ``{"messages", **kwargs}`` handed to
     the model's ``_generate``; its accumulative ChatResponses become deltas.
 
-    ``format()`` gives OpenAI-shaped ``{"role", "content"}`` messages (the shape of
-    ``ChatModelBase``'s messages when no formatter says otherwise). The model may set
+    ``format()`` gives OpenAI-shaped ``{"role", "content"}`` messages, by the 0.x rules of
+    the OpenAI-shaped wrappers (the shape of ``ChatModelBase``'s messages when no formatter
+    says otherwise). The model may set
     ``provider`` (a str) to name itself in usage rows and errors.
 
     The sync calls (agents are synchronous) run the model on one private event loop thread per
@@ -49,11 +50,11 @@ class ChatModelWrapper(ModelWrapperBase):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
 
-    def format(self, *args: Any, multi_agent_mode: bool | None = None) -> list[dict[str, Any]]:
-        msgs = flatten_msgs(*args)
-        if multi_agent_mode:
-            return common_multi_agent_messages(msgs)
-        return common_chat_messages(msgs)
+    def format(self, *args: Any, multi_agent_mode: bool | None = True) -> list[dict[str, Any]]:
+        msgs = flatten_msgs(*args)  # as the OpenAI-shaped wrappers do
+        if multi_agent_mode is False:
+            return common_chat_messages(msgs)
+        return common_multi_agent_messages(msgs)
 
     def _build_request(
         self, messages: list[dict[str, Any]], *, stream: bool, **kwargs: Any

@@ -95,7 +95,7 @@ class ModelRegistry:
         if entry is None:
             raise ConfigError(f"unknown model '{model_id}'{unresolved_hint(model_id)}")
         if entry.factory is not None:
-            return entry.factory(model_id)
+            return _built(entry.factory, entry.pattern.pattern, model_id)
         credential, model_name = _credential(model_id, entry)
         return credential.chat_model(model_name)
 
@@ -113,7 +113,7 @@ class ModelRegistry:
         if entry is None:
             return None
         if entry.factory is not None:
-            return _named(entry.factory(model_id).wrapper, model_id)
+            return _named(_built(entry.factory, entry.pattern.pattern, model_id).wrapper, model_id)
         from ..config import ModelConfig
         from ..models.manager import ModelManager
 
@@ -131,6 +131,18 @@ class ModelRegistry:
             if entry.pattern.fullmatch(model_id):
                 return entry
         return None
+
+
+def _built(factory: ModelFactory, pattern: str, model_id: str) -> ChatModelBase:
+    from ._base import ChatModelBase
+
+    model = factory(model_id)
+    if not isinstance(model, ChatModelBase):
+        raise TypeError(
+            f"the factory of {pattern!r} returned a {type(model).__name__} for "
+            f"'{model_id}', not a ChatModelBase"
+        )
+    return model
 
 
 def _named(wrapper: ModelWrapperBase, model_id: str) -> ModelWrapperBase:
@@ -172,7 +184,7 @@ def unresolved_hint(model_id: str) -> str:
     providers = ModelRegistry.providers()
     prefix, sep, rest = str(model_id).partition(":")
     hint = ""
-    if sep:
+    if sep and prefix not in providers:
         close = difflib.get_close_matches(prefix, providers, n=1)
         if close:
             hint = f"; did you mean '{close[0]}:{rest}'?"
