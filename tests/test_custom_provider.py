@@ -18,7 +18,7 @@ import agentscope_legacy
 from agentscope_legacy._runtime import get_runtime
 from agentscope_legacy.agents import DialogAgent
 from agentscope_legacy.credential import CredentialBase
-from agentscope_legacy.errors import QuotaExceededError, ResponseFormatError
+from agentscope_legacy.errors import ProviderTimeoutError, QuotaExceededError, ResponseFormatError
 from agentscope_legacy.experiment import load
 from agentscope_legacy.formatter import OpenAIChatFormatter
 from agentscope_legacy.message import Msg
@@ -239,3 +239,36 @@ def test_a_model_without_wrapper_or_generate_says_what_to_implement():
         _ = Incomplete("x", stream=False).wrapper
     with pytest.raises(AttributeError, match="no attribute 'other'"):
         _ = Incomplete("x", stream=False).other
+
+
+class Stalling(ChatModelBase):
+    """Sends a first piece, then nothing: a provider that stopped answering."""
+
+    def __init__(self) -> None:
+        super().__init__("stalling", stream=True)
+
+    async def _generate(self, messages, **kwargs):
+        yield ChatResponse([{"type": "text", "text": "Hel"}], is_last=False)
+        await asyncio.sleep(3600)
+        yield ChatResponse([{"type": "text", "text": "Hello"}])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_stalled_model_ends_at_the_deadline_in_sync_calls(stream):
+    wrapper = Stalling().wrapper
+    wrapper.deadline = {"total": 0.2, "stream_idle": 0.2, "stream_total": 0.2}
+    with pytest.raises(ProviderTimeoutError):
+        response = wrapper([{"role": "user", "content": "Hi"}], stream=stream)
+        list(response.stream) if stream else response.text
+
+
+def test_a_stalled_model_ends_at_the_deadline_in_async_calls():
+    wrapper = Stalling().wrapper
+    wrapper.deadline = {"total": 0.2, "stream_idle": 0.2, "stream_total": 0.2}
+
+    async def call():
+        response = await wrapper.acall([{"role": "user", "content": "Hi"}], stream=True)
+        return [piece async for piece in response.astream]
+
+    with pytest.raises(ProviderTimeoutError):
+        asyncio.run(call())

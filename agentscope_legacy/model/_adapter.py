@@ -11,12 +11,14 @@ wrapper as its ``wrapper``: its calls then go through the same template as every
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import math
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ResponseFormatError
-from ..models._base import ModelWrapperBase
+from ..models._base import Deadline, ModelWrapperBase, current_deadline
 from ..models._format import common_chat_messages, common_multi_agent_messages, flatten_msgs
 from ..models.response import Delta, ModelResponse, Usage, tool_call_block
 
@@ -90,7 +92,9 @@ class ChatModelWrapper(ModelWrapperBase):
                 if delta is not None:
                     yield delta
         finally:
-            await sdk_stream.aclose()
+            close = getattr(sdk_stream, "aclose", None)  # an async generator; any async
+            if close is not None:  # iterator will do
+                await close()
 
     def _generate(self, request: dict[str, Any]) -> AsyncIterator[ChatResponse]:
         kwargs = {k: v for k, v in request.items() if k not in ("model", "messages", "stream")}
@@ -98,23 +102,36 @@ class ChatModelWrapper(ModelWrapperBase):
 
     # -- sync: the same coroutines on the wrapper's private loop -----------------------------
     def _call(self, request: dict[str, Any]) -> ModelResponse:
-        return self._run(self._acall(request))
+        return self._run(self._acall(request), current_deadline())
 
     def _open_stream(self, request: dict[str, Any]) -> Any:
-        return self._aiter_deltas(self._generate(request))
+        # The call's deadline is only in context now: kept for every later read.
+        return self._aiter_deltas(self._generate(request)), current_deadline()
 
     def _iter_deltas(self, sdk_stream: Any) -> Iterator[Delta]:
+        deltas, deadline = sdk_stream
         try:
             while True:
                 try:
-                    yield self._run(sdk_stream.__anext__())
+                    yield self._run(deltas.__anext__(), deadline)
                 except StopAsyncIteration:
                     return
         finally:
-            self._run(sdk_stream.aclose())
+            try:
+                self._run(deltas.aclose(), None)
+            except RuntimeError:  # still unwinding a read cancelled at the deadline
+                pass
 
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._private_loop()).result()
+    def _run(self, coro: Any, deadline: Deadline | None) -> Any:
+        """Run ``coro`` on the private loop; past the deadline it is cancelled (a model that
+        stalls cannot hang a synchronous caller)."""
+        future = asyncio.run_coroutine_threadsafe(coro, self._private_loop())
+        left = math.inf if deadline is None else max(deadline.remaining(), 0.0)
+        try:
+            return future.result(None if math.isinf(left) else left)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise deadline.error() from None  # type: ignore[union-attr]
 
     def _private_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
