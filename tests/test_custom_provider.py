@@ -18,7 +18,12 @@ import agentscope_legacy
 from agentscope_legacy._runtime import get_runtime
 from agentscope_legacy.agents import DialogAgent
 from agentscope_legacy.credential import CredentialBase
-from agentscope_legacy.errors import ProviderTimeoutError, QuotaExceededError, ResponseFormatError
+from agentscope_legacy.errors import (
+    ProviderTimeoutError,
+    QuotaExceededError,
+    RateLimitError,
+    ResponseFormatError,
+)
 from agentscope_legacy.experiment import load
 from agentscope_legacy.formatter import OpenAIChatFormatter
 from agentscope_legacy.message import Msg
@@ -272,3 +277,32 @@ def test_a_stalled_model_ends_at_the_deadline_in_async_calls():
 
     with pytest.raises(ProviderTimeoutError):
         asyncio.run(call())
+
+
+class Flaky(ChatModelBase):
+    """Refuses the first call as rate limited (its SDK's error, translated), then answers."""
+
+    def __init__(self) -> None:
+        super().__init__("flaky", stream=False)
+        self.calls = 0
+
+    async def _generate(self, messages, **kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            raise LookupError("slow down")
+        yield ChatResponse([{"type": "text", "text": "fine"}])
+
+    def _translate_error(self, exc):
+        return RateLimitError(str(exc)) if isinstance(exc, LookupError) else None
+
+
+def test_typed_errors_of_a_custom_model_are_retried():
+    model = Flaky()
+    model.wrapper.retry_interval = 0.01
+    assert model.wrapper([{"role": "user", "content": "Hi"}]).text == "fine"
+    assert model.calls == 2
+    failing = Flaky()
+    failing.wrapper.max_retries = 0
+    with pytest.raises(RateLimitError) as info:
+        failing.wrapper([{"role": "user", "content": "Hi"}])
+    assert info.value.provider == "custom" and info.value.model == "flaky"

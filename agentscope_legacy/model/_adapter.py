@@ -17,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ResponseFormatError
+from ..errors import ProviderError, ResponseFormatError
 from ..models._base import Deadline, ModelWrapperBase, current_deadline
 from ..models._format import common_chat_messages, common_multi_agent_messages, flatten_msgs
 from ..models.response import Delta, ModelResponse, Usage, tool_call_block
@@ -95,6 +95,12 @@ class ChatModelWrapper(ModelWrapperBase):
             close = getattr(sdk_stream, "aclose", None)  # an async generator; any async
             if close is not None:  # iterator will do
                 await close()
+
+    def _translate_error(self, exc: Exception) -> ProviderError | None:
+        # A model may map its SDK's exceptions (``_translate_error``, as wrappers do); typed
+        # errors it raises itself (RateLimitError...) are retried like any provider's.
+        translate = getattr(self.model, "_translate_error", None)
+        return translate(exc) if translate is not None else None
 
     def _generate(self, request: dict[str, Any]) -> AsyncIterator[ChatResponse]:
         kwargs = {k: v for k, v in request.items() if k not in ("model", "messages", "stream")}

@@ -65,7 +65,9 @@ class ChatModelBase:
         yield the reply so far as it arrives (or once, whole), the last one with its usage.
         ``kwargs`` hold ``tools``, ``tool_choice`` and generation parameters when given. The
         model then gets :class:`~agentscope_legacy.model._adapter.ChatModelWrapper` as its
-        ``wrapper``, and with it budgets, records and use by agents and experiments.
+        ``wrapper``, and with it budgets, records and use by agents and experiments. Raise
+        the typed errors of :mod:`agentscope_legacy.errors` (or define ``_translate_error``)
+        for retries and error handling to apply.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement _generate")
 
