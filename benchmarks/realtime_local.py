@@ -127,16 +127,10 @@ async def stages_alone(audio: bytes, speech_end_s: float) -> dict[str, Any]:
     """Each stage on its own, on the same input as the pipeline's."""
     import numpy as np
 
-    from agentscope_legacy.realtime._local import (
-        _SHARED,
-        DEFAULT_INSTRUCTIONS,
-        LocalRealtimeModel,
-        split_sentences,
-    )
+    from agentscope_legacy.realtime._local import _SHARED, LocalRealtimeModel, split_sentences
     from agentscope_legacy.realtime._vad import SpeechSegmenter, make_vad
 
-    assert DEFAULT_INSTRUCTIONS  # the benchmark passes its own
-    defaults = LocalRealtimeModel()
+    defaults = LocalRealtimeModel()  # its settings, for the stages alone
     # 1. VAD: the segmenter on the same schedule.
     segmenter = SpeechSegmenter(make_vad("silero"), silence_ms=defaults.silence_ms,
                                 min_speech_ms=defaults.min_speech_ms)
