@@ -449,3 +449,31 @@ def test_another_session_is_heard_while_one_answers(speech):
     order = asyncio.run(scenario())
     assert order.index(("listener", "model_input_started")) < order.index(
         ("talker", "model_response_done"))
+
+
+@pytest.mark.slow
+def test_cancel_response_stops_the_generation_and_keeps_the_reply_so_far(speech):
+    async def scenario() -> tuple[list, bool, list]:
+        queue: asyncio.Queue = asyncio.Queue()
+        model = LocalRealtimeModel(max_tokens=200)
+        await model.connect(queue, "You are a storyteller. Tell long stories.")
+        seen: list = []
+        try:
+            await model.send({"type": "text", "text": "Tell me a long story about a dragon."})
+            await _until(queue, E.ModelResponseAudioTranscriptDeltaEvent, seen)
+            await model.cancel_response()
+            busy = model.chat_model.wrapper.runtime.busy  # once cancel_response has returned
+            await _until(queue, E.ModelResponseDoneEvent, seen)
+            return seen, busy, list(model.history)
+        finally:
+            await model.disconnect()
+
+    seen, busy, history = asyncio.run(scenario())
+    assert not busy
+    assert seen[-1].metadata == {"status": "cancelled"}
+    said = "".join(e.delta for e in seen if isinstance(e, E.ModelResponseAudioTranscriptDeltaEvent))
+    assert history == [
+        {"role": "user", "content": "Tell me a long story about a dragon."},
+        {"role": "assistant", "content": said.strip()},
+    ]
+    assert not any(isinstance(e, E.ModelResponseAudioTranscriptDoneEvent) for e in seen)
