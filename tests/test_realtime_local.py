@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
-from agentscope_legacy.errors import MissingDependencyError
-from agentscope_legacy.realtime import ModelEvents
-from agentscope_legacy.realtime._local import LocalRealtimeModel, split_sentences
-from agentscope_legacy.realtime._vad import SpeechSegmenter
+pytest.importorskip("pydantic")  # the realtime events
+
+from agentscope_legacy.errors import MissingDependencyError  # noqa: E402
+from agentscope_legacy.realtime import ModelEvents  # noqa: E402
+from agentscope_legacy.realtime._local import LocalRealtimeModel, split_sentences  # noqa: E402
+from agentscope_legacy.realtime._vad import SpeechSegmenter  # noqa: E402
 
 CHUNK = 640  # 20 ms at 16 kHz
 E = ModelEvents

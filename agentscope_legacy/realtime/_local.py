@@ -27,7 +27,8 @@ the end of speech to the first audio byte, of which 660 ms is the VAD hearing ``
 of silence, 475 ms recognition, 35 ms the first token, 320 ms the first clause and its voice.
 
 Models are loaded once per process, in a thread, at the first connect (recognition per model
-path and thread count, the default chat model per thread count) and shared by sessions.
+path and thread count, the default chat model per thread count) and shared by sessions
+(llama.cpp answers one of them at a time; the others' input is still heard meanwhile).
 
 The module is over 400 lines because it is the whole pipeline: four stages, the turn that
 chains them and its cancellation at every point; the VAD is apart (``_vad``).
