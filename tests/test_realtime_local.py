@@ -102,6 +102,14 @@ def test_missing_packages_name_the_extra(monkeypatch):
         asyncio.run(LocalRealtimeModel(tts=object()).connect(asyncio.Queue()))
 
 
+def test_a_faster_whisper_without_silero_v6_is_named(monkeypatch, tmp_path):
+    utils = pytest.importorskip("faster_whisper.utils")
+    monkeypatch.setattr(utils, "get_assets_path", lambda: str(tmp_path))  # as before 1.2.1
+    model = LocalRealtimeModel(asr_model=object(), chat_model=object(), tts=object())
+    with pytest.raises(MissingDependencyError, match=r"faster-whisper.*\[realtime\].*1\.2\.1"):
+        asyncio.run(model.connect(asyncio.Queue()))
+
+
 @pytest.mark.parametrize("kwargs", [
     {"vad": "silero:2"}, {"vad": "webrtc:01"}, {"vad": "energy"}, {"silence_ms": 0},
     {"max_tokens": "many"}, {"clause_words": -1},

@@ -49,7 +49,7 @@ from typing import Any, ClassVar
 from ..errors import MissingDependencyError
 from ._base import RealtimeModelBase
 from ._events import AudioFormat, ModelEvents
-from ._vad import FrameVAD, SpeechSegmenter, make_vad, vad_spec
+from ._vad import FrameVAD, SpeechSegmenter, make_vad, silero_model_path, vad_spec
 
 __all__ = ["LocalRealtimeModel", "split_sentences"]
 
@@ -214,6 +214,8 @@ class LocalRealtimeModel(RealtimeModelBase):
                 __import__(module)
             except ImportError:
                 raise MissingDependencyError(package, extra) from None
+        if isinstance(self.vad, str) and vad_spec(self.vad)[0] == "silero":
+            silero_model_path()  # an older faster-whisper lacks it
 
     async def _open(self, instructions: str, tools: list[dict[str, Any]]) -> None:
         self.instructions = instructions or DEFAULT_INSTRUCTIONS

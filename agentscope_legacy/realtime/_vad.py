@@ -40,7 +40,8 @@ from typing import Protocol
 from ..errors import MissingDependencyError
 
 __all__ = [
-    "FrameVAD", "SileroVAD", "SpeechSegmenter", "VadMark", "WebRtcVAD", "make_vad", "vad_spec",
+    "FrameVAD", "SileroVAD", "SpeechSegmenter", "VadMark", "WebRtcVAD", "make_vad",
+    "silero_model_path", "vad_spec",
 ]
 
 RATE = 16000
@@ -77,6 +78,20 @@ class WebRtcVAD:
         pass
 
 
+def silero_model_path() -> str:
+    """The Silero v6 network that faster-whisper (1.2.1 on) ships; MissingDependencyError
+    naming the extra when it is absent."""
+    try:
+        from faster_whisper.utils import get_assets_path
+    except ImportError:
+        raise MissingDependencyError("faster-whisper", "realtime") from None
+    path = os.path.join(get_assets_path(), "silero_vad_v6.onnx")
+    if not os.path.isfile(path):  # faster-whisper < 1.2.1 has Silero v4/v5 only
+        raise MissingDependencyError("faster-whisper", "realtime",
+                                     " (version 1.2.1 or later, for its Silero v6 VAD)")
+    return path
+
+
 class SileroVAD:
     """Silero v6 (faster-whisper's copy) one 32 ms frame at a time; speech above ``threshold``."""
 
@@ -87,9 +102,8 @@ class SileroVAD:
         try:
             import numpy as np
             import onnxruntime
-            from faster_whisper.utils import get_assets_path
         except ImportError as exc:
-            raise MissingDependencyError(exc.name or "faster-whisper", "realtime") from None
+            raise MissingDependencyError(exc.name or "onnxruntime", "realtime") from None
         if not 0 < threshold < 1:
             raise ValueError(f"silero VAD threshold must be in (0, 1), got {threshold!r}")
         self.threshold = threshold
@@ -98,7 +112,7 @@ class SileroVAD:
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         options.log_severity_level = 4
         self._session = onnxruntime.InferenceSession(
-            os.path.join(get_assets_path(), "silero_vad_v6.onnx"),
+            silero_model_path(),
             sess_options=options, providers=["CPUExecutionProvider"],
         )
         self.reset()
