@@ -172,24 +172,19 @@ def test_the_legacy_wrapper_streams_deltas(myprov):
 def test_a_registered_custom_credential_resolves_without_a_factory(openai_server, monkeypatch):
     from agentscope_legacy.credential import CREDENTIALS, register_credential
 
-    class Direct(MyProviderChatModel):
-        def __init__(self, model_name: str, api_key: str | None, client_args: dict) -> None:
-            credential = MyProviderCredential(api_key=api_key, **client_args)
-            super().__init__(credential, model_name)
-
     class DirectCredential(MyProviderCredential):
-        provider = "direct"
-
-        def get_chat_model_class(self) -> type[ChatModelBase]:
-            return Direct
+        provider = "direct"  # its chat model gets it as `credential=` (the reference's way)
 
     monkeypatch.setenv("MYPROV_API_KEY", KEY)
     monkeypatch.setattr(DirectCredential, "default_base_url", openai_server.base_url + "/v1")
     openai_server.set_reply(text="Direct hello")
     register_credential(DirectCredential)
     try:
+        model = ModelRegistry.resolve("direct:m3")
+        assert isinstance(model, MyProviderChatModel) and model.model_name == "m3"
         wrapper = load_model_by_config_name("direct:m3")
         assert wrapper(wrapper.format(Msg("user", "Hi", "user"))).text == "Direct hello"
+        assert openai_server.requests[-1].json["model"] == "m3"
     finally:
         CREDENTIALS.pop("direct")
 
