@@ -47,7 +47,8 @@ class ChatModelBase:
     validated, before anything is yielded).
     """
 
-    #: The legacy wrapper doing the provider work; set by the subclass's constructor.
+    #: The legacy wrapper doing the provider work; set by the subclass's constructor, or (a
+    #: custom model implementing only ``_generate``) the adapter, built on first use.
     wrapper: ModelWrapperBase
     #: How many times invalid structured output is sent back for repair.
     max_structured_retries: int = DEFAULT_MAX_RETRIES
