@@ -137,6 +137,18 @@ def test_a_missing_key_names_the_environment_variable():
     assert info.value.config_name == "openai:gpt-4o-mini"
 
 
+@pytest.mark.parametrize(
+    ("model_id", "env"),
+    [("deepseek:deepseek-chat", "DEEPSEEK_API_KEY"), ("kimi:kimi-k2", "MOONSHOT_API_KEY"),
+     ("xai:grok-4", "XAI_API_KEY")],
+)
+def test_a_hosted_openai_compatible_service_without_its_key_is_refused(model_id, env, monkeypatch):
+    # Its default base URL must not make the wrapper take it for a self-hosted, keyless server.
+    monkeypatch.delenv(env, raising=False)
+    with pytest.raises(ConfigError, match=env):
+        load_model_by_config_name(model_id)
+
+
 # -- precedence and registrations ------------------------------------------------------------
 def test_a_declared_config_wins_over_the_string(openai_env):
     read_model_configs(

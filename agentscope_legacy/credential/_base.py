@@ -117,7 +117,10 @@ class CredentialBase:
         }
         if self._api_key:
             config["api_key"] = self._api_key
-        if self.base_url:
+        # Only a base URL of the user's: the wrappers of OpenAI-compatible services read any
+        # base URL as a self-hosted server that needs no key, so writing the default one would
+        # let a missing key go unnoticed.
+        if self.base_url and self.base_url != self.default_base_url:
             config[self.base_url_field] = self.base_url
         config.update(fields)
         return config
