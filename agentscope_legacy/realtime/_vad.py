@@ -19,14 +19,14 @@ came, after the speech's last sample above -40 dBFS (600 ms of it is the silence
 =================  ==================  =========================  ====================
 VAD                CPU per s of audio  end detected after         false starts (noise)
 =================  ==================  =========================  ====================
-webrtc (mode 3)    0.24 ms             706 ms (silence), 646 ms   1
-webrtc (mode 1)    0.23 ms             786 ms (silence), never    1
-silero (0.5)       5.6 ms              666 ms (silence), 666 ms   0
+webrtc (mode 3)    0.16 ms             706 ms (silence), 646 ms   1
+webrtc (mode 1)    0.15 ms             786 ms (silence), never    1
+silero (0.5)       3.5 ms              666 ms (silence), 666 ms   0
 =================  ==================  =========================  ====================
 
-WebRTC is 25 times cheaper, but it takes steady noise for speech: a false start in a noisy
+WebRTC is 20 times cheaper, but it takes steady noise for speech: a false start in a noisy
 room is a barge-in that cancels the answer, and in its permissive modes the turn never ends.
-Silero costs 0.6 % of one core, ends the turn at the same point in silence and in noise, and
+Silero costs 0.35 % of one core, ends the turn at the same point in silence and in noise, and
 starts within 20 ms of the speech. The default is therefore ``"silero"``; ``"webrtc"`` suits
 clean input (a headset) on a very small machine.
 """
