@@ -173,3 +173,50 @@ def test_many_concurrent_async_calls_are_unmixed(openai_server):
         return await asyncio.gather(*[one(i, i % 2 == 0) for i in range(40)])
 
     assert run(main()) == [f"echo:{i}" for i in range(40)]
+
+
+def test_cancelling_a_thread_backed_stream_midway_closes_it_after_the_thread_leaves():
+    # A sync SDK's stream read in a worker thread: cancelling the reader while the thread is
+    # inside next() must neither close the generator under it ("generator already executing",
+    # which surfaced as a BadRequestError and lost the cancellation) nor leave it open.
+    import threading
+    import time
+
+    from agentscope_legacy.models._base import ModelWrapperBase
+
+    closed, errors = threading.Event(), []
+
+    def slow_deltas():
+        try:
+            for i in range(50):
+                time.sleep(0.05)
+                yield i
+        except BaseException as exc:  # GeneratorExit is the clean close
+            if not isinstance(exc, GeneratorExit):
+                errors.append(exc)
+            raise
+        finally:
+            closed.set()
+
+    class SyncSDK:
+        _iter_deltas = staticmethod(lambda sdk_stream: slow_deltas())
+
+    async def main():
+        deltas = ModelWrapperBase._aiter_deltas(SyncSDK(), None)
+        seen = []
+
+        async def read():
+            async for delta in deltas:
+                seen.append(delta)
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.18)
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+        await deltas.aclose()
+        assert await asyncio.to_thread(closed.wait, 2)
+        return seen
+
+    seen = asyncio.run(main())
+    assert 1 <= len(seen) < 50 and not errors

@@ -18,10 +18,11 @@ and the config schema are the one class every wrapper subclasses, read together.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
@@ -88,6 +89,14 @@ _ARGUMENT_ERROR = re.compile(
     r"|got multiple values for (?:keyword )?argument '([^']+)'"
     r"|missing \d+ required (?:keyword-only |positional )?arguments?: '([^']+)'"
 )
+
+
+def _close_quietly(close: Callable[[], Any]) -> None:
+    """Close a delta generator once its thread is out of it (a stream cancelled midway)."""
+    try:
+        close()
+    except Exception:  # the reader has gone: nobody to raise to
+        pass
 
 
 class ModelWrapperBase(RetryMixin):
@@ -283,13 +292,25 @@ class ModelWrapperBase(RetryMixin):
     async def _aiter_deltas(self, sdk_stream: Any) -> AsyncIterator[Delta]:
         deltas = self._iter_deltas(sdk_stream)
         end = object()
+        loop = asyncio.get_running_loop()
+        step: asyncio.Future[Any] | None = None
         try:
-            while (delta := await asyncio.to_thread(next, deltas, end)) is not end:
+            while True:
+                # As asyncio.to_thread (the thread sees this context: the deadline hooks read
+                # it), but shielded: a cancelled reader must not close the generator while the
+                # thread is still inside next() ("generator already executing").
+                step = loop.run_in_executor(None, contextvars.copy_context().run, next, deltas, end)
+                delta = await asyncio.shield(step)
+                if delta is end:
+                    return
                 yield delta
         finally:
             close = getattr(deltas, "close", None)
             if close is not None:
-                close()
+                if step is not None and not step.done():
+                    step.add_done_callback(lambda _: _close_quietly(close))
+                else:
+                    close()
 
     def _translate_error(self, exc: Exception) -> ProviderError | None:
         """Map an SDK exception to a typed error; ``None`` leaves it untouched."""
