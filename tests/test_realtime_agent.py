@@ -1,4 +1,4 @@
-"""RealtimeAgent, ChatRoom, tools and the model base, over a scripted model (realtime_fake)."""
+"""RealtimeAgent, ChatRoom, tools and the model base, over a scripted model (realtime_kit)."""
 
 from __future__ import annotations
 
@@ -21,17 +21,8 @@ from agentscope_legacy.realtime import (  # noqa: E402
 )
 from agentscope_legacy.realtime._tools import function_schema  # noqa: E402
 
-from .realtime_fake import FakeRealtimeModel, tone  # noqa: E402
-
-
-async def drain(queue: asyncio.Queue, until: str, timeout: float = 5.0) -> list:
-    """Events up to and including the first of type ``until``."""
-    events = []
-    while True:
-        event = await asyncio.wait_for(queue.get(), timeout)
-        events.append(event)
-        if event.type == until:
-            return events
+from .realtime_kit import FakeRealtimeModel, tone  # noqa: E402
+from .realtime_kit import until as drain  # noqa: E402
 
 
 def run(coro):

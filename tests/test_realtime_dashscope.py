@@ -36,6 +36,7 @@ from agentscope_legacy.realtime._dashscope import (  # noqa: E402
 )
 from tests.emulators.realtime_dashscope import OmniRealtimeEmulator, tone  # noqa: E402
 from tests.emulators.ws import WSFault  # noqa: E402
+from tests.realtime_kit import types, until, wait_for_wire  # noqa: E402
 
 KEY = "sk-omni-test-K3yOne0123456789"
 KEY2 = "sk-omni-test-K3yTwo9876543210"
@@ -62,28 +63,6 @@ def run(coro: Any) -> Any:
 def model(emu: OmniRealtimeEmulator, **kw: Any) -> DashScopeRealtimeModel:
     kw.setdefault("api_key", KEY)
     return DashScopeRealtimeModel(url=emu.url, **kw)
-
-
-async def until(queue: asyncio.Queue[Any], kind: str, timeout: float = 5.0) -> list[Any]:
-    """The events of ``queue`` up to and including the first of type ``kind``."""
-    events = []
-    while True:
-        event = await asyncio.wait_for(queue.get(), timeout)
-        events.append(event)
-        if event.type == kind:
-            return events
-
-
-def types(events: list[Any]) -> list[str]:
-    return [e.type for e in events]
-
-
-async def wait_for_wire(emu: OmniRealtimeEmulator, kind: str, count: int = 1) -> list[Any]:
-    for _ in range(300):
-        if len(found := emu.events(kind)) >= count:
-            return found
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{kind} never reached the emulator: {emu.events()}")
 
 
 async def connected(emu: OmniRealtimeEmulator, instructions: str = "", **kw: Any) -> Any:

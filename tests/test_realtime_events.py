@@ -22,7 +22,7 @@ from agentscope_legacy.realtime import (  # noqa: E402
     ServerEvents,
 )
 
-from .realtime_fake import FakeRealtimeModel  # noqa: E402
+from .realtime_kit import FakeRealtimeModel  # noqa: E402
 
 REFERENCE = next(Path(__file__).parents[2].glob("shared/reference/004_*"), None)
 

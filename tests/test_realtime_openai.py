@@ -34,6 +34,7 @@ from agentscope_legacy.realtime._openai import (  # noqa: E402
 )
 from tests.emulators.realtime_openai import OpenAIRealtimeEmulator, tone  # noqa: E402
 from tests.emulators.ws import WSFault  # noqa: E402
+from tests.realtime_kit import types, until, wait_for_wire  # noqa: E402
 
 KEY = "sk-realtime-test-5Ecr3tV4lue"
 QUICK = 15.0
@@ -68,28 +69,6 @@ def run(coro: Any) -> Any:
 def model(emu: OpenAIRealtimeEmulator, **kw: Any) -> OpenAIRealtimeModel:
     kw.setdefault("api_key", KEY)
     return OpenAIRealtimeModel("gpt-realtime", base_url=emu.base_url, **kw)
-
-
-async def until(queue: asyncio.Queue[Any], kind: str, timeout: float = 5.0) -> list[Any]:
-    """The events of ``queue`` up to and including the first of type ``kind``."""
-    events = []
-    while True:
-        event = await asyncio.wait_for(queue.get(), timeout)
-        events.append(event)
-        if event.type == kind:
-            return events
-
-
-def types(events: list[Any]) -> list[str]:
-    return [e.type for e in events]
-
-
-async def wait_for_wire(emu: OpenAIRealtimeEmulator, kind: str, count: int = 1) -> list[Any]:
-    for _ in range(200):
-        if len(found := emu.events(kind)) >= count:
-            return found
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{kind} never reached the emulator: {emu.events()}")
 
 
 # -- the session ---------------------------------------------------------------------------------

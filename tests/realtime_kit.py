@@ -1,4 +1,5 @@
-"""A scripted realtime model for testing what sits above the model (agent, room, server).
+"""What the realtime tests share: queue helpers, and a scripted realtime model for testing
+what sits above the model (agent, room).
 
 It is a real RealtimeModelBase subclass: the base's receive loop, resampling, watchdog and
 error handling all run; only the "provider" is an in-process script. A text turn or a
@@ -16,6 +17,29 @@ from typing import Any
 from agentscope_legacy.realtime import AudioFormat, ModelEvents, RealtimeModelBase
 
 RATE = 24000
+
+
+async def until(queue: asyncio.Queue[Any], kind: str, timeout: float = 5.0) -> list[Any]:
+    """The events of ``queue`` up to and including the first of type ``kind``."""
+    events = []
+    while True:
+        event = await asyncio.wait_for(queue.get(), timeout)
+        events.append(event)
+        if event.type == kind:
+            return events
+
+
+def types(events: list[Any]) -> list[str]:
+    return [e.type for e in events]
+
+
+async def wait_for_wire(emu: Any, kind: str, count: int = 1, seconds: float = 3.0) -> list[Any]:
+    """The client events of type ``kind`` an emulator received, once there are ``count``."""
+    for _ in range(int(seconds / 0.01)):
+        if len(found := emu.events(kind)) >= count:
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{kind} never reached the emulator: {emu.events()}")
 
 
 def tone(ms: int = 40, rate: int = RATE) -> bytes:
