@@ -33,7 +33,7 @@ from ._format import (
     tool_choice_to_openai,
 )
 from ._openai_shape import delta_from_sdk_chunk
-from .response import Delta, ModelResponse, Usage, tool_call_block
+from .response import Delta, ModelResponse, Usage, sdk_dict, tool_call_block
 
 _litellm: Any = None
 _import_lock = threading.Lock()
@@ -201,13 +201,14 @@ def response_from_completion(completion: Any) -> ModelResponse:
     ]
     response = ModelResponse(
         text=message.content or "",
-        raw=completion,
+        raw=sdk_dict(completion),
         tool_calls=calls or None,
         usage=Usage(*(_tokens(getattr(completion, "usage", None)) or (0, 0))),
         reasoning=_reasoning(message),
         finish_reason=choices[0].finish_reason,
     )
     response.request_id = getattr(completion, "id", None)
+    response.sdk_response = completion
     return response
 
 

@@ -45,6 +45,10 @@ class Usage:
     #: True when the provider reported no usage for a stream: completion_tokens is then the
     #: number of text chunks received (servers send about one token per chunk).
     estimated: bool = False
+    #: Prompt tokens read from / written to the provider's prompt cache (Anthropic); they
+    #: are part of ``prompt_tokens`` too.
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -69,6 +73,14 @@ class Usage:
             if self.time_to_first_token is None
             else round(self.time_to_first_token, 6),
             "estimated": self.estimated,
+            **(
+                {
+                    "cache_read_tokens": self.cache_read_tokens,
+                    "cache_creation_tokens": self.cache_creation_tokens,
+                }
+                if self.cache_read_tokens or self.cache_creation_tokens
+                else {}
+            ),
         }
 
 
@@ -77,7 +89,8 @@ class Delta:
 
     ``tool_call`` is a fragment ``{"index": int, "id"?: str, "name"?: str, "arguments"?: str}``
     (argument fragments are concatenated by index) or a whole call with ``"input": dict``.
-    ``usage`` is ``(prompt_tokens, completion_tokens)`` when the chunk carries running totals.
+    ``usage`` is ``(prompt_tokens, completion_tokens)`` when the chunk carries running totals,
+    optionally followed by ``(cache_read_tokens, cache_creation_tokens)``.
     """
 
     __slots__ = ("text", "reasoning", "tool_calls", "usage", "finish_reason", "request_id")
@@ -87,7 +100,7 @@ class Delta:
         text: str = "",
         reasoning: str = "",
         tool_calls: list[dict[str, Any]] | None = None,
-        usage: tuple[int, int] | None = None,
+        usage: tuple[int, ...] | None = None,
         finish_reason: str | None = None,
         request_id: str | None = None,
     ) -> None:
@@ -137,6 +150,13 @@ FinishHook = Callable[["ModelResponse", "BaseException | None"], None]
 Snapshot = tuple[str, str, list[dict[str, Any]]]
 
 
+def sdk_dict(obj: Any) -> Any:
+    """An SDK reply object as the plain dict 0.x put in ``raw`` (pydantic ``model_dump``);
+    anything else unchanged."""
+    dump = getattr(obj, "model_dump", None)
+    return dump() if callable(dump) else obj
+
+
 class ModelResponse:
     """The result of calling a model wrapper."""
 
@@ -165,6 +185,8 @@ class ModelResponse:
         self.reasoning = reasoning
         self.finish_reason = finish_reason
         self.request_id: str | None = None
+        #: The provider SDK's typed reply object where ``raw`` holds its dict dump (0.x's shape).
+        self.sdk_response: Any = None
         self.error: BaseException | None = None
         self._text = text
         self._source: Any = stream if stream is not None else astream
@@ -291,7 +313,9 @@ class ModelResponse:
         if delta.usage is not None:
             if self.usage is None:
                 self.usage = Usage()
-            self.usage.prompt_tokens, self.usage.completion_tokens = delta.usage
+            self.usage.prompt_tokens, self.usage.completion_tokens = delta.usage[:2]
+            if len(delta.usage) == 4:
+                self.usage.cache_read_tokens, self.usage.cache_creation_tokens = delta.usage[2:]
         if delta.finish_reason:
             self.finish_reason = delta.finish_reason
         if delta.request_id:

@@ -45,7 +45,7 @@ from ._format import (
 )
 from ._http import guard_httpx_client
 from ._openai_shape import delta_from_sdk_chunk
-from .response import Delta, ModelResponse, Usage, tool_call_block
+from .response import Delta, ModelResponse, Usage, sdk_dict, tool_call_block
 
 _CLIENT_PROPERTIES = {
     "api_key": {"type": ["string", "null"]},
@@ -259,13 +259,14 @@ def response_from_completion(completion: Any) -> ModelResponse:
     usage = getattr(completion, "usage", None)
     response = ModelResponse(
         text=message.content or "",
-        raw=completion,
+        raw=sdk_dict(completion),
         tool_calls=calls or None,
         usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
         reasoning=getattr(message, "reasoning_content", None) or None,
         finish_reason=choice.finish_reason,
     )
     response.request_id = getattr(completion, "request_id", None) or getattr(completion, "id", None)
+    response.sdk_response = completion
     return response
 
 
@@ -293,7 +294,10 @@ class ZhipuAIEmbeddingWrapper(ZhipuAIWrapperBase):
             raise ResponseFormatError(f"the embedding response has no data: {str(result)[:200]}")
         vectors = [item.embedding for item in sorted(data, key=lambda d: d.index or 0)]
         tokens = result.usage.prompt_tokens if getattr(result, "usage", None) else 0
-        return ModelResponse(embedding=vectors, raw=result, usage=Usage(tokens or 0, 0))
+        usage = Usage(tokens or 0, 0)
+        response = ModelResponse(embedding=vectors, raw=sdk_dict(result), usage=usage)
+        response.sdk_response = result
+        return response
 
 
 __all__ = ["ZhipuAIChatWrapper", "ZhipuAIEmbeddingWrapper"]

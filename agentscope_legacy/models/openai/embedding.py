@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..response import ModelResponse, Usage
+from ..response import ModelResponse, Usage, sdk_dict
 from ._client import OpenAIWrapperBase
 
 
@@ -29,4 +29,6 @@ def embedding_response(result: Any) -> ModelResponse:
     """A ModelResponse with one vector per input, in input order."""
     vectors = [item.embedding for item in sorted(result.data, key=lambda d: d.index)]
     tokens = result.usage.prompt_tokens if result.usage else 0
-    return ModelResponse(embedding=vectors, raw=result, usage=Usage(tokens, 0))
+    response = ModelResponse(embedding=vectors, raw=sdk_dict(result), usage=Usage(tokens, 0))
+    response.sdk_response = result
+    return response

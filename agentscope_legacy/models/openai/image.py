@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ResponseFormatError
-from ..response import ModelResponse
+from ..response import ModelResponse, sdk_dict
 from ._client import OpenAIWrapperBase
 
 
@@ -20,7 +20,7 @@ class OpenAIDALLEWrapper(OpenAIWrapperBase):
     def __call__(self, prompt: str, save_local: bool = False, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
         response = super().__call__(prompt, **kwargs)
         if save_local:
-            response.image_urls = [self._save(item) for item in response.raw.data]
+            response.image_urls = [self._save(item) for item in response.sdk_response.data]
         return response
 
     def _build_request(self, prompt: str, *, stream: bool, **kwargs: Any) -> dict[str, Any]:
@@ -31,7 +31,9 @@ class OpenAIDALLEWrapper(OpenAIWrapperBase):
         if not result.data:
             raise ResponseFormatError("the image response has no data")
         urls = [item.url or f"data:image/png;base64,{item.b64_json}" for item in result.data]
-        return ModelResponse(image_urls=urls, raw=result)
+        response = ModelResponse(image_urls=urls, raw=sdk_dict(result))
+        response.sdk_response = result
+        return response
 
     def _save(self, item: Any) -> str:
         from ..._runtime import get_runtime
