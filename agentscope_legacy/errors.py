@@ -3,9 +3,11 @@
 ::
 
     AgentScopeError
-    ├── ConfigError                 a model config (or experiment file) is invalid
+    ├── ConfigError                 a model config (or experiment file) is invalid; also a
+    │                               ValueError, as 0.x raised
     ├── MissingDependencyError      an optional provider SDK is not installed (also an ImportError)
-    ├── ProviderError               a provider call failed (provider, model, status, request_id)
+    ├── ProviderError               a provider call failed (provider, model, status, request_id);
+    │   │                           also a RuntimeError, as 0.x raised
     │   ├── AuthenticationError     401/403: never retried
     │   ├── BadRequestError         other 4xx (404 model not found, 400 invalid request, ...)
     │   ├── RateLimitError          429: retried, honouring Retry-After
@@ -89,8 +91,11 @@ class MissingDependencyError(AgentScopeError, ImportError):
         )
 
 
-class ProviderError(AgentScopeError):
+class ProviderError(AgentScopeError, RuntimeError):
     """A call to a provider failed.
+
+    It subclasses ``RuntimeError`` because 0.x raised ``RuntimeError`` for failed API calls,
+    so an old ``except RuntimeError:`` still catches it.
 
     Attributes:
         provider: e.g. ``"openai"``.
