@@ -551,16 +551,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _voice_serve(args: argparse.Namespace) -> int:
     """``voice serve``: the realtime config's model behind the voice page, under uvicorn."""
-    import ipaddress
-    import socket
-
     from .errors import AgentScopeError, ConfigError
 
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (checked here: the error names the extra)
 
         from .realtime._config import read_realtime_configs
-        from .realtime._server import create_app, uvicorn_options
+        from .realtime._server import create_app
     except ImportError as exc:
         print(f"error: voice serve needs `pip install \"agentscope-legacy[realtime]\"` ({exc})",
               file=sys.stderr)
@@ -580,32 +577,13 @@ def _voice_serve(args: argparse.Namespace) -> int:
     except (AgentScopeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = args.host == "localhost"
-    if not loopback:
-        print(f"warning: --host {args.host} serves the agent to the network: anyone who can "
-              "reach it talks to the model (on your key) (and browsers allow the microphone "
-              "only on https or loopback pages)", file=sys.stderr)
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
-              file=sys.stderr)
-        return 1
-    sock.listen(128)  # the URL is printed before uvicorn starts: connections wait for it
-    port = sock.getsockname()[1]
-    shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
-    print(f"{config.config_name} ({config.model_type}) as {args.name or config.agent_name}; "
-          "Ctrl-C stops", file=sys.stderr)
-    print(f"http://{shown}:{port}/", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(args.host, port)))
-    server.run(sockets=[sock])
-    return 0
+    from ._web import serve
+
+    return serve(app, args.host, args.port, exposed_warning="serves the agent to the network: "
+                 "anyone who can reach it talks to the model (on your key) (and browsers allow "
+                 "the microphone only on https or loopback pages)",
+                 banner=f"{config.config_name} ({config.model_type}) as "
+                 f"{args.name or config.agent_name}; Ctrl-C stops")
 
 
 if __name__ == "__main__":

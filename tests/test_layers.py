@@ -33,11 +33,17 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("runtime state", {"_runtime"}),
     ("0.x model wrappers", {"models"}),
-    ("the newer model layer", {"model", "formatter", "token", "embedding", "tts", "credential"}),
+    # tool: functions as tools (schemas, running calls), for the agents above.
+    (
+        "the newer model layer",
+        {"model", "formatter", "token", "embedding", "tts", "credential", "tool"},
+    ),
     # realtime: realtime models, RealtimeAgent, ChatRoom and the voice backend; agent and
-    # pipeline are the newer module names that export them.
-    ("agents and pipelines", {"agents", "pipelines", "msghub", "realtime", "agent", "pipeline"}),
-    ("applications", {"_init", "experiment", "cli", "_cli_models", "__init__"}),
+    # pipeline are the newer module names that export them; _web is the web-server code that
+    # the voice backend and the Studio share.
+    ("agents and pipelines",
+     {"agents", "pipelines", "msghub", "realtime", "agent", "pipeline", "_web"}),
+    ("applications", {"_init", "experiment", "cli", "_cli_models", "studio", "__init__"}),
 ]
 # Inside the core, lowest first: each may import only those before it.
 CORE_ORDER = [

@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import FileResponse
@@ -43,6 +41,7 @@ from fastapi.staticfiles import StaticFiles
 from loguru import logger
 
 from .._secrets import scrub
+from .._web import PAGE_HEADERS, origin_allowed, uvicorn_options
 from ._agent import RealtimeAgent
 from ._base import RealtimeModelBase
 from ._events import ClientEvents, RealtimeEventError, ServerEvents
@@ -54,24 +53,6 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 CLOSE_ORIGIN, CLOSE_TOO_BIG, CLOSE_ERROR, CLOSE_FULL = 1008, 1009, 1011, 1013
 CLOSE_IDLE, CLOSE_DUPLICATE = 4408, 4409
-
-_PAGE_HEADERS = {
-    # The page loads only its own files and talks only to its own origin (ws: included).
-    "Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
-    "media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-
-
-def uvicorn_options(host: str = "127.0.0.1", port: int = 8000,
-                    max_message_bytes: int = 1 << 20) -> dict[str, Any]:
-    """Keyword arguments for ``uvicorn.Config``/``uvicorn.run`` that go with :func:`create_app`:
-    the websocket frame limit, so a huge frame is refused (1009) before it is buffered."""
-    return {"host": host, "port": port, "ws_max_size": max_message_bytes,
-            "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0, "log_level": "warning"}
-
 
 def create_app(
     model_factory: Callable[[], RealtimeModelBase],
@@ -100,7 +81,7 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -108,7 +89,7 @@ def create_app(
     async def websocket_endpoint(websocket: WebSocket, user_id: str, session_id: str) -> None:
         await websocket.accept()
         key = (user_id, session_id)
-        if not _origin_allowed(websocket.headers, extra_origins):
+        if not origin_allowed(websocket.headers, extra_origins):
             await websocket.close(CLOSE_ORIGIN, "origin not allowed")
             return
         if key in sessions:
@@ -270,27 +251,3 @@ class _Session:
             await asyncio.wait_for(sender, 5)
         except (asyncio.TimeoutError, asyncio.CancelledError, Exception):
             sender.cancel()
-
-
-def _origin_allowed(headers: Any, extra: set[str]) -> bool:
-    """No Origin (a script, not a page), the server's own origin, a loopback page, or one of
-    ``extra``."""
-    origin = headers.get("origin")
-    if origin is None:
-        return True
-    origin = origin.rstrip("/").lower()
-    if origin in extra:
-        return True
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    if parts.netloc == (headers.get("host") or "").lower():
-        return True
-    host = parts.hostname
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
