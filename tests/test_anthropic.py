@@ -65,7 +65,8 @@ def test_streamed_usage_is_the_last_running_total():
         ),
     ]
     deltas = list(deltas_from_events(events))
-    assert [d.usage for d in deltas] == [(15, 1), (15, 6), (15, 12)]
+    # (prompt, completion, cache_read, cache_creation): cached tokens count as prompt tokens.
+    assert [d.usage for d in deltas] == [(15, 1, 5, 0), (15, 6, 5, 0), (15, 12, 5, 0)]
     assert deltas[-1].finish_reason == "end_turn"
 
 

@@ -19,6 +19,9 @@ class AnthropicChatModel(ChatModelBase):
         stream: stream the reply (an async generator of accumulative ChatResponses).
         thinking: extended thinking, e.g. ``{"type": "enabled", "budget_tokens": 1024}``;
             the thinking becomes a ThinkingBlock.
+        prompt_caching: ``True``, a dict or a ``PromptCaching`` policy: ``cache_control``
+            marks on the tools, system prompt and last user turns (a wrapper option); the
+            usage then has ``cache_read_tokens``/``cache_creation_tokens``.
         client_args: ``anthropic.AsyncAnthropic`` arguments (``base_url``, headers...).
         generate_kwargs: parameters of every request (temperature, top_p, ...).
         **wrapper_args: options of the underlying wrapper (``max_retries``, ``timeout``...).

@@ -29,6 +29,9 @@ class ChatUsage:
     output_tokens: int
     time: float
     type: Literal["chat"] = "chat"
+    #: Input tokens read from / written to the prompt cache (Anthropic); part of input_tokens.
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
 
 
 @dataclass
@@ -90,7 +93,13 @@ def usage_of(response: ModelResponse, elapsed: float | None = None) -> ChatUsage
     if usage is None:
         return None
     seconds = usage.latency if elapsed is None else elapsed
-    return ChatUsage(usage.prompt_tokens, usage.completion_tokens, seconds)
+    return ChatUsage(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        seconds,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_creation_tokens=usage.cache_creation_tokens,
+    )
 
 
 def chat_response(

@@ -14,10 +14,17 @@ Requests are validated like the real API on the points a wrapper can get wrong: 
 required, only user/assistant roles in ``messages`` (system is top-level), no extra message
 keys, no empty text blocks, base64 image data without a ``data:`` prefix, tool shapes, and
 the thinking budget.
+
+Prompt caching: a request with ``cache_control`` marks (at most 4, ``ephemeral``) reports
+``cache_creation_input_tokens`` for a marked prefix seen for the first time and
+``cache_read_input_tokens`` for the longest marked prefix an earlier request wrote (tokens as
+:func:`count_input_tokens` counts them); ``input_tokens`` is then the uncached rest. Requests
+without marks are answered exactly as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -73,6 +80,13 @@ class AnthropicEmulator(ModelListing, ScriptedChatServer):
     def __init__(self, *, tls: bool = False) -> None:
         super().__init__(tls=tls)
         self._ids = itertools.count(1)
+        #: Hashes of the prefixes that requests with cache_control marks wrote.
+        self.cached_prefixes: set[str] = set()
+
+    def clear(self) -> None:
+        """Also forget the prompt cache."""
+        super().clear()
+        self.cached_prefixes = set()
 
     # -- errors ----------------------------------------------------------
     def error_body(self, status: int, message: str) -> Any:
@@ -166,13 +180,42 @@ class AnthropicEmulator(ModelListing, ScriptedChatServer):
         n = next(self._ids)
         model = script.model or body["model"]
         headers = {"request-id": f"req_emu{n}"}
+        cache = self._cache_usage(body)
         if body.get("stream"):
-            return StreamReply(self._events(script, f"msg_emu{n}", model), headers=headers)
-        return JSONReply(self._message(script, f"msg_emu{n}", model), headers=headers)
+            return StreamReply(self._events(script, f"msg_emu{n}", model, cache), headers=headers)
+        return JSONReply(self._message(script, f"msg_emu{n}", model, cache), headers=headers)
+
+    def _cache_usage(self, body: dict[str, Any]) -> dict[str, int] | None:
+        """The usage fields of a request with cache_control marks (None without marks)."""
+        items = _prompt_items(body)
+        marks = [i for i, item in enumerate(items) if "cache_control" in item]
+        if not marks:
+            return None
+        hashes, sizes, total = [], [], 0
+        digest = hashlib.sha256()
+        for i, item in enumerate(items):
+            plain = {k: v for k, v in item.items() if k != "cache_control"}
+            digest.update(json.dumps(plain, sort_keys=True).encode())
+            total += _item_tokens(item)
+            if i in marks:
+                hashes.append(digest.copy().hexdigest())
+                sizes.append(total)
+        read = max(
+            (s for h, s in zip(hashes, sizes, strict=True) if h in self.cached_prefixes), default=0
+        )
+        created = sizes[-1] - read
+        self.cached_prefixes.update(hashes)
+        return {
+            "input_tokens": sum(_item_tokens(item) for item in items) - sizes[-1],
+            "cache_creation_input_tokens": created,
+            "cache_read_input_tokens": read,
+        }
 
     # -- replies ---------------------------------------------------------
     @staticmethod
-    def _message(script: ChatScript, mid: str, model: str) -> dict[str, Any]:
+    def _message(
+        script: ChatScript, mid: str, model: str, cache: dict[str, int] | None = None
+    ) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
         if script.reasoning is not None:
             content.append(
@@ -200,11 +243,14 @@ class AnthropicEmulator(ModelListing, ScriptedChatServer):
             "usage": {
                 "input_tokens": script.prompt_tokens,
                 "output_tokens": script.completion_tokens,
+                **(cache or {}),
             },
         }
 
     @staticmethod
-    def _events(script: ChatScript, mid: str, model: str) -> Iterator[bytes]:
+    def _events(
+        script: ChatScript, mid: str, model: str, cache: dict[str, int] | None = None
+    ) -> Iterator[bytes]:
         start = {
             "id": mid,
             "type": "message",
@@ -214,7 +260,7 @@ class AnthropicEmulator(ModelListing, ScriptedChatServer):
             "stop_reason": None,
             "stop_sequence": None,
             # The real API reports a small running output count here already.
-            "usage": {"input_tokens": script.prompt_tokens, "output_tokens": 1},
+            "usage": {"input_tokens": script.prompt_tokens, "output_tokens": 1, **(cache or {})},
         }
         yield _event("message_start", {"type": "message_start", "message": start})
         yield _event("ping", {"type": "ping"})
@@ -300,6 +346,38 @@ def count_input_tokens(body: dict[str, Any]) -> int:
     return total
 
 
+def _prompt_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request in the order the API caches it: tools, system blocks, message blocks."""
+    system = body.get("system")
+    items = list(body.get("tools") or [])
+    items += [{"type": "text", "text": system}] if isinstance(system, str) else list(system or [])
+    for message in body["messages"]:
+        content = message.get("content")
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        items += [{"role": message["role"], **block} for block in content]
+    return items
+
+
+def _item_tokens(item: dict[str, Any]) -> int:
+    if "input_schema" in item:
+        plain = {k: v for k, v in item.items() if k != "cache_control"}
+        return len(json.dumps(plain, sort_keys=True).split())
+    return count_input_tokens({"messages": [{"content": [item]}]})
+
+
+def _cache_problem(body: dict[str, Any]) -> str | None:
+    marks = [item["cache_control"] for item in _prompt_items(body) if "cache_control" in item]
+    if len(marks) > 4:
+        return f"A maximum of 4 blocks with cache_control may be provided. Found {len(marks)}."
+    for mark in marks:
+        if not isinstance(mark, dict) or mark.get("type") != "ephemeral":
+            return "cache_control.type: Input should be 'ephemeral'"
+        if mark.get("ttl") not in (None, "5m", "1h"):
+            return "cache_control.ttl: Input should be '5m' or '1h'"
+    return None
+
+
 def _tool_input(arguments: str) -> dict[str, Any]:
     try:
         value = json.loads(arguments)
@@ -355,7 +433,7 @@ def validate_request(body: Any) -> str | None:
             return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
         if budget >= max_tokens:
             return "`max_tokens` must be greater than `thinking.budget_tokens`"
-    return None
+    return _cache_problem(body)
 
 
 def _content_problem(content: Any, where: str) -> str | None:

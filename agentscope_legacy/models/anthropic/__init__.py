@@ -15,12 +15,17 @@ Request kwargs that ``messages.create()`` does not name (in SDK 2.x that include
 unless generate_args or the call give one. Text blocks are joined with no separator, streamed
 or not, and ``finish_reason`` is Anthropic's ``stop_reason`` (``end_turn``, ``tool_use``...).
 
+``prompt_caching`` (True, a dict of :class:`PromptCaching` fields, or a policy) places
+``cache_control`` marks on the tools, the system prompt and the last user turns
+(``_caching``); the cache read/creation tokens are in ``Usage`` (and part of prompt_tokens).
+
 ``acall`` uses the SDK's ``AsyncAnthropic`` (one per event loop, built on first use) with the
 same requests, and the same per-event parsing (:class:`EventParser`) as the sync stream.
 """
 
 from __future__ import annotations
 
+from ._caching import PromptCaching, with_cache_control
 from ._client import (
     error_detail,
     import_anthropic,
@@ -50,6 +55,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "AnthropicChatWrapper",
     "EventParser",
+    "PromptCaching",
     "anthropic_chat_messages",
     "anthropic_multi_agent_messages",
     "deltas_from_events",
@@ -65,4 +71,5 @@ __all__ = [
     "tool_use_to_anthropic",
     "tools_to_anthropic",
     "translate_error",
+    "with_cache_control",
 ]

@@ -17,7 +17,9 @@ class _Tokens:
     def __init__(self) -> None:
         self.input = self.cache_creation = self.cache_read = self.output = 0
 
-    def update(self, usage: Any) -> tuple[int, int]:
+    def update(self, usage: Any) -> tuple[int, int, int, int]:
+        """``(prompt, completion, cache_read, cache_creation)``; prompt counts the cached
+        tokens too (they are prompt tokens, billed at another rate)."""
         for attr, name in (
             ("input", "input_tokens"),
             ("cache_creation", "cache_creation_input_tokens"),
@@ -32,7 +34,8 @@ class _Tokens:
                 value = getattr(usage, name, None)
             if value is not None:
                 setattr(self, attr, value)
-        return self.input + self.cache_creation + self.cache_read, self.output
+        prompt = self.input + self.cache_creation + self.cache_read
+        return prompt, self.output, self.cache_read, self.cache_creation
 
 
 def response_from_reply(reply: Any) -> ModelResponse:
@@ -68,7 +71,7 @@ def response_from_message(message: Any) -> ModelResponse:
             elif kind == "tool_use":
                 calls.append(tool_call_block(block["id"], block["name"], block.get("input") or {}))
         usage = message.get("usage")
-        prompt, completion = _Tokens().update(usage if isinstance(usage, dict) else None)
+        tokens = _Tokens().update(usage if isinstance(usage, dict) else None)
         text = "".join(texts)
         reasoning = "".join(thinking) if thinking else None
     except (KeyError, TypeError, AttributeError):
@@ -79,7 +82,9 @@ def response_from_message(message: Any) -> ModelResponse:
         text=text,
         raw=message,
         tool_calls=calls or None,
-        usage=Usage(prompt, completion),
+        usage=Usage(
+            tokens[0], tokens[1], cache_read_tokens=tokens[2], cache_creation_tokens=tokens[3]
+        ),
         reasoning=reasoning,
         finish_reason=message.get("stop_reason"),
     )

@@ -12,6 +12,7 @@ from .._base import ModelWrapperBase
 from .._format import check_messages, flatten_msgs
 from .._http import guard_httpx_client
 from ..response import Delta, ModelResponse
+from ._caching import PromptCaching, with_cache_control
 from ._client import (
     _guarded,
     _sdk_timeout,
@@ -47,6 +48,16 @@ class AnthropicChatWrapper(ModelWrapperBase):
             "client_kwargs": {"type": "object"},  # the 0.x name of client_args
             "max_tokens": {"type": "integer", "minimum": 1},
             "thinking": {"type": ["object", "null"], "required": ["type"]},
+            "prompt_caching": {
+                "type": ["boolean", "object", "null"],
+                "properties": {
+                    "system": {"type": "boolean"},
+                    "tools": {"type": "boolean"},
+                    "last_turns": {"type": "integer", "minimum": 0},
+                    "ttl": {"enum": ["5m", "1h", None]},
+                },
+                "additionalProperties": False,
+            },
         }
     }
 
@@ -60,9 +71,12 @@ class AnthropicChatWrapper(ModelWrapperBase):
         client_kwargs: dict[str, Any] | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         thinking: dict[str, Any] | None = None,
+        prompt_caching: PromptCaching | bool | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(config_name, model_name, **kwargs)
+        #: Where ``cache_control`` marks go (None: no caching asked for).
+        self.prompt_caching = PromptCaching.of(prompt_caching)
         anthropic = import_anthropic()
         args = {**(client_kwargs or {}), **(client_args or {})}
         key = self._resolve_api_key(api_key or args.pop("api_key", None))
@@ -123,6 +137,8 @@ class AnthropicChatWrapper(ModelWrapperBase):
             request["stream"] = True
         if extra:
             request["extra_body"] = extra
+        if self.prompt_caching is not None:
+            request = with_cache_control(request, self.prompt_caching)
         return request
 
     # -- calls -------------------------------------------------------------------------------
