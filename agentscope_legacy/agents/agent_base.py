@@ -1,4 +1,7 @@
-"""``AgentBase``: a name, an optional model, a memory, an audience, and ``speak``.
+"""``AgentBase``: a name, an optional model, a memory, an audience, ``speak`` and hooks.
+
+``memory`` is a :class:`~.memory.TemporaryMemory` (0.1.x's API; it also reads like a list).
+Hooks (``register_hook``, see ``_hooks``) run around ``reply``, ``speak`` and ``observe``.
 
 An agent with a ``tts`` speaks aloud too: ``speak`` feeds a streamed reply into the TTS as it
 arrives (``SpeechStream``: sentence by sentence for plain models, ``push`` for realtime ones),
@@ -19,9 +22,11 @@ from loguru import logger
 from ..logging import log_deltas, log_msg, log_stream_msg, save_msg
 from ..message import Msg
 from ..models.response import ModelResponse
+from ._hooks import HooksMixin
+from .memory import TemporaryMemory
 
 
-class AgentBase:
+class AgentBase(HooksMixin):
     """An agent with a name, an optional system prompt and model, a memory and an audience.
 
     ``agent(x)`` runs :meth:`reply` and lets every agent in its audience observe the result
@@ -44,7 +49,7 @@ class AgentBase:
             from ..models import load_model_by_config_name
 
             self.model = load_model_by_config_name(model_config_name)
-        self.memory: list[Msg] | None = [] if use_memory else None
+        self.memory: TemporaryMemory | None = TemporaryMemory() if use_memory else None
         self._audience: list[AgentBase] = []
         self._reply_id = ""
         #: What speaks this agent's messages (None: it only prints them); see ``_voice``.
@@ -63,13 +68,18 @@ class AgentBase:
         raise NotImplementedError(f"{type(self).__name__} must implement reply()")
 
     def observe(self, x: Msg | Sequence[Msg] | None) -> None:
+        """Remember what another agent said (a broadcast); runs the observe hooks."""
+        self._remember(x)
+
+    def _remember(self, x: Msg | Sequence[Msg] | None) -> None:
+        """Add to memory without the observe hooks: an agent's own input and reply are not
+        observations (0.1.x's agents called ``memory.add`` for them)."""
         if self.memory is None or x is None:
             return
         for msg in [x] if isinstance(x, Msg) else list(x):
             if not isinstance(msg, Msg):
                 raise TypeError(f"observe expects Msg objects, got {type(msg).__name__}")
-            if all(m.id != msg.id for m in self.memory[-8:]):  # cheap dedup of re-broadcasts
-                self.memory.append(msg)
+        self.memory.add(x)  # a message heard twice (same id) is kept once
 
     def reset_audience(self, audience: Sequence[AgentBase]) -> None:
         self._audience = [a for a in audience if a is not self]
@@ -99,27 +109,34 @@ class AgentBase:
             raise
         if speech is not None:
             self._save_speech(speech, text or "")
+        self._run_notifying("post_speak")
         return text
 
     def _print(self, content: Any, msg_id: str | None, speech: Any) -> str | None:
         if isinstance(content, str):
-            log_msg(Msg(self.name, content, "assistant", id=msg_id))
+            log_msg(
+                self._run_replacing(
+                    "pre_speak", Msg(self.name, content, "assistant", id=msg_id), False, True
+                )
+            )
             return content
         if isinstance(content, Msg):
-            log_msg(content)
+            log_msg(self._run_replacing("pre_speak", content, False, True))
             return content.get_text_content()
         if isinstance(content, ModelResponse):
             if content.is_stream and not content.is_stream_exhausted:
+                if self._hooks_for("pre_speak"):  # the hooks see each chunk as a Msg
+                    return self._print(content.stream, msg_id, speech)
                 return self._speak_deltas(content, msg_id, speech)
-            content = content.text or ""
-            log_msg(Msg(self.name, content, "assistant", id=msg_id))
-            return content
+            return self._print(content.text or "", msg_id, speech)
         if isinstance(content, (GeneratorType, Iterator)):
             msg = Msg(self.name, "", "assistant", id=msg_id)
+            hooked = bool(self._hooks_for("pre_speak"))
             try:
                 for last, text in content:
                     msg.content = text
-                    log_stream_msg(msg, last=last)
+                    shown = self._run_replacing("pre_speak", msg, True, last) if hooked else msg
+                    log_stream_msg(shown, last=last)
                     if speech is not None:
                         speech.feed(text)
             finally:

@@ -38,18 +38,18 @@ class DialogAgent(AgentBase):
         self.memory_window = memory_window
 
     def reply(self, x: Msg | Sequence[Msg] | None = None, **kwargs: Any) -> Msg:
-        self.observe(x)
+        self._remember(x)
         msg_id = uuid.uuid4().hex  # the printed stream, the audio and the message share it
         text = self._ask(self._history(x), msg_id=msg_id, **kwargs)
         msg = Msg(self.name, text, "assistant", id=msg_id)
-        self.observe(msg)
+        self._remember(msg)
         return msg
 
     def _history(self, x: Msg | Sequence[Msg] | None) -> Any:
         """The messages the prompt is built from: the memory (windowed), else ``x``."""
         if self.memory is None:
             return x
-        return self.memory[-self.memory_window :] if self.memory_window else self.memory
+        return self.memory.get_memory(recent_n=self.memory_window)
 
     def _ask(
         self, *history: Any, echo: bool = True, msg_id: str | None = None, **kwargs: Any

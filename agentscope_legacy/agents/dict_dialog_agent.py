@@ -56,7 +56,7 @@ class DictDialogAgent(DialogAgent):
         self.instruction = format_instruction(self.schema)
 
     def reply(self, x: Msg | Sequence[Msg] | None = None, **kwargs: Any) -> Msg:
-        self.observe(x)
+        self._remember(x)
         history = self._history(x)
         retry: list[Msg] = []
         problem = ""
@@ -71,7 +71,7 @@ class DictDialogAgent(DialogAgent):
             if parsed is not None:
                 msg = Msg(self.name, self._content(parsed, text), "assistant", metadata=parsed)
                 self.speak(msg)
-                self.observe(msg)
+                self._remember(msg)
                 return msg
             if attempt + 1 < attempts:
                 logger.warning(
@@ -89,7 +89,7 @@ class DictDialogAgent(DialogAgent):
             self.name, text, "assistant", metadata={"parse_error": problem, "attempts": attempts}
         )
         self.speak(msg)
-        self.observe(msg)
+        self._remember(msg)
         return msg
 
     def parse(self, text: str) -> tuple[dict[str, Any] | None, str]:

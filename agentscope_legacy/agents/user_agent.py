@@ -41,15 +41,20 @@ class UserAgent(AgentBase):
         self._used = 0
 
     def reply(self, x: Msg | Sequence[Msg] | None = None, **kwargs: Any) -> Msg:
-        self.observe(x)
+        self._remember(x)
         msg = Msg(self.name, self._next_input(), "user")
         self.speak(msg)
-        self.observe(msg)
+        self._remember(msg)
         return msg
 
     def _next_input(self) -> str:
         if self.input_fn is not None:
             return self.input_fn(self.input_hint)
+        from .._runtime import get_runtime
+
+        studio = get_runtime().user_input  # init(studio_url=...): the Studio's page answers
+        if studio is not None:
+            return studio(self, self.input_hint)
         if self.interactive if self.interactive is not None else _interactive():
             # The hint goes to stderr: stdout carries the conversation and may be redirected.
             sys.stderr.write(self.input_hint)
