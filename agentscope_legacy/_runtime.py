@@ -7,8 +7,10 @@ to find where saved files go; ``init()`` (``agentscope_legacy._init``) sets it u
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .monitor import Monitor
 
@@ -31,6 +33,11 @@ class Runtime:
         ).expanduser()
     )
     monitor: Monitor = field(default_factory=Monitor)
+    #: Where a UserAgent without ``input_fn`` takes its text, ``(agent, hint) -> str``; the
+    #: Studio client sets it (None: the terminal or the agent's script).
+    user_input: Callable[[Any, str], str] | None = None
+    #: The Studio client of this run (``init(studio_url=...)``), closed by the next init.
+    studio: Any = None
 
     def file_dir(self, kind: str) -> Path:
         """A directory for saved files (images, audio): in the run dir, else the cache dir."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +25,17 @@ _printed: dict[str, str] = {}  # msg.id -> the text already printed
 _chat_file: TextIO | None = None
 _log_file: TextIO | None = None
 _use_colour = True
+#: Called with ``(msg, last)`` for every message and stream chunk printed (the Studio client
+#: listens here); a chunk's ``msg`` is reused for the next one, so a listener copies what it keeps.
+speak_listeners: list[Callable[[Msg, bool], None]] = []
+
+
+def _notify(msg: Msg, last: bool) -> None:
+    for listener in speak_listeners:
+        try:
+            listener(msg, last)
+        except Exception:  # noqa: S110  (a listener never breaks printing)
+            pass
 
 
 def _stdout() -> TextIO:
@@ -40,6 +51,8 @@ def log_msg(msg: Msg) -> None:
     with _lock:
         out.write(scrub(format_msg(msg, colored)) + "\n")
         out.flush()
+    if speak_listeners:
+        _notify(msg, True)
     _save(msg)
 
 
@@ -69,6 +82,8 @@ def log_stream_msg(msg: Msg, last: bool = True) -> None:
         else:
             _printed[msg.id] = text
         out.flush()
+    if speak_listeners:
+        _notify(msg, last)
     if last:
         _save(msg)
 
@@ -79,15 +94,22 @@ def log_deltas(name: str, pieces: Iterable[str]) -> None:
     with _lock:
         out.write(speaker_prefix(name, _use_colour and out.isatty()))
         out.flush()
+    # Listeners see the accumulated text as one message (one id for the whole reply).
+    msg = Msg(name, "", "assistant") if speak_listeners else None
     try:
         for piece in pieces:
             with _lock:
                 out.write(scrub(piece))
                 out.flush()
+            if msg is not None:
+                msg.content += piece
+                _notify(msg, False)
     finally:
         with _lock:
             out.write("\n")
             out.flush()
+        if msg is not None:
+            _notify(msg, True)
 
 
 def save_msg(msg: Msg) -> None:
