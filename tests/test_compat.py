@@ -232,3 +232,52 @@ def test_a_subclass_calling_super_reply_runs_the_hooks_once():
     agent.register_hook("pre_reply", "count", lambda a, x: calls.append(1))
     assert agent(Msg("user", "hi", "user")).content == "reply to hi, please"
     assert calls == [1]
+
+
+# -- item 12: UserAgent with piped input ---------------------------------------------------------
+
+
+def test_user_agent_reads_piped_lines_then_stops_cleanly(monkeypatch, capsys):
+    import io
+
+    from agentscope_legacy.agents import UserAgent
+    from agentscope_legacy.agents.user_agent import UserInputEnded
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("hi\r\nsecond line\n"))
+    user = UserAgent("me")
+    assert [user().content, user().content] == ["hi", "second line"]
+    with pytest.raises(UserInputEnded) as ended:
+        user()
+    assert ended.value.code == 0
+    captured = capsys.readouterr()
+    assert captured.out == "me: hi\nme: second line\n"
+    assert "end of input" in captured.err and "'me'" in captured.err
+
+
+@pytest.mark.parametrize("stdin", ["closed", "absent"])
+def test_user_agent_with_a_closed_or_absent_stdin_is_a_clear_error(monkeypatch, stdin):
+    import io
+
+    from agentscope_legacy.agents import UserAgent, UserInputError
+
+    stream = None
+    if stdin == "closed":
+        stream = io.StringIO("never read")
+        stream.close()
+    monkeypatch.setattr("sys.stdin", stream)
+    with pytest.raises(UserInputError, match="stdin is closed or absent"):
+        UserAgent("me")()
+
+
+def test_user_agent_not_interactive_never_reads_stdin(monkeypatch):
+    import io
+
+    from agentscope_legacy.agents import UserAgent, UserInputError
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("would be read\n"))
+    with pytest.raises(UserInputError, match="not interactive"):
+        UserAgent("me", interactive=False)()
+    with pytest.raises(UserInputError, match="1 scripted input"):  # a script, used up
+        user = UserAgent("me", inputs=["only"])
+        user()
+        user()

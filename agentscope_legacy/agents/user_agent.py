@@ -1,4 +1,4 @@
-"""``UserAgent``: a person at the terminal, or a script of inputs when nobody is there."""
+"""``UserAgent``: a person at the terminal, a script of inputs, or lines piped into stdin."""
 
 from __future__ import annotations
 
@@ -15,13 +15,28 @@ class UserInputError(AgentScopeError, RuntimeError):
     """A UserAgent needs input that nobody can give (no script left, no terminal)."""
 
 
+class UserInputEnded(SystemExit):
+    """Piped input ended: the run stops cleanly (exit status 0), as a shell does at Ctrl-D.
+
+    A ``SystemExit`` so that a plain ``python script.py`` ends without a traceback; catch it
+    to carry on after the user left.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0)
+        self.message = message
+
+
 class UserAgent(AgentBase):
     """Takes the user's turn: a line typed at the terminal, or, when nobody is at one, the next
-    of its scripted ``inputs``.
+    of its scripted ``inputs``, or (with no script) the next line piped into stdin, as 0.x's
+    ``input()`` read it (``printf 'hi\nexit\n' | python script.py``).
 
     ``interactive=None`` means "stdin is a terminal". A run that is not interactive never
     waits for a person: once the script is used up it raises :class:`UserInputError` instead
-    of hanging. ``input_fn(hint) -> str`` replaces both (tests, GUIs).
+    of hanging; at the end of piped input it prints why and raises :class:`UserInputEnded`; a
+    closed or absent stdin is a :class:`UserInputError`. ``interactive=False`` never reads
+    stdin. ``input_fn(hint) -> str`` replaces all of them (tests, GUIs).
     """
 
     def __init__(
@@ -66,11 +81,34 @@ class UserAgent(AgentBase):
         if self._used < len(self.inputs):
             self._used += 1
             return str(self.inputs[self._used - 1])
+        if not self.inputs and self.interactive is None:
+            return self._read_piped()
         raise UserInputError(
             f"UserAgent '{self.name}' needs input, but this run is not interactive (stdin is "
             f"not a terminal) and its {len(self.inputs)} scripted input(s) are used up; add "
             "more `inputs:` to the agent or run in a terminal"
         )
+
+    def _read_piped(self) -> str:
+        """The next line of a non-terminal stdin, without its line ending."""
+        stdin = sys.stdin
+        if stdin is None or getattr(stdin, "closed", False):
+            raise UserInputError(
+                f"UserAgent '{self.name}' needs input, but stdin is closed or absent; pipe the "
+                "input in, run in a terminal, or give the agent `inputs`"
+            )
+        try:
+            line = stdin.readline()
+        except (OSError, ValueError) as exc:  # e.g. a stdin that refuses reads
+            raise UserInputError(
+                f"UserAgent '{self.name}' needs input, but stdin cannot be read ({exc}); pipe "
+                "the input in, run in a terminal, or give the agent `inputs`"
+            ) from None
+        if not line:
+            message = f"UserAgent '{self.name}': end of input (stdin closed); stopping the run"
+            sys.stderr.write(message + "\n")
+            raise UserInputEnded(message)
+        return line.rstrip("\r\n")
 
 
 def _interactive() -> bool:
