@@ -1,9 +1,11 @@
 """``Msg``: the unit agents exchange, and the content blocks it may carry.
 
 ``content`` is a string or a list of content blocks. Blocks are plain dicts with a ``type``
-(``text``, ``thinking``, ``image``, ``audio``, ``video``, ``tool_use``, ``tool_result``), typed by
+(``text``, ``thinking``, ``image``, ``audio``, ``video``, ``data``, ``tool_use``, ``tool_result``),
+typed by
 the ``TypedDict`` classes below, so a ``Msg`` round-trips through JSON unchanged. Media blocks
-carry a ``source``: a :class:`URLSource` (a web URL or a local path) or a :class:`Base64Source`.
+carry a ``source``: a :class:`URLSource` (a web URL or a local path) or a :class:`Base64Source`;
+a :class:`DataBlock` carries any other binary content (a PDF, a text file) the same way.
 ``url`` keeps the 0.x way of attaching images and files to a message.
 
 ::
@@ -77,6 +79,18 @@ class VideoBlock(TypedDict):
     source: URLSource | Base64Source
 
 
+class _DataRequired(TypedDict):
+    type: Literal["data"]
+    source: URLSource | Base64Source
+
+
+class DataBlock(_DataRequired, total=False):
+    """Generic binary content: base64 data with its ``media_type``, or a URL. ``name`` is an
+    optional file name (shown to providers that take one)."""
+
+    name: str
+
+
 class _ToolUseRequired(TypedDict):
     type: Literal["tool_use"]
     id: str
@@ -108,6 +122,7 @@ ContentBlock = (
     | ImageBlock
     | AudioBlock
     | VideoBlock
+    | DataBlock
     | ToolUseBlock
     | ToolResultBlock
 )
@@ -119,6 +134,7 @@ BLOCK_CLASSES: dict[str, type] = {
     "image": ImageBlock,
     "audio": AudioBlock,
     "video": VideoBlock,
+    "data": DataBlock,
     "tool_use": ToolUseBlock,
     "tool_result": ToolResultBlock,
 }
@@ -171,6 +187,21 @@ def audio_block(source: str | URLSource | Base64Source) -> AudioBlock:
 
 def video_block(source: str | URLSource | Base64Source) -> VideoBlock:
     return {"type": "video", "source": _source(source)}
+
+
+def data_block(
+    source: str | URLSource | Base64Source,
+    media_type: str | None = None,
+    name: str | None = None,
+) -> DataBlock:
+    """Binary content from a URL (a str) or a source dict; with ``media_type``, a str is
+    base64 data of that type instead."""
+    if isinstance(source, str) and media_type is not None:
+        source = base64_source(source, media_type)
+    block: DataBlock = {"type": "data", "source": _source(source)}
+    if name is not None:
+        block["name"] = name
+    return block
 
 
 def tool_use_block(id: str, name: str, input: dict[str, Any] | None = None) -> ToolUseBlock:

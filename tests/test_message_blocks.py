@@ -96,6 +96,7 @@ def test_every_block_class_is_a_type_named_by_its_type_field():
         "image",
         "audio",
         "video",
+        "data",
         "tool_use",
         "tool_result",
     }

@@ -4,8 +4,10 @@ Shape: ``{"role": "user"|"assistant", "content": [blocks]}`` with ``text``, ``im
 ``{"type": "url", "url"}`` for web URLs, ``{"type": "base64", "media_type", "data"}`` for local
 files and base64 data), ``tool_use`` and ``tool_result`` blocks (results in a user message right
 after the call; parallel results share one message; text results as a string, images kept as
-image blocks). Thinking blocks are sent back (as Anthropic asks) only when they carry their
-``signature``.
+image blocks), and ``document`` blocks for ``DataBlock``s of PDFs (base64, a web URL or a local
+file) and text (``text/*``, sent as a text document); a ``DataBlock`` of another type is dropped
+with a warning (as every formatter drops the blocks it does not support). Thinking blocks are
+sent back (as Anthropic asks) only when they carry their ``signature``.
 
 The Messages API has no system role: a leading system message is returned as
 ``{"role": "system", "content": [text blocks]}``, and ``AnthropicChatWrapper`` (and any model
@@ -19,7 +21,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..message import ImageBlock, Msg, TextBlock, ToolResultBlock, ToolUseBlock
-from ..models.anthropic import image_block, tool_result_to_anthropic, tool_use_to_anthropic
+from ..models.anthropic import (
+    document_block,
+    image_block,
+    tool_result_to_anthropic,
+    tool_use_to_anthropic,
+)
 from ._base import (
     DEFAULT_CONVERSATION_HISTORY_PROMPT,
     TruncatedFormatterBase,
@@ -49,7 +56,10 @@ class _AnthropicFormatting(TruncatedFormatterBase):
     """The conversions both Anthropic formatters share."""
 
     def _keep_block(self, block: dict[str, Any]) -> bool:
-        # Anthropic wants earlier thinking back, but only sealed with its signature.
+        # Anthropic wants earlier thinking back, but only sealed with its signature. Data
+        # blocks go as documents, outside the documented ``supported_blocks`` of AgentScope.
+        if block.get("type") == "data":
+            return True
         return block.get("type") == "thinking" and bool(block.get("signature"))
 
     def _image(self, block: dict[str, Any], msg: Msg) -> dict[str, Any] | None:
@@ -57,6 +67,18 @@ class _AnthropicFormatting(TruncatedFormatterBase):
         if image is None:
             self._warn_dropped(block, msg, "neither a web URL, an existing file nor image data")
         return image
+
+    def _media(self, block: dict[str, Any], msg: Msg) -> dict[str, Any] | None:
+        """An image or a document (a ``data`` block), or None (dropped with a warning)."""
+        if block.get("type") != "data":
+            return self._image(block, msg) if block.get("type") == "image" else None
+        document = document_block(block)
+        if document is None:
+            media_type = (block.get("source") or {}).get("media_type") or "its type"
+            self._warn_dropped(
+                block, msg, f"Anthropic documents are PDFs or text, not {media_type}"
+            )
+        return document
 
     def _messages(self, msgs: list[Msg], *, system_first: bool) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
@@ -75,9 +97,9 @@ class _AnthropicFormatting(TruncatedFormatterBase):
                 if kind == "text":
                     if block.get("text"):
                         content.append({"type": "text", "text": block["text"]})
-                elif kind == "image":
-                    if (image := self._image(block, msg)) is not None:
-                        content.append(image)
+                elif kind in ("image", "data"):
+                    if (part := self._media(block, msg)) is not None:
+                        content.append(part)
                 elif kind == "thinking":
                     if msg.role == "assistant":
                         content.append(
@@ -157,7 +179,7 @@ class AnthropicMultiAgentFormatter(_AnthropicFormatting):
         self, msgs: list[Msg], is_first: bool = True
     ) -> list[dict[str, Any]]:
         prompt = self.conversation_history_prompt if is_first else ""
-        segments = self._history(msgs, prompt, self._image)
+        segments = self._history(msgs, prompt, self._media, ("image", "audio", "video", "data"))
         if not segments:
             return []
         content = [{"type": "text", "text": s} if isinstance(s, str) else s for s in segments]

@@ -214,11 +214,12 @@ class TruncatedFormatterBase(FormatterBase, ABC):
         msgs: list[Msg],
         prompt: str,
         media: Callable[[dict[str, Any], Msg], Any],
+        media_types: tuple[str, ...] = MEDIA_TYPES,
     ) -> list[Any]:
         """``msgs`` as ``<history>`` text with media parts in place, or [] if nothing to show.
 
-        Returns text segments (str) and whatever ``media(block, msg)`` returns for each media
-        block (None: dropped). Each message with text is a ``name: text`` line.
+        Returns text segments (str) and whatever ``media(block, msg)`` returns for each block
+        of ``media_types`` (None: dropped). Each message with text is a ``name: text`` line.
         """
         segments: list[Any] = []
         text = ""
@@ -230,7 +231,7 @@ class TruncatedFormatterBase(FormatterBase, ABC):
                 text += f"{msg.name}: " + "\n".join(texts) + "\n"
                 shown = True
             for block in blocks:
-                if block.get("type") in MEDIA_TYPES:
+                if block.get("type") in media_types:
                     part = media(block, msg)
                     if part is not None:
                         segments += [text, part] if text else [part]

@@ -457,12 +457,31 @@ def _content_problem(content: Any, where: str) -> str | None:
                     return f"{where}.{j}.source.base64.data: invalid base64 data"
                 if not str(source.get("media_type", "")).startswith("image/"):
                     return f"{where}.{j}.source.base64.media_type: invalid media type"
+        if kind == "document" and (problem := _document_problem(block, f"{where}.{j}")):
+            return problem
         if kind == "tool_use" and not (
             block.get("id") and block.get("name") and isinstance(block.get("input"), dict)
         ):
             return f"{where}.{j}: tool_use blocks need id, name and an input object"
         if kind == "tool_result" and not block.get("tool_use_id"):
             return f"{where}.{j}.tool_use_id: Field required"
+    return None
+
+
+def _document_problem(block: dict[str, Any], where: str) -> str | None:
+    """What the API rejects in a document block: PDFs as base64 or URL, plain text as text."""
+    source = block.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "base64" and source.get("media_type") != "application/pdf":
+        return f"{where}.source.base64.media_type: Input should be 'application/pdf'"
+    if kind == "text" and source.get("media_type") != "text/plain":
+        return f"{where}.source.text.media_type: Input should be 'text/plain'"
+    if kind == "url" and not str(source.get("url", "")).startswith(("http://", "https://")):
+        return f"{where}.source.url.url: invalid URL"
+    if kind not in ("base64", "text", "url"):
+        return f"{where}.source: Input tag does not match 'base64', 'text', 'url'"
+    if not source.get("data" if kind != "url" else "url"):
+        return f"{where}.source: data is required"
     return None
 
 

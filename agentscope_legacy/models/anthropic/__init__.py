@@ -35,6 +35,7 @@ from ._messages import _image_block as _image_block  # the name before the forma
 from ._messages import (
     anthropic_chat_messages,
     anthropic_multi_agent_messages,
+    document_block,
     image_block,
     image_source,
     to_anthropic_messages,
@@ -59,6 +60,7 @@ __all__ = [
     "anthropic_chat_messages",
     "anthropic_multi_agent_messages",
     "deltas_from_events",
+    "document_block",
     "error_detail",
     "image_block",
     "image_source",

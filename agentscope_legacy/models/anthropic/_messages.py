@@ -155,6 +155,48 @@ def image_block(block: dict[str, Any]) -> dict[str, Any] | None:
 _image_block = image_block  # the name before the formatter package reused it
 
 
+def document_block(block: dict[str, Any]) -> dict[str, Any] | None:
+    """A ``data`` content block as an Anthropic ``document`` (a PDF or text), or None when its
+    content is of a type the API does not read (or a local file that does not exist)."""
+    source = block.get("source")
+    if not isinstance(source, dict):
+        return None
+    if source.get("type") == "url":
+        url = str(source.get("url") or "")
+        path = url[7:] if url.startswith("file://") else url
+        if url.startswith(("http://", "https://")):
+            doc: dict[str, Any] | None = {"type": "url", "url": url}
+        elif os.path.isfile(path):
+            with open(path, "rb") as fh:
+                data = base64.b64encode(fh.read()).decode("ascii")
+            doc = _inline_document(mimetypes.guess_type(path)[0], data)
+        else:
+            doc = None
+    else:
+        doc = _inline_document(source.get("media_type"), source.get("data"))
+    if doc is None:
+        return None
+    document: dict[str, Any] = {"type": "document", "source": doc}
+    if block.get("name"):
+        document["title"] = block["name"]
+    return document
+
+
+def _inline_document(media_type: Any, data: Any) -> dict[str, Any] | None:
+    """A document ``source`` for base64 ``data``: PDFs as they are, text decoded."""
+    if not isinstance(data, str) or not isinstance(media_type, str):
+        return None
+    if media_type == "application/pdf":
+        return {"type": "base64", "media_type": media_type, "data": data}
+    if media_type.startswith("text/"):
+        try:
+            text = base64.b64decode(data, validate=True).decode("utf-8")
+        except ValueError:
+            return None
+        return {"type": "text", "media_type": "text/plain", "data": text}
+    return None
+
+
 def tool_use_to_anthropic(block: dict[str, Any]) -> dict[str, Any]:
     """A ``tool_use`` content block as Anthropic's (only the fields the API takes)."""
     return {
@@ -207,6 +249,8 @@ def anthropic_chat_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
                 blocks.append({"type": "text", "text": block["text"]})
             elif kind == "image" and (image := _image_block(block)) is not None:
                 blocks.append(image)
+            elif kind == "data" and (document := document_block(block)) is not None:
+                blocks.append(document)
             elif kind == "tool_use":
                 blocks.append(tool_use_to_anthropic(block))
             elif kind == "tool_result":
