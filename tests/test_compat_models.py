@@ -4,6 +4,9 @@ the wrappers, their ``format()``, the token and formatter modules, usage, the ch
 
 from __future__ import annotations
 
+import pytest
+
+from agentscope_legacy.message import Msg
 from tests import chat_kit as kit
 from tests.chat_kit import MESSAGES, load
 from tests.emulators import zhipuai as zhipuai_emulator
@@ -40,3 +43,51 @@ def test_zhipuai_chat_and_embedding_raw_are_dicts(zhipuai_server):
     )  # fmt: skip
     embedded = load(config)("abc")
     assert embedded.raw["data"][0]["embedding"] == embedded.embedding[0]
+
+
+# -- item 6: format() as 0.1.6 produced it (spec §7) ---------------------------------------------
+def _text(text: str) -> list[dict[str, str]]:
+    return [{"type": "text", "text": text}]
+
+
+@pytest.mark.parametrize("multi_agent_mode", [True, False])
+def test_openai_format_gives_text_parts_and_sends_them(openai_server, multi_agent_mode):
+    model = load(kit.chat_config(openai_server, "openai_chat", model_name="gpt-4o"))
+    tool_use = {"type": "tool_use", "id": "c1", "name": "w", "input": {"city": "P"}}
+    tool_result = {"type": "tool_result", "id": "c1", "name": "w", "output": "sunny"}
+    prompt = model.format(
+        Msg("system", "Be terse.", "system"),
+        [Msg("Alice", "Hi", "user"), Msg("Bob", [tool_use], "assistant")],
+        Msg("system", [tool_result], "system"),
+        None,
+        multi_agent_mode=multi_agent_mode,
+    )
+    assert prompt == [
+        {"role": "system", "name": "system", "content": _text("Be terse.")},
+        {"role": "user", "name": "Alice", "content": _text("Hi")},
+        {
+            "role": "assistant", "name": "Bob", "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function",
+                 "function": {"name": "w", "arguments": '{"city": "P"}'}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny", "name": "w"},
+    ]  # fmt: skip
+    model(prompt)
+    assert openai_server.requests[-1].json["messages"] == prompt
+
+
+def test_openai_compatible_and_post_api_formats_follow_the_model_name(openai_server):
+    other = load(kit.chat_config(openai_server, "openai_chat", model_name="llama3"))
+    assert other.format(Msg("system", "S", "system"), Msg("u", "x", "user")) == [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "## Conversation History\nu: x"},
+    ]
+    post = load(
+        {"config_name": "pa", "model_type": "post_api_chat", "api_url": openai_server.base_url,
+         "json_args": {"model": "gpt-4"}}
+    )  # fmt: skip
+    assert post.format(Msg("u", "x", "user")) == [
+        {"role": "user", "name": "u", "content": _text("x")}
+    ]

@@ -187,7 +187,11 @@ def test_format_inlines_a_local_image_for_gpt_models(openai_server, tmp_path):
     )
     data_url = "data:image/png;base64," + base64.b64encode(TINY_PNG).decode()
     assert messages == [
-        {"role": "system", "name": "system", "content": "You are helpful."},
+        {
+            "role": "system",
+            "name": "system",
+            "content": [{"type": "text", "text": "You are helpful."}],
+        },
         {
             "role": "user",
             "name": "alice",

@@ -1,7 +1,7 @@
 """Pure functions turning ``Msg`` objects into chat-completion message lists (0.1.x rules).
 
-* :func:`openai_messages` — one OpenAI message per Msg, with ``name``, images as
-  ``image_url`` parts (local files inlined as data URLs), tool calls and tool results;
+* :func:`openai_messages` — one OpenAI message per Msg, with ``name``, its content a list of
+  ``text`` and ``image_url`` parts (local files inlined as data URLs), tool calls and tool results;
 * :func:`common_chat_messages` — ``{"role", "content": text}`` per Msg;
 * :func:`common_multi_agent_messages` — the system prompt, then one user message holding the
   conversation as ``name: text`` lines under ``## Conversation History``.
@@ -110,11 +110,8 @@ def openai_messages(msgs: list[Msg]) -> list[dict[str, Any]]:
                 parts.append(image_part(url))
         if not parts and not tool_calls:
             continue
-        message: dict[str, Any] = {"role": msg.role, "name": msg.name}
-        if all(p["type"] == "text" for p in parts):
-            message["content"] = "\n".join(p["text"] for p in parts) if parts else None
-        else:
-            message["content"] = parts
+        # Text-only content stays a list of text parts, as 0.1.x gave it (old code reads it).
+        message: dict[str, Any] = {"role": msg.role, "name": msg.name, "content": parts or None}
         if tool_calls:
             message["tool_calls"] = tool_calls
         messages.append(message)
