@@ -75,8 +75,11 @@ class AudioBlock(TypedDict):
 
 
 class VideoBlock(TypedDict):
+    """A video file, or (a list ``source``) its frames as images, for providers that take
+    frame lists (DashScope)."""
+
     type: Literal["video"]
-    source: URLSource | Base64Source
+    source: URLSource | Base64Source | list[URLSource | Base64Source]
 
 
 class _DataRequired(TypedDict):
@@ -185,7 +188,12 @@ def audio_block(source: str | URLSource | Base64Source) -> AudioBlock:
     return {"type": "audio", "source": _source(source)}
 
 
-def video_block(source: str | URLSource | Base64Source) -> VideoBlock:
+def video_block(
+    source: str | URLSource | Base64Source | list[str | URLSource | Base64Source],
+) -> VideoBlock:
+    """A video from a URL, path or source dict; a list is the video's frames (images)."""
+    if isinstance(source, list):
+        return {"type": "video", "source": [_source(frame) for frame in source]}
     return {"type": "video", "source": _source(source)}
 
 

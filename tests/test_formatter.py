@@ -42,6 +42,7 @@ from agentscope_legacy.message import (
     VideoBlock,
     audio_block,
     base64_source,
+    data_block,
     image_block,
     text_block,
     thinking_block,
@@ -304,7 +305,7 @@ def test_a_history_run_with_nothing_to_show_does_not_use_up_the_prompt():
     "cls, block, kind",
     [
         (OpenAIChatFormatter, video_block("https://example.com/v.mp4"), "video"),
-        (DashScopeChatFormatter, video_block("https://example.com/v.mp4"), "video"),
+        (DashScopeChatFormatter, data_block("https://example.com/a.pdf"), "data"),
         (AnthropicChatFormatter, audio_block("https://example.com/a.wav"), "audio"),
         (OllamaChatFormatter, audio_block("https://example.com/a.wav"), "audio"),
         (DeepSeekChatFormatter, image_block("https://example.com/a.png"), "image"),

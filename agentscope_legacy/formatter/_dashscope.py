@@ -1,10 +1,17 @@
 """DashScope (Qwen) formatters.
 
-Shape: ``{"role", "content": [{"text": ...}, {"image": url}, {"audio": url}]}``, images and
-audio as web URLs, ``file://`` URIs of local files or base64 data URLs (the DashScope wrapper
-inlines local files as data URLs before the call, so the SDK never uploads them). Tool calls are
+Shape: ``{"role", "content": [{"text": ...}, {"image": url}, {"audio": url}, {"video": url}]}``,
+images, audio and video as web URLs, ``file://`` URIs of local files or base64 data URLs (the
+DashScope wrapper inlines local files as data URLs before the call, so the SDK never uploads
+them). Tool calls are
 OpenAI-shaped ``tool_calls`` on the assistant message, results ``{"role": "tool",
 "tool_call_id", "content": text, "name"}`` messages. Thinking blocks are not sent back.
+
+Video blocks are sent (``{"video": url}``, or ``{"video": [frame urls]}`` for a video given as
+frames) although AgentScope's documented ``supported_blocks`` leave them out: qwen-vl and
+qwen-omni models read them through ``MultiModalConversation`` (``dashscope_multimodal``, or
+``DashScopeChatModel`` with a vision model). A text-only model sent one answers with its own
+400 error.
 """
 
 from __future__ import annotations
@@ -12,8 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..message import AudioBlock, ImageBlock, Msg, TextBlock, ToolResultBlock, ToolUseBlock
-from ..models._format import block_url, openai_tool_call
-from ..models.dashscope import local_uri
+from ..models._format import openai_tool_call
+from ..models.dashscope import media_item
 from ._base import (
     DEFAULT_CONVERSATION_HISTORY_PROMPT,
     TruncatedFormatterBase,
@@ -28,8 +35,8 @@ _SUPPORTED: list[type] = [TextBlock, ImageBlock, AudioBlock, ToolUseBlock, ToolR
 
 
 def dashscope_media_item(block: dict[str, Any], msg: Msg | None = None) -> dict[str, Any]:
-    """An image or audio block as a DashScope content item (``{"image": url}``...)."""
-    return {block["type"]: local_uri(block_url(block))}
+    """An image, audio or video block as a DashScope content item (``{"image": url}``...)."""
+    return media_item(block)
 
 
 def to_dashscope_messages(
@@ -47,7 +54,7 @@ def to_dashscope_messages(
             if kind == "text":
                 if block.get("text"):
                     items.append({"text": block["text"]})
-            elif kind in ("image", "audio"):
+            elif kind in ("image", "audio", "video"):
                 items.append(dashscope_media_item(block))
             elif kind == "tool_use":
                 calls.append(openai_tool_call(block))
@@ -70,7 +77,13 @@ def to_dashscope_messages(
     return messages
 
 
-class DashScopeChatFormatter(TruncatedFormatterBase):
+class _DashScopeFormatting(TruncatedFormatterBase):
+    def _keep_block(self, block: dict[str, Any]) -> bool:
+        # Video goes to the vision models, outside AgentScope's documented supported_blocks.
+        return block.get("type") == "video"
+
+
+class DashScopeChatFormatter(_DashScopeFormatting):
     """Formats ``Msg`` objects into DashScope messages."""
 
     support_tools_api: bool = True
@@ -83,7 +96,7 @@ class DashScopeChatFormatter(TruncatedFormatterBase):
         return to_dashscope_messages(self, msgs)
 
 
-class DashScopeMultiAgentFormatter(TruncatedFormatterBase):
+class DashScopeMultiAgentFormatter(_DashScopeFormatting):
     """DashScope formatter for conversations between more than one user and one agent.
 
     Earlier messages (but tool calls/results) are folded into a user message holding a

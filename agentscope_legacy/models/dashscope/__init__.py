@@ -37,6 +37,7 @@ from ._messages import (
     dashscope_multi_agent_messages,
     inline_local_media,
     local_uri,
+    media_item,
     media_kind,
     tool_choice_to_dashscope,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "import_dashscope",
     "inline_local_media",
     "local_uri",
+    "media_item",
     "media_kind",
     "response_from_generation",
     "response_from_task",

@@ -47,6 +47,15 @@ def local_uri(url: str) -> str:
 _local_uri = local_uri  # the name before the formatter package reused it
 
 
+def media_item(block: dict[str, Any]) -> dict[str, Any]:
+    """A media block as a DashScope content item: ``{"image"|"audio"|"video": url}``; a video
+    given as frames (a list ``source``) as ``{"video": [frame urls]}``."""
+    source = block.get("source")
+    if isinstance(source, list):
+        return {block["type"]: [local_uri(_block_url({"source": frame})) for frame in source]}
+    return {block["type"]: local_uri(_block_url(block))}
+
+
 def _tool_calls(msg: Any) -> list[dict[str, Any]]:
     return [openai_tool_call(b) for b in msg.get_content_blocks("tool_use")]
 
@@ -61,7 +70,7 @@ def dashscope_chat_messages(msgs: list[Any]) -> list[dict[str, Any]]:
             if kind == "text":
                 parts.append({"text": block.get("text", "")})
             elif kind in MEDIA_KINDS:
-                parts.append({kind: _local_uri(_block_url(block))})
+                parts.append(media_item(block))
             elif kind == "tool_result":
                 messages.append(
                     {
@@ -98,7 +107,9 @@ def dashscope_multi_agent_messages(msgs: list[Any]) -> list[dict[str, Any]]:
     media: list[dict[str, Any]] = []
     lines = []
     for msg in rest:
-        urls = [_block_url(b) for b in msg.get_content_blocks() if b.get("type") in MEDIA_KINDS]
+        blocks = [b for b in msg.get_content_blocks() if b.get("type") in MEDIA_KINDS]
+        media += [media_item(b) for b in blocks if isinstance(b.get("source"), list)]
+        urls = [_block_url(b) for b in blocks if not isinstance(b.get("source"), list)]
         for url in urls + msg.urls:
             kind = media_kind(url)
             if kind is None:
