@@ -41,6 +41,10 @@ _DIALOG_PROPERTIES: dict[str, Any] = {
     "tts": _NAME,  # a TTS config: the agent speaks its replies aloud
 }
 
+# Kept in step with agentscope_legacy.tool.BUILTIN_TOOLS (a test checks): the schema is read
+# at load time, before the tool module is imported.
+BUILTIN_TOOL_NAMES = ("calculator", "read_file")
+TOOL_PATTERN = rf"^(builtin:({'|'.join(BUILTIN_TOOL_NAMES)})|[A-Za-z_]\w*(\.[A-Za-z_]\w*)+)$"
 #: Built-in classes: the short name usable as ``class:`` and the JSON Schema of the spec.
 BUILTIN: dict[str, dict[str, Any]] = {
     "DialogAgent": {
@@ -56,6 +60,27 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
             "on_parse_error": {"enum": ["keep", "raise"]},
             "content_field": _NAME,
+        },
+        "required": ["sys_prompt"],
+        "additionalProperties": False,
+        **_NEEDS_MODEL,
+    },
+    "ReActAgent": {
+        "properties": {
+            "class": {},
+            "model": _NAME,
+            "model_config_name": _NAME,
+            "sys_prompt": {"type": "string"},
+            "use_memory": {"type": "boolean"},
+            "max_iters": {"type": "integer", "minimum": 1},
+            "tools": {
+                "type": "array",
+                "items": {"type": "string", "pattern": TOOL_PATTERN},
+                "x-expected": "a list of tools: package.module.function or builtin:<name> "
+                f"(built-ins: {', '.join(BUILTIN_TOOL_NAMES)})",
+            },
+            "tool_timeout": {"type": "number", "exclusiveMinimum": 0},
+            "read_dir": {"type": "string"},  # where builtin:read_file reads
         },
         "required": ["sys_prompt"],
         "additionalProperties": False,
@@ -94,21 +119,27 @@ def resolve_class(name: str, search: Iterable[str | Path] = ()) -> type:
 
         return getattr(agents, name)
     module_name, attr = _split(name)
-    try:
-        with _on_sys_path(search):
-            module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ValueError(f"cannot import module '{module_name}': {exc}") from None
-    except Exception as exc:  # the module's own code failed: say where
-        raise ValueError(
-            f"importing module '{module_name}' failed: {_describe_error(exc)}"
-        ) from exc
+    module = import_module_from(module_name, search)
     cls = getattr(module, attr, None)
     if cls is None:
         raise ValueError(f"module '{module_name}' has no attribute '{attr}'")
     if not (isinstance(cls, type) and issubclass(cls, AgentBase)):
         raise ValueError(f"'{name}' is not a subclass of agentscope_legacy.agents.AgentBase")
     return cls
+
+
+def import_module_from(module_name: str, search: Iterable[str | Path]) -> Any:
+    """Import a module named in an experiment; ``ValueError`` (with a readable reason) if the
+    import fails, whatever the module raised."""
+    try:
+        with _on_sys_path(search):
+            return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"cannot import module '{module_name}': {exc}") from None
+    except Exception as exc:  # the module's own code failed: say where
+        raise ValueError(
+            f"importing module '{module_name}' failed: {_describe_error(exc)}"
+        ) from exc
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -375,8 +406,15 @@ def model_config_name(spec: dict[str, Any]) -> str | None:
     return spec.get("model", spec.get("model_config_name"))
 
 
-def agent_kwargs(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """Constructor arguments for the agent named ``name`` from its spec."""
+def agent_kwargs(
+    name: str, spec: dict[str, Any], search: Iterable[str | Path] = ()
+) -> dict[str, Any]:
+    """Constructor arguments for the agent named ``name`` from its spec (a ReActAgent's tools
+    imported, from ``search`` too: see ``tool_specs``)."""
+    if spec.get("class") == "ReActAgent":
+        from .tool_specs import react_kwargs
+
+        return react_kwargs(name, spec, list(search))
     kwargs = {k: v for k, v in spec.items() if k not in ("class", "model")}
     if "model" in spec:
         kwargs["model_config_name"] = spec["model"]

@@ -105,7 +105,7 @@ class Experiment:
                 issue = self.document.issue(where, f"class '{spec['class']}': {exc}")
                 raise ConfigError(issue) from exc.__cause__
         return {
-            name: classes[name](**agent_specs.agent_kwargs(name, spec))
+            name: classes[name](**agent_specs.agent_kwargs(name, spec, search))
             for name, spec in agents_spec.items()
         }
 
