@@ -67,6 +67,8 @@ def _evaluate(node: ast.AST) -> int | float:
             value = _BINARY[type(node.op)](left, right)
         except ZeroDivisionError:
             raise ToolInputError("division by zero") from None
+        except OverflowError:
+            raise ToolInputError("the result is too large") from None
         if isinstance(value, complex) or (isinstance(value, float) and not math.isfinite(value)):
             raise ToolInputError("the result is not a finite real number")
         if abs(value) > _MAX_MAGNITUDE:
