@@ -1,5 +1,5 @@
-"""The ``agentscope-legacy`` command: ``chat``, ``validate``, ``models``, ``run``, ``say`` and
-``voice serve``.
+"""The ``agentscope-legacy`` command: ``chat``, ``validate``, ``models``, ``run``, ``say``,
+``voice serve`` and ``exec`` (a 0.x script).
 
 Imports are deferred to the subcommand that needs them, so ``--help`` stays instant. One file
 over 400 lines on purpose: it is the argument parser and one short function per subcommand,
@@ -154,6 +154,9 @@ def _parser() -> argparse.ArgumentParser:
         help="never ask at the terminal: user agents use their scripted inputs",
     )
     _voice_parser(sub)
+    from .compat._exec import add_exec_parser
+
+    add_exec_parser(sub)
     return parser
 
 
@@ -207,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _run,
         "say": _say,
         "voice": _voice_serve,
+        "exec": _exec,
     }[args.command]
     try:
         return handler(args)
@@ -547,6 +551,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _exec(args: argparse.Namespace) -> int:
+    """``exec``: a 0.x script run unchanged, ``import agentscope`` resolving here."""
+    from .compat._exec import run_script
+
+    return run_script(args.script, args.args)
 
 
 def _voice_serve(args: argparse.Namespace) -> int:

@@ -43,7 +43,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     # the voice backend and the Studio share.
     ("agents and pipelines",
      {"agents", "pipelines", "msghub", "realtime", "agent", "pipeline", "_web"}),
-    ("applications", {"_init", "experiment", "cli", "_cli_models", "studio", "__init__"}),
+    # compat: the opt-in ``agentscope`` alias of 0.x module paths (and ``exec``).
+    ("applications", {"_init", "experiment", "cli", "_cli_models", "studio", "compat", "__init__"}),
 ]
 # Inside the core, lowest first: each may import only those before it.
 CORE_ORDER = [
