@@ -57,6 +57,10 @@ def init(
     from .monitor import Budget
 
     run_budget = Budget.parse(budget)  # a ConfigError before anything is set up
+    if studio_url is not None:
+        from .studio import check_url
+
+        studio_url = check_url(studio_url)
 
     project = project or _random_code(string.ascii_letters + string.digits)
     name = name or _random_code(string.ascii_lowercase + string.digits)
@@ -127,12 +131,19 @@ def init(
             manager._configs, manager._models = before
         raise
 
-    set_runtime(runtime).monitor.close()
+    previous = set_runtime(runtime)
+    previous.monitor.close()
+    if previous.studio is not None:
+        from .studio import detach
+
+        detach(previous)
     setup_logger(run_dir, logger_level, save_log)
     if loaded:
         logger.debug("Loaded model configs: {}", ", ".join(loaded))
     if studio_url:
-        logger.warning("studio_url is not supported by agentscope_legacy and is ignored")
+        from .studio import attach
+
+        attach(studio_url, runtime)  # in the background: a Studio that is down never stops a run
     if run_dir is not None and save_code:
         code_dir = run_dir / "code"
         code_dir.mkdir(exist_ok=True)

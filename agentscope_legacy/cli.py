@@ -153,10 +153,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="never ask at the terminal: user agents use their scripted inputs",
     )
+    run.add_argument("--studio", metavar="URL",
+                     help="watch the run in the Studio at URL (sets the experiment's "
+                     "run.studio), e.g. http://127.0.0.1:5000")
     _voice_parser(sub)
     from .compat._exec import add_exec_parser
 
     add_exec_parser(sub)
+    from .studio._cli import add_studio_parser
+
+    add_studio_parser(sub)
     return parser
 
 
@@ -211,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "say": _say,
         "voice": _voice_serve,
         "exec": _exec,
+        "studio": _studio,
     }[args.command]
     try:
         return handler(args)
@@ -527,7 +534,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         experiment = load(
             args.file,
-            overrides=args.set,
+            overrides=args.set + ([f"run.studio={args.studio}"] if args.studio else []),
             model_configs=args.model_configs,
             tts_configs=_tts_config_files(args.tts_configs),
         )
@@ -551,6 +558,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _studio(args: argparse.Namespace) -> int:
+    from .studio._cli import serve_studio
+
+    return serve_studio(args)
 
 
 def _exec(args: argparse.Namespace) -> int:

@@ -64,6 +64,7 @@ class Experiment:
             "seed": None,
             "logger_level": "WARNING",
             "stream": None,
+            "studio": None,
             **(self.document.data.get("run") or {}),
         }
 
@@ -142,6 +143,7 @@ class Experiment:
                 logger_level=settings["logger_level"],
                 runtime_id=_run_id(settings["save_dir"], settings["name"]),
                 allow_replace=True,  # the experiment's configs win over earlier ones
+                studio_url=settings["studio"],
             )
         except ConfigError as exc:  # a run setting: say where the experiment sets it
             raise ConfigError([self._run_issue(i) for i in exc.issues]) from None
@@ -168,6 +170,10 @@ class Experiment:
         finally:
             transcript.close()
             _report_usage(runtime, run_dir)
+            if runtime.studio is not None:
+                from ..studio import detach
+
+                detach(runtime, "finished" if final is not None else "failed")
         if quiet and final is not None:
             from ..logging import format_msg
 

@@ -58,6 +58,9 @@ SCHEMA: dict[str, Any] = {
                     "enum": ["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
                 },
                 "stream": {"type": ["boolean", "null"]},
+                # The Studio to watch the run in (``run --studio URL`` sets it too).
+                "studio": {"type": "string", "pattern": r"^https?://[^\s/]+",
+                           "x-expected": "a Studio's http(s) URL, e.g. http://127.0.0.1:5000"},
             },
         },
     },

@@ -1,0 +1,258 @@
+"""The Studio client: what ``init(studio_url=...)`` sets up, 0.1.x's contract.
+
+It registers the run (``/trpc/registerRun``), pushes every spoken message and stream chunk
+(``/trpc/pushMessage``, one reply id per response so that chunks replace each other), every
+model invocation (``/trpc/pushModelInvocation``, redacted as every saved record is) and takes
+UserAgent turns from the Studio (``/trpc/requestUserInput``, the answer comes back as the
+socket.io event ``forwardUserInput`` on namespace ``/python``, as 0.1.6 does).
+
+Pushing never blocks the run: the speaking thread only stores the newest text of a reply
+(chunks of one reply coalesce) or appends to a bounded queue; one background thread posts,
+retrying with backoff. A Studio that is down or goes away gives one warning and the run goes
+on (its files are written as always); only a UserAgent turn, which needs the Studio, raises
+:class:`StudioError`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from loguru import logger
+
+from .._secrets import redact, redact_urls, scrub
+from ..errors import AgentScopeError, ConfigError, ConfigIssue
+
+__all__ = ["StudioClient", "StudioError", "check_url"]
+
+
+class StudioError(AgentScopeError, RuntimeError):
+    """The Studio cannot do what the run needs of it (a UserAgent's input)."""
+
+
+def check_url(url: Any) -> str:
+    """``url`` without a trailing slash; a ConfigError unless it is an http(s) URL."""
+    if isinstance(url, str):
+        parts = urlsplit(url.strip())
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return url.strip().rstrip("/")
+    raise ConfigError(ConfigIssue(f"not an http(s) URL: {redact_urls(str(url))!r:.100}",
+                                  field="studio_url"))
+
+
+class StudioClient:
+    """Pushes one run's messages and invocations to a Studio from a background thread.
+
+    ``max_pending`` bounds the queue (further pushes are dropped and counted, never waited
+    for); ``interval`` spaces a growing reply's updates (they coalesce meanwhile).
+    """
+
+    def __init__(self, url: str, run: dict[str, Any], *, max_pending: int = 1000,
+                 interval: float = 0.02, retries: int = 3, backoff: float = 0.1,
+                 timeout: float = 5.0) -> None:
+        import requests
+
+        self.url = check_url(url)
+        self.run = dict(run)
+        self.run_id = str(run["id"])
+        self.max_pending, self.interval = max_pending, interval
+        self.retries, self.backoff, self.timeout = retries, backoff, timeout
+        self.dropped = 0
+        self._session = requests.Session()
+        self._session.trust_env = False  # a Studio is reached directly, not through a proxy
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[str, Any]] = deque()  # (route, payload or a reply's key)
+        self._latest: dict[str, dict[str, Any]] = {}  # reply key -> its newest payload
+        self._busy = False
+        self._closed = False
+        self._down_until = 0.0
+        self._warned = False
+        self._sio: Any = None
+        self._answers: dict[str, queue.Queue[Any]] = {}
+        self._enqueue("/trpc/registerRun", {**self.run, "status": "running"})
+        self._thread = threading.Thread(target=self._work, name="studio-client", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    # -- the run's side: never blocks --------------------------------------------------------
+    def _enqueue(self, route: str, item: Any) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            if len(self._queue) >= self.max_pending:
+                self.dropped += 1
+                return
+            self._queue.append((route, item))
+            self._cond.notify()
+
+    def on_speak(self, msg: Any, last: bool) -> None:
+        """A ``logging.speak_listeners`` entry: one printed message or stream chunk."""
+        payload = {"runId": self.run_id, "replyId": msg.id, "name": msg.name,
+                   "role": msg.role, "last": last, "spokenAt": time.time(),
+                   "msg": {"id": msg.id, "name": msg.name, "role": msg.role,
+                           "content": msg.content, "url": msg.url,
+                           "timestamp": msg.timestamp}}
+        with self._cond:
+            if msg.id in self._latest:  # an update still waiting: replace it
+                self._latest[msg.id] = payload
+                return
+            self._latest[msg.id] = payload
+        self._enqueue("/trpc/pushMessage", msg.id)
+
+    def push_invocation(self, record: dict[str, Any]) -> None:
+        """One model call (already redacted) as 0.1.x's ``pushModelInvocation`` body."""
+        self._enqueue("/trpc/pushModelInvocation", {
+            "id": uuid.uuid4().hex, "runId": self.run_id,
+            "timestamp": record.get("timestamp"), "modelName": record.get("model_name"),
+            "modelType": record.get("model_type"), "configName": record.get("config_name"),
+            "arguments": record.get("arguments"), "response": record.get("response"),
+            "usage": record.get("usage")})
+
+    # -- the background thread ---------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                route, item = self._queue.popleft()
+                if isinstance(item, str):  # a reply: send its newest text
+                    item = self._latest.pop(item, None)
+                self._busy = True
+            try:
+                if item is not None and time.monotonic() >= self._down_until:
+                    self._post(route, item)
+                    if route == "/trpc/pushMessage" and not item.get("last"):
+                        time.sleep(self.interval)  # let the next chunks coalesce
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _post(self, route: str, payload: dict[str, Any]) -> bool:
+        error: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._session.post(self.url + route, json=redact(payload),
+                                              timeout=self.timeout)
+                if response.status_code < 500 and response.status_code != 429:
+                    if response.status_code >= 400:  # ours is wrong: say so, once
+                        self._warn(f"the Studio refused a push to {route}: "
+                                   f"{response.status_code} {response.text[:200]}")
+                    return response.status_code < 400
+                error = RuntimeError(f"HTTP {response.status_code}")
+            except Exception as exc:  # connection refused, reset, timeout
+                error = exc
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2**attempt)
+        # Down: skip pushes for a while, then try again (a Studio may come back).
+        self._down_until = time.monotonic() + 5.0
+        self._warn(f"the Studio at {self.url} is not reachable ({type(error).__name__}); the "
+                   "run goes on without it")
+        return False
+
+    def _warn(self, text: str) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning("{}", scrub(text))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far was sent (or given up); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self, status: str = "finished", timeout: float = 3.0) -> None:
+        """Send what is queued and the run's final status, then stop (bounded by ``timeout``)."""
+        if self._closed:
+            return
+        self._enqueue("/trpc/registerRun", {**self.run, "status": status})
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._sio is not None:
+            try:
+                self._sio.disconnect()
+            except Exception:  # noqa: S110  (closing: nothing left to tell)
+                pass
+        atexit.unregister(self.close)
+
+    # -- UserAgent input ---------------------------------------------------------------------
+    def request_input(self, agent: Any, hint: str = "", timeout: float | None = None) -> str:
+        """Ask the Studio's page for an agent's turn and wait for the text typed there."""
+        sio = self._socket()
+        self.flush(2.0)  # the conversation so far reaches the page before the question
+        request_id = uuid.uuid4().hex
+        answers: queue.Queue[Any] = queue.Queue(1)
+        self._answers[request_id] = answers
+        name = str(getattr(agent, "name", "") or "User")
+        body = {"requestId": request_id, "runId": self.run_id,
+                "agentId": str(getattr(agent, "id", "") or name), "agentName": name,
+                "hint": hint, "structuredInput": None}
+        try:
+            for attempt in range(self.retries + 1):
+                try:
+                    response = self._session.post(self.url + "/trpc/requestUserInput",
+                                                  json=body, timeout=self.timeout)
+                    response.raise_for_status()
+                    break
+                except Exception as exc:
+                    if attempt == self.retries:
+                        raise StudioError(f"UserAgent '{name}': the Studio at {self.url} did "
+                                          f"not take the input request ({exc})") from None
+                    time.sleep(self.backoff * 2**attempt)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                try:
+                    blocks = answers.get(timeout=1.0)
+                    break
+                except queue.Empty:
+                    if not sio.connected:
+                        raise StudioError(f"UserAgent '{name}': the connection to the Studio "
+                                          f"at {self.url} was lost") from None
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise StudioError(f"UserAgent '{name}': no input from the Studio "
+                                          f"within {timeout:g} s") from None
+        finally:
+            self._answers.pop(request_id, None)
+        return "\n".join(str(b.get("text", "")) for b in blocks or []
+                         if isinstance(b, dict) and b.get("type", "text") == "text")
+
+    def _socket(self) -> Any:
+        """The socket.io connection that carries the answers (opened on the first turn)."""
+        if self._sio is not None and self._sio.connected:
+            return self._sio
+        try:
+            import socketio
+        except ImportError:
+            raise StudioError("input from the Studio needs python-socketio: pip install "
+                              "python-socketio") from None
+        sio = socketio.Client(reconnection=True, reconnection_attempts=3)
+
+        def forward(request_id: Any, blocks: Any = None, _structured: Any = None) -> None:
+            answers = self._answers.get(str(request_id))
+            if answers is not None:
+                answers.put(blocks if isinstance(blocks, list) else [])
+
+        sio.on("forwardUserInput", forward, namespace="/python")
+        try:
+            sio.connect(self.url, namespaces=["/python"], auth={"run_id": self.run_id},
+                        wait_timeout=self.timeout)
+        except Exception as exc:
+            raise StudioError(f"cannot connect to the Studio at {self.url} for input "
+                              f"({type(exc).__name__}: {exc})") from None
+        self._sio = sio
+        return sio

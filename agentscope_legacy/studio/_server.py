@@ -1,0 +1,324 @@
+"""The built-in Studio: a FastAPI app that lists the runs of a save directory, shows one run
+(transcript, live replies, usage, invocation records, audio) and takes the pushes of running
+scripts (``/trpc/...``, this project's client and AgentScope 0.1.x alike).
+
+::
+
+    app = create_studio_app("./runs")   # served by ``agentscope-legacy studio``
+
+Routes: ``GET /`` the page; ``GET /api/runs``, ``GET /api/runs/{id}``,
+``GET /api/runs/{id}/audio/{file}``; ``GET /api/events`` (server-sent events: every push as it
+arrives); ``POST /api/runs/{id}/input`` (the page's answer to a UserAgent); the write routes of
+0.1.x: ``/trpc/registerRun``, ``/trpc/pushMessage``, ``/trpc/pushModelInvocation``,
+``/trpc/requestUserInput`` and 0.1.0-0.1.4's ``/api/messages/push``. With python-socketio
+installed, socket.io (namespace ``/python``, ``auth={"run_id": ...}``) carries the answers to
+the scripts as 0.1.6 expects (event ``forwardUserInput``).
+
+Bad pushes are answered, never raised: 400 for malformed JSON or fields, 413 over
+``max_push_bytes``, 403 for a page of another origin on a write route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from .._secrets import redact
+from .._web import PAGE_HEADERS, origin_allowed
+from ._runs import _RUN_ID, StudioPathError, audio_path, list_runs, message_view, read_run
+
+__all__ = ["STATIC_DIR", "create_studio_app"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+_MAX_MESSAGES, _MAX_INVOCATIONS, _MAX_LIVE_RUNS = 10_000, 10_000, 1_000
+
+
+class _Live:
+    """What the scripts pushed, per run id, and the pages listening for it."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.subscribers: set[asyncio.Queue[str | None]] = set()
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        live = self.runs.get(run_id)
+        if live is None:
+            if len(self.runs) >= _MAX_LIVE_RUNS:  # forget the oldest
+                self.runs.pop(next(iter(self.runs)))
+            live = self.runs[run_id] = {"run": {"id": run_id, "status": "running"},
+                                        "messages": {}, "invocations": [], "inputs": {}}
+        return live
+
+    def broadcast(self, kind: str, run_id: str, data: Any) -> None:
+        text = json.dumps({"type": kind, "runId": run_id, "data": data, "at": time.time()},
+                          ensure_ascii=False, default=str)
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(text)
+            except asyncio.QueueFull:  # a page that does not read: close it, it reconnects
+                self.subscribers.discard(queue)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = body.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or str(value) == "":
+        raise HTTPException(400, f"field {key!r} must be a non-empty string")
+    return str(value)
+
+
+def _run_id(body: dict[str, Any], key: str) -> str:
+    run_id = _text(body, key)
+    if not _RUN_ID.match(run_id):
+        raise HTTPException(400, f"field {key!r} is not a run id")
+    return run_id
+
+
+def _usage_rows(invocations: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Usage per (config, model) from pushed invocation records."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in invocations:
+        key = (str(record.get("configName", "")), str(record.get("modelName", "")))
+        row = rows.setdefault(key, {"config_name": key[0], "model_name": key[1], "calls": 0,
+                                    "failures": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                                    "total_tokens": 0})
+        usage = record.get("usage") if isinstance(record.get("usage"), dict) else {}
+        row["calls"] += 1
+        for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            value = usage.get(name)
+            row[name] += value if isinstance(value, int) else 0
+    return [rows[k] for k in sorted(rows)]
+
+
+def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 1 << 20,
+                      allowed_origins: Iterable[str] = ()) -> Any:
+    """The Studio's ASGI app over ``save_dir`` (the FastAPI app, wrapped by socket.io when
+    python-socketio is installed; ``app.state.live`` in either case)."""
+    root = Path(save_dir).expanduser()
+    extra_origins = {origin.rstrip("/").lower() for origin in allowed_origins}
+    live = _Live()
+    app = FastAPI(title="agentscope-legacy studio", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.live = live
+    sio = _socketio_server()
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        if not origin_allowed(request.headers, extra_origins):
+            raise HTTPException(403, "origin not allowed")
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_push_bytes):
+            raise HTTPException(413, f"a push is limited to {max_push_bytes} bytes")
+        raw = b""
+        async for part in request.stream():
+            raw += part
+            if len(raw) > max_push_bytes:
+                raise HTTPException(413, f"a push is limited to {max_push_bytes} bytes")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise HTTPException(400, "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise HTTPException(400, "the body must be a JSON object")
+        return body
+
+    @app.exception_handler(StudioPathError)
+    async def _bad_path(_request: Request, exc: StudioPathError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/api/runs")
+    async def runs() -> list[dict[str, Any]]:
+        found = {r["id"]: r for r in await asyncio.to_thread(list_runs, root)}
+        for run_id, state in live.runs.items():
+            found[run_id] = {**found.get(run_id, {"models": [], "tokens": 0, "calls": 0,
+                                                  "cost": None}), **state["run"]}
+            usage = _usage_rows(state["invocations"])
+            if usage:
+                found[run_id]["models"] = sorted({u["model_name"] for u in usage})
+                found[run_id]["tokens"] = sum(u["total_tokens"] for u in usage)
+        return sorted(found.values(), key=lambda r: (str(r.get("timestamp", "")), r["id"]),
+                      reverse=True)
+
+    @app.get("/api/runs/{run_id}")
+    async def run(run_id: str) -> dict[str, Any]:
+        state = live.runs.get(run_id)
+        try:
+            saved = await asyncio.to_thread(read_run, root, run_id)
+        except StudioPathError:
+            if state is None:
+                raise
+            saved = {"run": {}, "messages": [], "usage": [], "invocations": []}
+        if state is None:
+            return {**saved, "inputs": []}
+        # Live: the pushed messages (replies still growing among them) after the saved ones.
+        seen = {m["id"] for m in saved["messages"]}
+        messages = saved["messages"] + [m for m in state["messages"].values()
+                                        if m["id"] not in seen]
+        return {"run": {**saved["run"], **state["run"]}, "messages": messages,
+                "usage": saved["usage"] or _usage_rows(state["invocations"]),
+                "invocations": saved["invocations"] or state["invocations"],
+                "inputs": list(state["inputs"].values())}
+
+    @app.get("/api/runs/{run_id}/audio/{name}")
+    async def audio(run_id: str, name: str) -> FileResponse:
+        return FileResponse(audio_path(root, run_id, name), headers=PAGE_HEADERS)
+
+    @app.get("/api/events")
+    async def events() -> StreamingResponse:
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=5000)
+        live.subscribers.add(queue)
+
+        async def stream() -> Any:
+            try:
+                yield ": connected\n\n"
+                while True:
+                    try:
+                        item = await asyncio.wait_for(queue.get(), 15)
+                    except asyncio.TimeoutError:
+                        yield ": ping\n\n"  # finds a page that has gone
+                        continue
+                    if item is None:
+                        return
+                    yield f"data: {item}\n\n"
+            finally:
+                live.subscribers.discard(queue)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store",
+                                          "X-Content-Type-Options": "nosniff"})
+
+    @app.post("/trpc/registerRun")
+    async def register_run(request: Request) -> dict[str, Any]:
+        body = await body_of(request)
+        run_id = _run_id(body, "id")
+        info = {"id": run_id, "status": _text(body, "status", required=False) or "running"}
+        for key in ("project", "name", "timestamp"):
+            if isinstance(body.get(key), str):
+                info[key] = body[key][:200]
+        state = live.run(run_id)
+        state["run"].update(info)
+        live.broadcast("run", run_id, state["run"])
+        return {"ok": True}
+
+    def add_message(run_id: str, key: str, view: dict[str, Any], last: Any) -> None:
+        state = live.run(run_id)
+        messages = state["messages"]
+        if key not in messages and len(messages) >= _MAX_MESSAGES:
+            raise HTTPException(413, f"a run shows at most {_MAX_MESSAGES} messages")
+        view = {**view, "id": key, "last": bool(last) if last is not None else None}
+        messages[key] = view
+        live.broadcast("message", run_id, view)
+
+    @app.post("/trpc/pushMessage")
+    async def push_message(request: Request) -> dict[str, Any]:
+        body = await body_of(request)
+        run_id = _run_id(body, "runId")
+        msg = body.get("msg")
+        if not isinstance(msg, dict):
+            raise HTTPException(400, "field 'msg' must be an object")
+        key = str(msg.get("id") or _text(body, "replyId"))
+        view = message_view(redact(msg))
+        if not view["name"] and isinstance(body.get("name"), str):
+            view["name"] = body["name"]
+        add_message(run_id, key, view, body.get("last"))
+        return {"ok": True}
+
+    @app.post("/api/messages/push")
+    async def push_message_01(request: Request) -> dict[str, Any]:  # 0.1.0-0.1.4
+        body = await body_of(request)
+        run_id = _run_id(body, "run_id")
+        view = message_view(redact({k: body.get(k) for k in
+                                    ("id", "name", "role", "content", "url", "timestamp")}))
+        add_message(run_id, _text(body, "id"), view, None)
+        return {"ok": True}
+
+    @app.post("/trpc/pushModelInvocation")
+    async def push_invocation(request: Request) -> dict[str, Any]:
+        body = await body_of(request)
+        run_id = _run_id(body, "runId")
+        state = live.run(run_id)
+        if len(state["invocations"]) >= _MAX_INVOCATIONS:
+            raise HTTPException(413, f"a run shows at most {_MAX_INVOCATIONS} invocations")
+        record = redact({k: body.get(k) for k in ("id", "timestamp", "modelName", "modelType",
+                                                  "configName", "arguments", "response",
+                                                  "usage")})
+        state["invocations"].append(record)
+        live.broadcast("invocation", run_id, record)
+        return {"ok": True}
+
+    @app.post("/trpc/requestUserInput")
+    async def request_user_input(request: Request) -> dict[str, Any]:
+        body = await body_of(request)
+        run_id = _run_id(body, "runId")
+        request_id = _text(body, "requestId")
+        state = live.run(run_id)
+        if len(state["inputs"]) >= 100:
+            raise HTTPException(429, "too many open input requests for this run")
+        item = {"requestId": request_id, "agentId": _text(body, "agentId", required=False),
+                "agentName": _text(body, "agentName", required=False),
+                "hint": body.get("hint") if isinstance(body.get("hint"), str) else ""}
+        state["inputs"][request_id] = item
+        live.broadcast("input", run_id, item)
+        return {"ok": True}
+
+    @app.post("/api/runs/{run_id}/input")
+    async def answer_input(run_id: str, request: Request) -> dict[str, Any]:
+        body = await body_of(request)
+        request_id = _text(body, "requestId")
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise HTTPException(400, "field 'text' must be a string")
+        state = live.runs.get(run_id)
+        if state is None or request_id not in state["inputs"]:
+            raise HTTPException(404, "no such input request")
+        if sio is None:
+            raise HTTPException(501, "answering needs python-socketio on the Studio's side")
+        if not sio.manager.rooms.get("/python", {}).get(run_id):
+            raise HTTPException(409, "the run is not connected to the Studio")
+        state["inputs"].pop(request_id)
+        await sio.emit("forwardUserInput", (request_id, [{"type": "text", "text": text}], None),
+                       to=run_id, namespace="/python")
+        live.broadcast("input_done", run_id, {"requestId": request_id})
+        return {"ok": True}
+
+    if sio is None:
+        return app
+    import socketio
+
+    @sio.on("connect", namespace="/python")
+    async def connect(sid: str, _environ: dict[str, Any], auth: Any = None) -> bool:
+        run_id = auth.get("run_id") if isinstance(auth, dict) else None
+        if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+            return False  # refused: a script says which run it is
+        await sio.enter_room(sid, run_id, namespace="/python")
+        return True
+
+    wrapped = socketio.ASGIApp(sio, other_asgi_app=app)
+    wrapped.state = app.state  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _socketio_server() -> Any:
+    try:
+        import socketio
+    except ImportError:
+        return None
+    # Same-origin pages and scripts (no Origin) only: socket.io's own default.
+    return socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
