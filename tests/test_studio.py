@@ -327,3 +327,48 @@ def test_a_run_with_a_torn_last_line_shows_everything_before_it(tmp_path):
         assert len(data["invocations"]) == 1 and KEY not in json.dumps(data)
     finally:
         served.stop()
+
+
+# -- the command line ----------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_studio_command_prints_its_url_and_warns_off_loopback(tmp_path):
+    import subprocess
+    import sys
+
+    for host, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agentscope_legacy.cli", "studio", "--save-dir",
+             str(tmp_path), "--port", "0", "--host", host],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        try:
+            url = proc.stdout.readline().strip()
+            assert url.startswith(f"http://{host}:") and url.endswith("/")
+            port = url.rsplit(":", 1)[1].rstrip("/")
+            assert requests.get(f"http://127.0.0.1:{port}/api/runs", timeout=TIMEOUT).json() == []
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=TIMEOUT)
+        assert ("warning: --host 0.0.0.0" in err) is warned
+
+
+def test_run_with_studio_streams_an_experiment_into_it(studio, openai_server, tmp_path,
+                                                        monkeypatch, fresh_runtime, capsys):
+    from agentscope_legacy.cli import main
+    from tests.test_experiment import EMULATOR_MODELS, scripted_reply
+
+    monkeypatch.setenv("EMULATOR_URL", openai_server.base_url + "/v1")
+    openai_server.set_reply_fn(scripted_reply)
+    code = main(["run", str(ROOT / "examples/debate.yaml"), "-m", EMULATOR_MODELS, "--set",
+                 f"run.save_dir={tmp_path / 'runs'}", "--no-input", "--studio", studio.url])
+    assert code == 0
+    (run_id,) = studio.live.runs
+    live = studio.live.runs[run_id]
+    assert live["run"]["status"] == "finished"
+    speakers = {m["name"] for m in live["messages"].values()}
+    assert {"alice", "bob", "judge"} <= speakers
+    assert len(live["invocations"]) == len(openai_server.requests)
+    page = studio.get(f"/api/runs/{run_id}").json()  # the saved transcript, the saved usage
+    assert page["messages"] and page["usage"] and KEY not in json.dumps(page)
+    assert "sk-test-experiment-0001" not in json.dumps(page)
