@@ -254,10 +254,8 @@ def _build_agents(agent_configs: Any) -> list[Any]:
     return built
 
 
-def print_llm_usage() -> list[dict[str, Any]]:
-    """Log the usage table of this run and return its rows."""
-    from loguru import logger
-
-    monitor = get_runtime().monitor
-    logger.info("LLM usage:\n{}", monitor.usage_table())
-    return monitor.usage_rows()
+def print_llm_usage() -> dict[str, list[dict[str, Any]]]:
+    """Log the usage table of this run; return 0.1.x's summary, ``{"text_and_embedding":
+    [{model_name, times, prompt_tokens, ...}], "image": [...]}`` (per-config rows, with
+    failures and latency: ``get_runtime().monitor.usage_rows()``)."""
+    return get_runtime().monitor.print_llm_usage()

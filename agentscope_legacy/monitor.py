@@ -206,6 +206,10 @@ class Monitor:
         self.budget = Budget.parse(budget, config_name=None)
         self.spent_by_config: dict[str, Spent] = {}
         self.spent_in_run = Spent()
+        # 0.1.x's usage view (print_llm_usage): successful calls by model name; image models
+        # by model name and resolution.
+        self._text_usage: dict[str, list[int]] = {}
+        self._image_usage: dict[tuple[str, str], list[int]] = {}
         self.db_path: Path | None = None
         self.invocations_path: Path | None = None
         self._db: sqlite3.Connection | None = None
@@ -249,6 +253,15 @@ class Monitor:
             for budget_spent in (spent, self.spent_in_run):
                 budget_spent.tokens += usage.total_tokens
                 budget_spent.cost += cost
+        if error is None:
+            images = getattr(response, "image_urls", None)
+            if images:
+                resolution = _resolution(wrapper.model_type, request)
+                self.update_image_tokens(wrapper.model_name, resolution, len(images))
+            else:
+                self.update_text_and_embedding_tokens(
+                    wrapper.model_name, usage.prompt_tokens, usage.completion_tokens
+                )
         if not self.persists:
             return
         now = datetime.now().isoformat(timespec="milliseconds")
@@ -359,6 +372,63 @@ class Monitor:
             for (config_name, model_name), t in items
         ]
 
+    # -- 0.1.x's MonitorManager API ---------------------------------------------------------
+    def update_text_and_embedding_tokens(
+        self,
+        model_name: str,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        total_tokens: int | None = None,
+    ) -> None:
+        """Count one text or embedding call (0.1.x's custom wrappers call this themselves)."""
+        if total_tokens is not None and total_tokens != prompt_tokens + completion_tokens:
+            raise ValueError(
+                f"total_tokens ({total_tokens}) must be prompt_tokens + completion_tokens "
+                f"({prompt_tokens} + {completion_tokens})"
+            )
+        with self._lock:
+            row = self._text_usage.setdefault(model_name, [0, 0, 0])
+            row[0] += 1
+            row[1] += prompt_tokens
+            row[2] += completion_tokens
+
+    def update_image_tokens(self, model_name: str, resolution: str, image_count: int) -> None:
+        """Count one image-generation call of ``image_count`` images."""
+        with self._lock:
+            row = self._image_usage.setdefault((model_name, resolution), [0, 0])
+            row[0] += 1
+            row[1] += image_count
+
+    def llm_usage(self) -> dict[str, list[dict[str, Any]]]:
+        """0.1.x's usage summary: ``{"text_and_embedding": [...], "image": [...]}``."""
+        with self._lock:
+            text = sorted(self._text_usage.items())
+            image = sorted(self._image_usage.items())
+        return {
+            "text_and_embedding": [
+                {"model_name": name, "times": times, "prompt_tokens": prompt,
+                 "completion_tokens": completion, "total_tokens": prompt + completion}
+                for name, (times, prompt, completion) in text
+            ],
+            "image": [
+                {"model_name": name, "resolution": resolution, "times": times,
+                 "image_count": count}
+                for (name, resolution), (times, count) in image
+            ],
+        }  # fmt: skip
+
+    def print_llm_usage(self) -> dict[str, list[dict[str, Any]]]:
+        """Log the usage table; return :meth:`llm_usage` (0.1.x's ``MonitorManager``)."""
+        from loguru import logger
+
+        logger.info("LLM usage:\n{}", self.usage_table())
+        return self.llm_usage()
+
+    @property
+    def path_db(self) -> str | None:
+        """0.1.x's name for the run's SQLite file (None without a run directory)."""
+        return str(self.db_path) if self.db_path is not None else None
+
     def usage_table(self) -> str:
         """The usage rows as an aligned text table."""
         rows = self.usage_rows()
@@ -391,6 +461,14 @@ class Monitor:
             if self._invocations is not None:
                 self._invocations.close()
                 self._invocations = None
+
+
+def _resolution(model_type: str, request: dict[str, Any]) -> str:
+    """An image call's resolution as 0.1.x named it (``standard-1024x1024`` for DALL-E)."""
+    size = str(request.get("size") or ("1024x1024" if "dall_e" in model_type else "1024*1024"))
+    if "dall_e" in model_type:
+        return f"{request.get('quality') or 'standard'}-{size}"
+    return size
 
 
 def _prices(own: Budget | None, run: Budget | None) -> Budget | None:

@@ -4,14 +4,33 @@ the wrappers, their ``format()``, the token and formatter modules, usage, the ch
 
 from __future__ import annotations
 
+import importlib
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+import agentscope_legacy
 from agentscope_legacy.message import Msg
 from tests import chat_kit as kit
 from tests.chat_kit import MESSAGES, load
 from tests.emulators import zhipuai as zhipuai_emulator
 
 zhipuai_server = zhipuai_emulator.zhipuai_server
+
+
+def _compat_module(name: str) -> Any:
+    """A 0.x module of ``agentscope_legacy.compat``, without leaving the alias installed."""
+    module = importlib.import_module(f"agentscope_legacy.compat.{name}")
+    importlib.import_module("agentscope_legacy.compat").uninstall()
+    return module
+
+
+formatters = _compat_module("_formatters")
+tokens_module = _compat_module("_tokens")
+token_utils = _compat_module("_token_utils")
 
 
 # -- item 4: ModelResponse.raw is the reply as a dict ------------------------------------------
@@ -91,3 +110,152 @@ def test_openai_compatible_and_post_api_formats_follow_the_model_name(openai_ser
     assert post.format(Msg("u", "x", "user")) == [
         {"role": "user", "name": "u", "content": _text("x")}
     ]
+
+
+# -- item 8: agentscope.formatters, .tokens, .utils.token_utils -----------------------------------
+def _png(path: Path, width: int, height: int) -> str:
+    """A file with a PNG header of the given size (all a size reader looks at)."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr
+    path.write_bytes(head + struct.pack(">I", zlib.crc32(ihdr)))
+    return str(path)
+
+
+def _image_message(url: str, detail: str = "auto") -> list[dict[str, Any]]:
+    return [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": url, "detail": detail}}],
+        }
+    ]
+
+
+# OpenAI's published examples (vision guide, "Calculating costs"): 85 tokens base plus 170 per
+# 512-px tile after fitting in 2048x2048 and scaling the short side to 768; low detail is 85.
+@pytest.mark.parametrize(
+    ("size", "detail", "tokens"),
+    [((1024, 1024), "high", 765), ((2048, 4096), "high", 1105), ((4096, 8192), "low", 85),
+     ((1024, 1024), "auto", 765), ((512, 512), "auto", 255), ((100, 100), "high", 255)],
+)  # fmt: skip
+def test_openai_image_tokens_follow_the_published_formula(tmp_path, size, detail, tokens):
+    empty = [{"role": "user", "content": []}]
+    url = _png(tmp_path / "i.png", *size)
+    image_only = tokens_module.count("gpt-4o", _image_message(url, detail))
+    assert image_only - tokens_module.count("gpt-4o", empty) == tokens
+
+
+def test_a_web_image_at_auto_costs_765_where_0_1_6_counted_170():
+    # The size of a web image is unknown here: OpenAI's rule for the assumed 1024x1024 gives
+    # 765 (85 + 4 tiles); 0.1.6 added a flat 170, which the published formula never gives.
+    text = {"type": "text", "text": "What is in this image?"}
+    image = {"type": "image_url", "image_url": {"url": "https://x.org/a.png", "detail": "auto"}}
+    with_image = [{"role": "user", "content": [text, image]}]
+    without = [{"role": "user", "content": [text]}]
+    assert tokens_module.count("gpt-4o", with_image) - tokens_module.count("gpt-4o", without) == 765
+
+
+def test_tokens_dispatch_register_and_errors():
+    messages = [{"role": "user", "content": "hi"}]
+    assert tokens_module.count("gpt-4o", messages) == 3 + 3 + 1 + 1  # priming, message, 2 words
+    tokens_module.register_model(["my-model"], lambda name, msgs: 42)
+    assert tokens_module.count("my-model", messages) == 42
+    assert tokens_module.supported_models()[-1] == "my-model"
+    assert {"gpt-.*", "gemini-.*"} <= set(tokens_module.supported_models())
+    with pytest.raises(ValueError, match="register_model"):
+        tokens_module.count("qwen-max", messages)
+    with pytest.raises(TypeError):
+        tokens_module.count("gpt-4o", "hi")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        tokens_module.count("gpt-4o", ["hi"])  # type: ignore[list-item]
+
+
+def test_token_utils_as_0x():
+    assert token_utils.get_openai_max_length("gpt-4") == 8192
+    with pytest.raises(KeyError, match="OPENAI_MAX_LENGTH"):
+        token_utils.get_openai_max_length("gpt-4o")
+    assert token_utils.count_openai_token([{"role": "user", "content": "hi"}], "gpt-4") == 8
+    assert token_utils.count_openai_token("hello world", "davinci") == 2
+    with pytest.raises(NotImplementedError):
+        token_utils.count_openai_token("hi", "llama3")
+
+
+def _conversation() -> list[Msg]:
+    return [
+        Msg("system", "Be terse.", "system"),
+        Msg("Alice", "Hi", "user"),
+        Msg("Bob", "Hey", "assistant"),
+        Msg("Carol", "Yo", "assistant"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("formatter", "config"),
+    [
+        ("OpenAIFormatter", {"model_type": "openai_chat", "model_name": "gpt-4o"}),
+        ("CommonFormatter", {"model_type": "zhipuai_chat", "model_name": "glm-4"}),
+        ("DashScopeFormatter", {"model_type": "dashscope_chat", "model_name": "qwen-max"}),
+        ("GeminiFormatter", {"model_type": "gemini_chat", "model_name": "gemini-pro"}),
+        ("AnthropicFormatter", {"model_type": "anthropic_chat", "model_name": "claude-3-5-x"}),
+    ],
+)
+def test_formatters_give_what_their_wrappers_format(formatter, config):
+    cls = getattr(formatters, formatter)
+    model = load({"config_name": "f", "api_key": "k", **config})
+    msgs = _conversation()
+    assert cls.format_multi_agent(*msgs) == model.format(*msgs)
+    assert cls.format_chat(msgs[:2]) == model.format(msgs[:2], multi_agent_mode=False)
+    assert cls.format_auto(msgs[:2]) == cls.format_chat(msgs[:2])  # two user/assistant messages
+    assert cls.format_auto(msgs) == cls.format_multi_agent(msgs)
+
+
+def test_formatter_base_rules():
+    assert formatters.OpenAIFormatter.is_supported_model("gpt-4o")
+    assert not formatters.OpenAIFormatter.is_supported_model("llama3")
+    assert formatters.DashScopeFormatter.is_supported_model("qwen-max")
+    with pytest.raises(TypeError, match="Msg object or a list"):
+        formatters.CommonFormatter.format_chat("hi")
+    with pytest.raises(ValueError, match="At least one message"):
+        formatters.CommonFormatter.format_multi_agent()
+    # Not alternating, or not ending with the user: the multi-agent fallback.
+    msgs = [Msg("a", "x", "user"), Msg("b", "y", "user")]
+    assert formatters.CommonFormatter.format_chat(msgs, require_alternative=True) == [
+        {"role": "user", "content": "## Conversation History\na: x\nb: y"}
+    ]
+    schema = {"type": "function", "function": {"name": "w", "description": "d",
+                                               "parameters": {"type": "object"}}}  # fmt: skip
+    assert formatters.OpenAIFormatter.format_tools_json_schemas({"w": schema}) == [schema]
+    assert formatters.AnthropicFormatter.format_tools_json_schemas({"w": schema}) == [
+        {"name": "w", "description": "d", "input_schema": {"type": "object"}}
+    ]
+    with pytest.raises(ValueError, match="Invalid schema"):
+        formatters.OpenAIFormatter.format_tools_json_schemas({"w": {"name": "w"}})
+
+
+# -- item 9: print_llm_usage() and the monitor as in 0.1.x -----------------------------------------
+def test_print_llm_usage_has_0_1_x_shape(openai_server, tmp_path):
+    agentscope_legacy.init(save_dir=str(tmp_path), save_code=False)
+    openai_server.set_reply(text="Hello!", prompt_tokens=5, completion_tokens=2)
+    chat = load(kit.chat_config(openai_server, "openai_chat", model_name="gpt-4o-mini"))
+    chat(MESSAGES)
+    chat(MESSAGES)
+    image = load(kit.chat_config(openai_server, "openai_chat", config_name="img",
+                                 model_type="openai_dall_e", model_name="dall-e-3"))  # fmt: skip
+    image("a red pixel", n=2, size="512x512")
+    monitor = agentscope_legacy.get_runtime().monitor
+    monitor.update_text_and_embedding_tokens("custom", 3, 4, total_tokens=7)  # a 0.x wrapper
+    with pytest.raises(ValueError):
+        monitor.update_text_and_embedding_tokens("custom", 3, 4, total_tokens=8)
+    usage = agentscope_legacy.print_llm_usage()
+    assert usage == {
+        "text_and_embedding": [
+            {"model_name": "custom", "times": 1, "prompt_tokens": 3, "completion_tokens": 4,
+             "total_tokens": 7},
+            {"model_name": "gpt-4o-mini", "times": 2, "prompt_tokens": 10,
+             "completion_tokens": 4, "total_tokens": 14},
+        ],
+        "image": [
+            {"model_name": "dall-e-3", "resolution": "standard-512x512", "times": 1,
+             "image_count": 2},
+        ],
+    }  # fmt: skip
+    assert monitor.path_db == str(agentscope_legacy.get_runtime().run_dir / "agentscope.db")

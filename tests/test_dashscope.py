@@ -174,7 +174,7 @@ def test_usage_is_recorded_for_streams_once(dashscope_server):
     assert response.text == "xyz"
     usage = response.usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (17, 3, 20)
-    (row,) = agentscope_legacy.print_llm_usage()
+    (row,) = agentscope_legacy.get_runtime().monitor.usage_rows()
     assert (row["calls"], row["prompt_tokens"], row["completion_tokens"]) == (1, 17, 3)
 
 

@@ -357,7 +357,7 @@ def test_calls_are_recorded_in_jsonl_and_sqlite(openai_server, tmp_path):
     assert all(r["latency"] > 0 for r in rows)
     assert rows[0]["time_to_first_token"] is None and rows[1]["time_to_first_token"] is not None
 
-    (totals,) = agentscope_legacy.print_llm_usage()
+    (totals,) = agentscope_legacy.get_runtime().monitor.usage_rows()
     assert totals["config_name"] == "gpt" and totals["calls"] == 2 and totals["failures"] == 0
     tokens = (totals["prompt_tokens"], totals["completion_tokens"], totals["total_tokens"])
     assert tokens == (24, 8, 32)
@@ -474,7 +474,7 @@ def test_embeddings(openai_server, texts):
     model = load(embedding_config(openai_server))
     response = model(texts)
     words = kit.check_embeddings(response, texts)
-    (row,) = agentscope_legacy.print_llm_usage()
+    (row,) = agentscope_legacy.get_runtime().monitor.usage_rows()
     assert (row["config_name"], row["calls"], row["prompt_tokens"]) == ("emb", 1, words)
     assert sent(openai_server)["input"] == texts
 

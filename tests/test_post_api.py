@@ -397,7 +397,7 @@ def test_embeddings(openai_server, texts):
         "model": "e",
         "encoding_format": "float",
     }
-    (row,) = agentscope_legacy.print_llm_usage()
+    (row,) = agentscope_legacy.get_runtime().monitor.usage_rows()
     assert (row["config_name"], row["calls"], row["prompt_tokens"]) == ("pe", 1, words)
 
 
