@@ -7,6 +7,9 @@ errors and usage records stay the wrapper's)::
     response = await model(["first text", "second text"])
     response.embeddings  # two vectors, in input order
     response.source      # "cache" when every vector came from the cache, else "api"
+
+``DashScopeMultiModalEmbedding`` and ``GeminiMultiModalEmbedding`` also take ``ImageBlock`` and
+``VideoBlock`` inputs; ``supported_modalities`` says what each model embeds.
 """
 
 from ._base import EmbeddingModelBase, TextInput
@@ -20,12 +23,14 @@ from ._models import (
     SentenceTransformerEmbedding,
     embedding_model_from_config,
 )
+from ._multimodal import DashScopeMultiModalEmbedding, GeminiMultiModalEmbedding, MultiModalInput
 from ._response import Embedding, EmbeddingResponse, EmbeddingUsage
 
 #: AgentScope's name for the file cache.
 FileEmbeddingCache = EmbeddingCache
 
 __all__ = [
+    "DashScopeMultiModalEmbedding",
     "DashScopeTextEmbedding",
     "Embedding",
     "EmbeddingCache",
@@ -34,8 +39,10 @@ __all__ = [
     "EmbeddingResponse",
     "EmbeddingUsage",
     "FileEmbeddingCache",
+    "GeminiMultiModalEmbedding",
     "GeminiTextEmbedding",
     "LocalTextEmbedding",
+    "MultiModalInput",
     "OllamaTextEmbedding",
     "OpenAITextEmbedding",
     "SentenceTransformerEmbedding",

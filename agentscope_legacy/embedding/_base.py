@@ -100,7 +100,7 @@ class EmbeddingModelBase:
         are part of the cache key).
         """
         started = time.perf_counter()
-        texts = as_texts(text)
+        texts = self._keys(text)
         request_kwargs = self._request_kwargs(kwargs)
         identity = self.cache_identity(request_kwargs) if self.cache is not None else {}
         vectors: list[list[float] | None] = [None] * len(texts)
@@ -110,7 +110,7 @@ class EmbeddingModelBase:
         missing = list(dict.fromkeys(t for t, v in zip(texts, vectors, strict=True) if v is None))
         tokens = 0
         if missing:
-            response = await self.wrapper.acall(missing, **request_kwargs)
+            response = await self.wrapper.acall(self._payload(missing), **request_kwargs)
             fetched = self._checked(response.embedding, len(missing))
             tokens = response.usage.prompt_tokens if response.usage else 0
             if self.cache is not None:
@@ -124,6 +124,14 @@ class EmbeddingModelBase:
             usage=EmbeddingUsage(tokens=tokens, time=time.perf_counter() - started),
             source="api" if missing else "cache",
         )
+
+    def _keys(self, inputs: Any) -> list[str]:
+        """One string per input: what is sent, and the cache key (text models: the texts)."""
+        return as_texts(inputs)
+
+    def _payload(self, keys: list[str]) -> Any:
+        """What the wrapper is given for the inputs ``keys`` (text models: the texts)."""
+        return keys
 
     def _request_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.dimensions is not None and self.dimensions_arg:

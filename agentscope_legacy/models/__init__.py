@@ -18,6 +18,7 @@ from .anthropic import AnthropicChatWrapper
 from .dashscope import (
     DashScopeChatWrapper,
     DashScopeImageSynthesisWrapper,
+    DashScopeMultiModalEmbeddingWrapper,
     DashScopeMultiModalWrapper,
     DashScopeTextEmbeddingWrapper,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "AnthropicChatWrapper",
     "DashScopeChatWrapper",
     "DashScopeImageSynthesisWrapper",
+    "DashScopeMultiModalEmbeddingWrapper",
     "DashScopeMultiModalWrapper",
     "DashScopeTextEmbeddingWrapper",
     "DeepSeekChatWrapper",

@@ -37,6 +37,9 @@ __all__ = ["DashScopeEmulator"]
 TEXT_PATH = "/services/aigc/text-generation/generation"
 MULTIMODAL_PATH = "/services/aigc/multimodal-generation/generation"
 EMBEDDING_PATH = "/services/embeddings/text-embedding/text-embedding"
+MM_EMBEDDING_PATH = "/services/embeddings/multimodal-embedding/multimodal-embedding"
+#: What the multimodal embedding route charges per image (input_tokens) and per video.
+IMAGE_TOKENS = 100
 IMAGE_PATH = "/services/aigc/text2image/image-synthesis"
 SSE_CONTENT_TYPE = "text/event-stream;charset=UTF-8"
 DEFAULT_EMBEDDING_DIM = 8
@@ -122,6 +125,8 @@ class DashScopeEmulator(ModelListing, ScriptedChatServer):
             return self._chat(req, multimodal=path.endswith(MULTIMODAL_PATH))
         if req.method == "POST" and path.endswith(EMBEDDING_PATH):
             return self._embeddings(req)
+        if req.method == "POST" and path.endswith(MM_EMBEDDING_PATH):
+            return self._multimodal_embeddings(req)
         if req.method == "POST" and path.endswith(IMAGE_PATH):
             return self._create_task(req)
         match = _TASK_RE.match(path)
@@ -180,6 +185,42 @@ class DashScopeEmulator(ModelListing, ScriptedChatServer):
             {
                 "output": {"embeddings": embeddings},
                 "usage": {"total_tokens": tokens},
+                "request_id": self._request_id(),
+            }
+        )
+
+    def _multimodal_embeddings(self, req: RecordedRequest) -> Reply:
+        """``input.contents``: one vector per item (``text``, ``image`` as a web or data URL,
+        ``video`` as a web URL), in order, with ``index`` and ``type``. Local paths and
+        ``file://`` URIs are refused: the SDK uploads those, which a wrapper must never let it
+        do."""
+        body = req.json if isinstance(req.json, dict) else {}
+        contents = (body.get("input") or {}).get("contents")
+        if not isinstance(contents, list) or not contents:
+            return self._error(400, "input.contents must be a non-empty list")
+        dim = (body.get("parameters") or {}).get("dimension") or DEFAULT_EMBEDDING_DIM
+        embeddings, tokens = [], 0
+        for i, item in enumerate(contents):
+            kinds = (
+                [k for k in ("text", "image", "video") if k in item]
+                if isinstance(item, dict)
+                else []
+            )
+            if len(kinds) != 1 or not isinstance(item[kinds[0]], str) or not item[kinds[0]]:
+                return self._error(400, f"input.contents[{i}]: one of text, image or video")
+            kind, value = kinds[0], item[kinds[0]]
+            remote = value.startswith(("http://", "https://"))
+            if kind == "image" and not (remote or value.startswith("data:image/")):
+                return self._error(400, f"input.contents[{i}].image: a URL or base64 data URL")
+            if kind == "video" and not (remote or value.startswith("data:video/")):
+                return self._error(400, f"input.contents[{i}].video: a URL or base64 data URL")
+            tokens += len(value.split()) if kind == "text" else IMAGE_TOKENS
+            vector = embedding_vector(f"{kind}:{value}", dim)
+            embeddings.append({"index": i, "embedding": vector, "type": kind})
+        return JSONReply(
+            {
+                "output": {"embeddings": embeddings},
+                "usage": {"input_tokens": tokens},
                 "request_id": self._request_id(),
             }
         )

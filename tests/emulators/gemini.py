@@ -246,12 +246,26 @@ class GeminiEmulator(ModelListing, ScriptedChatServer):
             dim = item.get("outputDimensionality") or DEFAULT_EMBEDDING_DIM
             if not isinstance(dim, int) or dim < 1:
                 return self._error(400, "outputDimensionality must be a positive integer")
-            embeddings.append({"values": embedding_vector(text, dim)})
+            media = [p for p in item["content"].get("parts") or [] if "text" not in p]
+            if media and not _multimodal_embedder(resource):
+                return self._error(400, f"* requests[{i}]: {resource} embeds text only")
+            # Media parts (gemini-embedding-2) change the vector: keyed on the whole content.
+            key = json.dumps(item["content"], sort_keys=True) if media else text
+            embeddings.append({"values": embedding_vector(key, dim)})
             words += len(text.split())
         reply: dict[str, Any] = {"embeddings": embeddings}
         if self.embedding_usage:
             reply["usageMetadata"] = {"promptTokenCount": words, "totalTokenCount": words}
         return JSONReply(reply)
+
+
+def _multimodal_embedder(resource: str) -> bool:
+    """Whether the model embeds images and videos too (gemini-embedding-2 and later); the
+    text-only ones (gemini-embedding-001, text-embedding-004) are refused media parts."""
+    model = resource.rsplit("/", 1)[-1]
+    return model.startswith("gemini-embedding-") and not model.startswith(
+        ("gemini-embedding-001", "gemini-embedding-exp")
+    )
 
 
 #: What the countTokens route charges for an ``inlineData`` or ``fileData`` part.

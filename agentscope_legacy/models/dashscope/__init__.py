@@ -48,6 +48,7 @@ from .chat import (
     response_from_generation,
 )
 from .embedding import (
+    DashScopeMultiModalEmbeddingWrapper,
     DashScopeTextEmbeddingWrapper,
     vectors_from_output,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_TASK_WAIT",
     "DashScopeChatWrapper",
     "DashScopeImageSynthesisWrapper",
+    "DashScopeMultiModalEmbeddingWrapper",
     "DashScopeMultiModalWrapper",
     "DashScopeTextEmbeddingWrapper",
     "DashScopeWrapperBase",
