@@ -42,6 +42,7 @@ BUILTIN_MODEL_TYPES = frozenset(
         "dashscope_chat",
         "dashscope_multimodal",
         "dashscope_text_embedding",
+        "dashscope_multimodal_embedding",
         "dashscope_image_synthesis",
         "gemini_chat",
         "gemini_embedding",

@@ -35,6 +35,7 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
     from .dashscope import (
         DashScopeChatWrapper,
         DashScopeImageSynthesisWrapper,
+        DashScopeMultiModalEmbeddingWrapper,
         DashScopeMultiModalWrapper,
         DashScopeTextEmbeddingWrapper,
     )
@@ -68,6 +69,7 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
         DashScopeChatWrapper,
         DashScopeMultiModalWrapper,
         DashScopeTextEmbeddingWrapper,
+        DashScopeMultiModalEmbeddingWrapper,
         DashScopeImageSynthesisWrapper,
         GeminiChatWrapper,
         GeminiEmbeddingWrapper,
