@@ -5,6 +5,7 @@ the wrappers, their ``format()``, the token and formatter modules, usage, the ch
 from __future__ import annotations
 
 import importlib
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -31,6 +32,7 @@ def _compat_module(name: str) -> Any:
 formatters = _compat_module("_formatters")
 tokens_module = _compat_module("_tokens")
 token_utils = _compat_module("_token_utils")
+serialize = _compat_module("_serialize")
 
 
 # -- item 4: ModelResponse.raw is the reply as a dict ------------------------------------------
@@ -259,3 +261,43 @@ def test_print_llm_usage_has_0_1_x_shape(openai_server, tmp_path):
         ],
     }  # fmt: skip
     assert monitor.path_db == str(agentscope_legacy.get_runtime().run_dir / "agentscope.db")
+
+
+# -- item 13: agentscope.serialize --------------------------------------------------------------
+def test_serialize_writes_0_1_6s_msg_format_and_reads_it_back():
+    msg = Msg("Alice", "Hi", "user", metadata={"k": 1})
+    data = json.loads(serialize.serialize(msg))
+    assert data == {
+        "__module__": "agentscope.message.msg", "__name__": "Msg", "id": msg.id,
+        "name": "Alice", "role": "user", "content": "Hi", "metadata": {"k": 1},
+        "timestamp": msg.timestamp,
+    }  # fmt: skip
+    back = serialize.deserialize(serialize.serialize({"history": [msg, msg], "n": 2}))
+    assert back == {"history": [msg, msg], "n": 2}
+    assert back["history"][0].id == msg.id and back["history"][0].timestamp == msg.timestamp
+
+
+def test_serialize_turns_urls_into_blocks_and_reads_0_1_0s_url_field():
+    msg = Msg("bot", "look", "assistant", url=["https://x.org/a.png", "/tmp/b.wav"])
+    data = json.loads(serialize.serialize(msg))
+    assert data["content"] == [
+        {"type": "text", "text": "look"},
+        {"type": "image", "url": "https://x.org/a.png"},
+        {"type": "audio", "url": "/tmp/b.wav"},
+    ]
+    again = serialize.deserialize(serialize.serialize(msg))
+    assert again.get_text_content() == "look" and len(again.get_content_blocks("image")) == 1
+    old = {"__module__": "agentscope.message", "__name__": "Msg", "id": "i1", "name": "a",
+           "content": "x", "role": "user", "url": "https://x.org/c.jpg", "metadata": None,
+           "timestamp": "2024-09-06 10:00:00"}  # fmt: skip
+    restored = serialize.deserialize(json.dumps(old))
+    assert (restored.id, restored.urls, restored.timestamp) == (
+        "i1", ["https://x.org/c.jpg"], "2024-09-06 10:00:00"
+    )  # fmt: skip
+
+
+def test_deserialize_never_imports_what_the_data_names():
+    data = {"__module__": "os", "__name__": "system", "x": 1}
+    assert serialize.deserialize(json.dumps(data)) == data
+    assert not serialize.is_serializable(object())
+    assert serialize.is_serializable([Msg("a", "b", "user")])
