@@ -145,7 +145,7 @@ function refreshUsage() {
 function onEvent(event) {
   const item = JSON.parse(event.data);
   window.studioTest.events += 1;
-  if (item.type === "run") refreshRuns();
+  if (item.type === "run" || item.type === "invocation") refreshRuns();  // status, tokens
   if (item.runId !== state.runId) {
     if (item.type === "message" && !state.runId) refreshRuns();
     return;
