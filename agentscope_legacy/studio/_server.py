@@ -237,6 +237,8 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         view = message_view(redact(msg))
         if not view["name"] and isinstance(body.get("name"), str):
             view["name"] = body["name"]
+        if isinstance(body.get("spokenAt"), (int, float)):  # this project's client: latency
+            view["spokenAt"] = float(body["spokenAt"])
         add_message(run_id, key, view, body.get("last"))
         return {"ok": True}
 
