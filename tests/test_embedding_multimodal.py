@@ -16,8 +16,10 @@ from agentscope_legacy.embedding import (
     GeminiMultiModalEmbedding,
     GeminiTextEmbedding,
     LocalTextEmbedding,
+    embedding_model_from_config,
 )
 from agentscope_legacy.message import base64_source, image_block, text_block, video_block
+from agentscope_legacy.models import read_model_configs
 from tests.emulators import TINY_PNG, dashscope_fixtures, embedding_vector, gemini_fixtures
 
 dashscope_server = dashscope_fixtures.dashscope_server
@@ -136,3 +138,22 @@ def test_gemini_text_only_model_says_so_and_refuses_media(gemini_server):
         asyncio.run(model([image_block(base64_source(PNG_B64, "image/png"))]))
     assert gemini_server.requests == []
     assert len(asyncio.run(model(["text is fine"])).embeddings) == 1
+
+
+def test_a_yaml_config_builds_the_multimodal_model(dashscope_server):
+    read_model_configs(
+        [
+            {
+                "config_name": "mm-embed",
+                "model_type": "dashscope_multimodal_embedding",
+                "model_name": "tongyi-embedding-vision-plus",
+                "api_key": "sk-mm",
+                "base_url": dashscope_server.base_url + "/api/v1",
+            }
+        ]
+    )
+    model = embedding_model_from_config("mm-embed")
+    assert isinstance(model, DashScopeMultiModalEmbedding)
+    response = asyncio.run(model([image_block("https://example.com/cat.jpg")]))
+    assert len(response.embeddings) == 1
+    assert dashscope_server.requests[-1].json["model"] == "tongyi-embedding-vision-plus"

@@ -240,15 +240,17 @@ def embedding_model_from_config(
     """The embedding model over the wrapper built from a loaded legacy config (shared with
     ``load_model_by_config_name``)."""
     from ..models import load_model_by_config_name
+    from ._multimodal import DashScopeMultiModalEmbedding  # it builds on this module
 
     wrapper = load_model_by_config_name(config_name)
-    for wrapper_class, model_class in _BY_WRAPPER:
+    by_wrapper = [(DashScopeMultiModalEmbedding.wrapper_class, DashScopeMultiModalEmbedding)]
+    for wrapper_class, model_class in by_wrapper + _BY_WRAPPER:
         if isinstance(wrapper, wrapper_class):
             return model_class.from_wrapper(wrapper, dimensions, cache)
     raise TypeError(
         f"config {config_name!r} is a {wrapper.model_type!r} model, not an embedding model "
-        "this layer knows (openai_embedding, dashscope_text_embedding, gemini_embedding, "
-        "ollama_embedding, local_embedding)"
+        "this layer knows (openai_embedding, dashscope_text_embedding, "
+        "dashscope_multimodal_embedding, gemini_embedding, ollama_embedding, local_embedding)"
     )
 
 
