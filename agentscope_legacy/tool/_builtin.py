@@ -13,7 +13,7 @@ import math
 import operator
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from ..errors import AgentScopeError
 
@@ -28,7 +28,7 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 #: Bounds that keep one expression cheap: ``9**9**9`` would take minutes and gigabytes.
-_MAX_EXPRESSION = 500
+_MAX_EXPRESSION = 500  # as a Python caller is not held to the schema
 _MAX_EXPONENT = 1000
 _MAX_MAGNITUDE = 10**100
 
@@ -37,12 +37,16 @@ class ToolInputError(AgentScopeError, ValueError):
     """A built-in tool was given input it refuses (the model reads the message)."""
 
 
-def calculator(expression: str) -> int | float:
-    """Evaluate an arithmetic expression, such as ``(2 + 3) * 4 / 5`` or ``2 ** 10``.
+#: What an expression may hold; in the schema, so a grammar-constrained model writes only this.
+EXPRESSION = {"pattern": r"^[0-9(+-][0-9+*/%() .-]{0,39}$", "maxLength": 40}
 
-    Args:
-        expression: numbers, parentheses and the operators + - * / // % **.
+
+def calculator(expression: Annotated[str, EXPRESSION]) -> int | float:
+    """Evaluate an arithmetic expression of numbers, parentheses and + - * / // % **, such as
+    (2 + 3) * 4 / 5 or 2 ** 10.
     """
+    # No ``Args:`` entry on purpose: measured on the 135M local model, a parameter description
+    # in the schema made its grammar-constrained expressions run on (1 in 5 right, not 3).
     if not isinstance(expression, str) or len(expression) > _MAX_EXPRESSION:
         raise ToolInputError(
             f"the expression must be a string of at most {_MAX_EXPRESSION} characters"

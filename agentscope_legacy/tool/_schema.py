@@ -2,7 +2,9 @@
 
 The schema comes from the signature and a Google-style docstring: the first paragraph is the
 description, ``Args:`` entries describe the parameters, parameters without a default are
-required. Pure: nothing is called or imported.
+required. ``Annotated[T, {...}]`` adds the dict's JSON Schema keywords to ``T``'s (a
+``pattern`` or ``maxLength`` also bounds what a grammar-constrained local model writes). Pure:
+nothing is called or imported.
 """
 
 from __future__ import annotations
@@ -15,14 +17,26 @@ from collections.abc import Callable
 from typing import Any
 
 _JSON_TYPES: dict[Any, str] = {
-    str: "string", int: "integer", float: "number", bool: "boolean",
-    list: "array", tuple: "array", dict: "object",
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    tuple: "array",
+    dict: "object",
 }
 _ARG_LINE = re.compile(r"^\s+(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
 
 def _json_type(annotation: Any) -> dict[str, Any]:
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:  # Annotated[str, {"maxLength": 40}]: dicts add keywords
+        base, *extras = typing.get_args(annotation)
+        schema = _json_type(base)
+        for extra in extras:
+            if isinstance(extra, dict):
+                schema.update(extra)
+        return schema
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _json_type(options[0]) if len(options) == 1 else {}
@@ -63,7 +77,7 @@ def function_schema(func: Callable[..., Any]) -> dict[str, Any]:
     """The OpenAI-format tool schema of ``func`` (see the module docstring)."""
     description, arg_docs = _docstring_parts(func)
     try:
-        hints = typing.get_type_hints(func)
+        hints = typing.get_type_hints(func, include_extras=True)
     except (NameError, TypeError):  # an annotation naming something out of scope: untyped
         hints = {}
     properties: dict[str, Any] = {}
