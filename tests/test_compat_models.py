@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 import agentscope_legacy
+from agentscope_legacy.errors import ConfigError
 from agentscope_legacy.message import Msg
+from agentscope_legacy.models import load_model_by_config_name, read_model_configs
+from agentscope_legacy.models.openai_compatible import YiChatWrapper
 from tests import chat_kit as kit
 from tests.chat_kit import MESSAGES, load
 from tests.emulators import zhipuai as zhipuai_emulator
@@ -301,3 +304,33 @@ def test_deserialize_never_imports_what_the_data_names():
     assert serialize.deserialize(json.dumps(data)) == data
     assert not serialize.is_serializable(object())
     assert serialize.is_serializable([Msg("a", "b", "user")])
+
+
+# -- item 11: yi_chat and the older model types -----------------------------------------------
+def test_yi_chat_is_an_openai_compatible_preset_with_0_1_x_defaults(openai_server, monkeypatch):
+    assert YiChatWrapper.default_base_url == "https://api.lingyiwanwu.com/v1"
+    monkeypatch.setenv("YI_API_KEY", "yi-secret")
+    config = {"config_name": "yi", "model_type": "yi_chat", "model_name": "yi-large",
+              "base_url": openai_server.base_url + "/v1", "max_tokens": 64}  # fmt: skip
+    model = load(config)
+    openai_server.set_reply(text="Yo")
+    assert model(MESSAGES).text == "Yo"
+    request = openai_server.requests[-1]
+    assert request.headers["authorization"] == "Bearer yi-secret"
+    body = request.json
+    assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.3, 0.9, 64)
+    model(MESSAGES, temperature=1.0)  # call kwargs win, as generate_args do
+    assert openai_server.requests[-1].json["temperature"] == 1.0
+    with pytest.raises(ConfigError, match="top_p"):
+        load({**config, "config_name": "yi2", "top_p": 1.5})
+
+
+@pytest.mark.parametrize(
+    ("old", "replacement"),
+    [("openai", "openai_chat"), ("tongyi_chat", "dashscope_chat"), ("post_api", "post_api_chat"),
+     ("post_api_dall_e", "openai_dall_e"), ("post_api_dalle", "openai_dall_e")],
+)  # fmt: skip
+def test_older_model_types_are_config_errors_naming_their_replacement(old, replacement):
+    with pytest.raises(ConfigError, match=f"replaced by '{replacement}'"):
+        read_model_configs([{"config_name": "old", "model_type": old, "model_name": "m"}])
+        load_model_by_config_name("old")

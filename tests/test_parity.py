@@ -43,6 +43,7 @@ CHAT_TYPES: dict[str, tuple[Callable[[], Any], Callable[[Any], dict[str, Any]]]]
     "kimi_chat": (shared_openai_emulator, _openai("kimi-k2")),
     "xai_chat": (shared_openai_emulator, _openai("grok-4")),
     "vllm_chat": (shared_openai_emulator, _openai("Qwen/Qwen3-8B")),
+    "yi_chat": (shared_openai_emulator, _openai("yi-large")),
     "post_api_chat": (
         shared_openai_emulator,
         lambda s: {

@@ -35,6 +35,7 @@ BUILTIN_MODEL_TYPES = frozenset(
         "kimi_chat",
         "xai_chat",
         "vllm_chat",
+        "yi_chat",
         "post_api_chat",
         "post_api_embedding",
         "llamacpp_chat",

@@ -24,6 +24,7 @@ from ..config import ConfigSource, ModelConfig, read_configs
 from ..errors import ConfigError, ConfigIssue
 from ..monitor import budget_problems
 from ._base import ModelWrapperBase
+from ._legacy_types import renamed_hint
 
 
 def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
@@ -50,6 +51,7 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
         KimiChatWrapper,
         VLLMChatWrapper,
         XAIChatWrapper,
+        YiChatWrapper,
     )
     from .post_api import PostAPIChatWrapper, PostAPIEmbeddingWrapper
     from .zhipuai import ZhipuAIChatWrapper, ZhipuAIEmbeddingWrapper
@@ -62,6 +64,7 @@ def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
         KimiChatWrapper,
         XAIChatWrapper,
         VLLMChatWrapper,
+        YiChatWrapper,
         PostAPIChatWrapper,
         PostAPIEmbeddingWrapper,
         LlamaCppChatWrapper,
@@ -165,7 +168,7 @@ class ModelManager:
     def _unknown_type_message(self, model_type: Any) -> str:
         valid = sorted(self.model_wrapper_mapping)
         close = difflib.get_close_matches(str(model_type), valid, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = renamed_hint(model_type) or (f"; did you mean '{close[0]}'?" if close else "")
         return f"unknown model_type '{model_type}'{hint} Valid types: {', '.join(valid)}"
 
     # -- configs -----------------------------------------------------------------------------

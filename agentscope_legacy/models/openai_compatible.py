@@ -67,4 +67,45 @@ class VLLMChatWrapper(OpenAIChatWrapper):
     generate_args_keys = None
 
 
-__all__ = ["DeepSeekChatWrapper", "KimiChatWrapper", "VLLMChatWrapper", "XAIChatWrapper"]
+class YiChatWrapper(OpenAIChatWrapper):
+    """``yi_chat``: 01.AI's Yi models (0.1.x's type). 0.1.x's own fields are kept:
+    ``temperature`` (0.3), ``top_p`` (0.9) and ``max_tokens`` are defaults of every call,
+    under ``generate_args`` and call kwargs."""
+
+    model_type = "yi_chat"
+    provider = "yi"
+    api_key_env = "YI_API_KEY"
+    default_base_url = "https://api.lingyiwanwu.com/v1"
+    base_url_env = None
+    config_schema = {
+        "properties": {
+            **OpenAIChatWrapper.config_schema["properties"],
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "max_tokens": {"type": ["integer", "null"], "minimum": 1},
+        },
+    }
+
+    def __init__(
+        self,
+        config_name: str,
+        model_name: str | None = None,
+        *,
+        temperature: float = 0.3,
+        top_p: float = 0.9,
+        max_tokens: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(config_name, model_name, **kwargs)
+        defaults = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
+        own = {k: v for k, v in defaults.items() if v is not None}
+        self.generate_args = {**own, **self.generate_args}
+
+
+__all__ = [
+    "DeepSeekChatWrapper",
+    "KimiChatWrapper",
+    "VLLMChatWrapper",
+    "XAIChatWrapper",
+    "YiChatWrapper",
+]
