@@ -132,8 +132,8 @@ class ReActAgent(AgentBase):
         res = await self.model(prompt, tools=tools, tool_choice=tool_choice, **kwargs)
         if isinstance(res, ChatResponse):
             final = res
-            if _text(res):
-                log_msg(Msg(self.name, _text(res), "assistant", id=msg_id))
+            if _text(res):  # through speak(): its hooks and voice apply
+                self.speak(Msg(self.name, _text(res), "assistant", id=msg_id))
         else:
             final = await self._speak_chunks(res, msg_id)
         blocks = [b for b in final.content if b["type"] in ("text", "tool_use")]
