@@ -80,6 +80,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
                 f"(built-ins: {', '.join(BUILTIN_TOOL_NAMES)})",
             },
             "tool_timeout": {"type": "number", "exclusiveMinimum": 0},
+            "tool_choice": _NAME,  # the first step's: "required" or a tool's name forces a call
+            "parallel_tool_calls": {"type": "boolean"},
             "read_dir": {"type": "string"},  # where builtin:read_file reads
         },
         "required": ["sys_prompt"],
