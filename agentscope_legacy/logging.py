@@ -3,11 +3,14 @@
 Messages are printed with ``print`` (not subject to the log level) as ``name: text`` with the
 name coloured; a stream prints only the new suffix of each accumulated chunk on one line, so
 nothing is ever re-printed. Printed messages are also saved, uncoloured, to the run directory:
-one line to ``logging.log`` and one JSON line to ``logging.chat``.
+one line to ``logging.log`` and one JSON line to ``logging.chat``, in 0.1.x's format
+(:func:`chat_record`). Once the logger is set up, ``loguru.logger.chat(msg)`` is
+:func:`log_msg`, as in 0.1.x.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -16,9 +19,17 @@ from typing import Any, TextIO
 
 from . import message as _message
 from ._secrets import scrub, scrub_shaped
-from .message import Msg, format_msg, name_colour, speaker_prefix
+from .message import Msg, format_msg, name_colour, speaker_prefix, url_media_type
 
-__all__ = ["format_msg", "log_deltas", "log_msg", "log_stream_msg", "name_colour", "save_msg"]
+__all__ = [
+    "chat_record",
+    "format_msg",
+    "log_deltas",
+    "log_msg",
+    "log_stream_msg",
+    "name_colour",
+    "save_msg",
+]
 
 _lock = threading.Lock()
 _printed: dict[str, str] = {}  # msg.id -> the text already printed
@@ -117,13 +128,35 @@ def save_msg(msg: Msg) -> None:
     _save(msg)
 
 
+def chat_record(msg: Msg) -> dict[str, Any]:
+    """A Msg as 0.1.3-0.1.6 serialised it (``Msg.to_dict()``, one ``logging.chat`` line):
+    ``__module__``/``__name__``, id, name, role, content, metadata, timestamp; a 0.x ``url``
+    becomes image/audio/video/file blocks after the content (``Msg.from_dict`` reads it)."""
+    content: Any = msg.content
+    if msg.urls:
+        blocks = msg.get_content_blocks() if content not in (None, "") else []
+        blocks += [{"type": url_media_type(url) or "file", "url": url} for url in msg.urls]
+        content = blocks
+    return {
+        "__module__": "agentscope.message.msg",
+        "__name__": "Msg",
+        "id": msg.id,
+        "name": msg.name,
+        "role": msg.role,
+        "content": [] if content is None else content,
+        "metadata": msg.metadata,
+        "timestamp": msg.timestamp,
+    }
+
+
 def _save(msg: Msg) -> None:
     from loguru import logger
 
     logger.bind(chat=True).info("{}", format_msg(msg, colored=False))
     if _chat_file is not None:
+        line = json.dumps(chat_record(msg), ensure_ascii=False, default=str)
         with _lock:
-            _chat_file.write(scrub(msg.to_json()) + "\n")
+            _chat_file.write(scrub(line) + "\n")
             _chat_file.flush()
 
 
@@ -140,6 +173,7 @@ def setup_logger(run_dir: str | Path | None, level: str = "INFO", save_log: bool
 
     logger.remove()
     logger.configure(patcher=_scrub_record)
+    logger.chat = log_msg  # type: ignore[attr-defined]  # 0.1.x's scripts call logger.chat(msg)
     logger.add(
         _ScrubbingSink(sys.stderr),
         level=level,

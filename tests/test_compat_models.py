@@ -334,3 +334,27 @@ def test_older_model_types_are_config_errors_naming_their_replacement(old, repla
     with pytest.raises(ConfigError, match=f"replaced by '{replacement}'"):
         read_model_configs([{"config_name": "old", "model_type": old, "model_name": "m"}])
         load_model_by_config_name("old")
+
+
+# -- item 10: logger.chat and the logging.chat lines ------------------------------------------
+def test_logger_chat_prints_and_saves_0_1_x_lines(tmp_path, capsys):
+    from loguru import logger
+
+    agentscope_legacy.init(save_dir=str(tmp_path), save_code=False)
+    msg = Msg("Ivy", "see", "assistant", url=["https://x.org/a.png", "b.mp3"], metadata={"k": 1})
+    logger.chat(msg)
+    logger.chat(Msg("Bob", "plain", "user"))
+    assert "Ivy: see" in capsys.readouterr().out
+    run_dir = agentscope_legacy.get_runtime().run_dir
+    first, second = (json.loads(line) for line in (run_dir / "logging.chat").open())
+    assert first == {
+        "__module__": "agentscope.message.msg", "__name__": "Msg", "id": msg.id,
+        "name": "Ivy", "role": "assistant", "metadata": {"k": 1}, "timestamp": msg.timestamp,
+        "content": [{"type": "text", "text": "see"},
+                    {"type": "image", "url": "https://x.org/a.png"},
+                    {"type": "audio", "url": "b.mp3"}],
+    }  # fmt: skip
+    assert second["content"] == "plain" and "url" not in second
+    assert serialize.deserialize(json.dumps(first)).get_content_blocks("audio")
+    with pytest.raises(TypeError):
+        logger.chat("not a Msg")

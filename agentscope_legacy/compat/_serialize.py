@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..message import Msg, url_media_type
+from ..logging import chat_record as msg_to_dict
+from ..message import Msg
 
 __all__ = ["deserialize", "is_serializable", "serialize"]
 
@@ -21,25 +22,6 @@ __all__ = ["deserialize", "is_serializable", "serialize"]
 MSG_MODULES = frozenset(
     {"agentscope.message.msg", "agentscope.message", "agentscope_legacy.message"}
 )
-
-
-def msg_to_dict(msg: Msg) -> dict[str, Any]:
-    """A Msg as 0.1.6's ``Msg.to_dict()``."""
-    content: Any = msg.content
-    if msg.urls:
-        blocks = msg.get_content_blocks() if content not in (None, "") else []
-        blocks += [{"type": url_media_type(url) or "file", "url": url} for url in msg.urls]
-        content = blocks
-    return {
-        "__module__": "agentscope.message.msg",
-        "__name__": "Msg",
-        "id": msg.id,
-        "name": msg.name,
-        "role": msg.role,
-        "content": [] if content is None else content,
-        "metadata": msg.metadata,
-        "timestamp": msg.timestamp,
-    }
 
 
 def _default(obj: Any) -> Any:
