@@ -382,3 +382,13 @@ def test_local_model_calls_the_calculator_under_a_grammar():
     (result,) = memory[2].get_content_blocks("tool_result")
     assert result["id"] == call["id"]
     assert msg.get_text_content()
+
+
+def test_a_tool_choice_without_tools_is_ignored(openai_wrapper):
+    build, server = openai_wrapper
+    bodies = scripted(server, {"text": ANSWER})
+    agent = ReActAgent("bot", "", build())
+    assert (
+        agent.reply(Msg("user", "hi", "user"), tool_choice="required").get_text_content() == ANSWER
+    )
+    assert "tools" not in bodies[0] and "tool_choice" not in bodies[0]

@@ -92,11 +92,16 @@ class ReActAgent(AgentBase):
         """
         turn: list[Msg] = _as_list(x)  # this turn's messages, remembered at its end
         seen = {m.id for m in turn}
-        past = [m for m in self.memory.get_memory() if m.id not in seen] if self.memory else []
+        past = (
+            [m for m in self.memory.get_memory() if m.id not in seen]
+            if self.memory is not None
+            else []
+        )
         tools = self.toolkit.get_json_schemas() or None
         if tools and self.parallel_tool_calls is not None:
             kwargs.setdefault("parallel_tool_calls", self.parallel_tool_calls)
-        first_choice = kwargs.pop("tool_choice", self.tool_choice) if tools else None
+        first_choice = kwargs.pop("tool_choice", self.tool_choice)
+        first_choice = first_choice if tools else None  # nothing to choose from
         msg: Msg | None = None
         for i in range(self.max_iters):
             msg = await self._reason(past, turn, tools, first_choice if i == 0 else None, kwargs)
