@@ -1,6 +1,6 @@
-"""``DataBlock``: generic binary content, sent as Anthropic documents (checked on the wire through
-the real SDK and the emulator), dropped with a warning by formatters of providers that take no
-files."""
+"""``DataBlock``: generic binary content, sent as Anthropic documents and Gemini inline/file
+data (checked on the wire through the real SDKs and the emulators), dropped with a warning by
+formatters of providers that take no files."""
 
 from __future__ import annotations
 
@@ -15,14 +15,17 @@ from loguru import logger
 from agentscope_legacy.formatter import (
     AnthropicChatFormatter,
     AnthropicMultiAgentFormatter,
+    GeminiChatFormatter,
     OpenAIChatFormatter,
 )
 from agentscope_legacy.message import Msg, base64_source, data_block, url_source
 from tests import chat_kit as kit
 from tests.chat_kit import load, sent
 from tests.emulators import anthropic as emulator
+from tests.emulators import gemini_fixtures
 
 anthropic_server = emulator.anthropic_server
+gemini_server = gemini_fixtures.gemini_server
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PDF_B64 = base64.b64encode(PDF).decode()
 
@@ -126,3 +129,30 @@ def test_legacy_format_sends_documents_too(anthropic_server):
     msgs = [Msg("user", [data_block(PDF_B64, "application/pdf")], "user")]
     model(model.format(*msgs, multi_agent_mode=False)).text  # noqa: B018 (drain)
     assert sent(anthropic_server)["messages"][0]["content"][0]["type"] == "document"
+
+
+def test_gemini_reads_pdf_and_text_documents(gemini_server, warnings):
+    text = base64.b64encode(b"hello").decode()
+    msgs = [
+        user(
+            data_block(PDF_B64, "application/pdf"),
+            data_block(text, "text/csv"),
+            data_block("https://example.com/paper.pdf"),
+            data_block(PDF_B64, "application/zip"),
+        )
+    ]
+    formatted = asyncio.run(GeminiChatFormatter().format(msgs))
+    load(kit.chat_config(gemini_server, "gemini_chat"))(formatted).text  # noqa: B018 (drain)
+    parts = sent(gemini_server)["contents"][0]["parts"]
+    inline = [p.get("inline_data") or p.get("inlineData") for p in parts[1:3]]
+    assert [(i.get("mime_type") or i.get("mimeType")) for i in inline] == [
+        "application/pdf",
+        "text/csv",
+    ]
+    assert inline[0]["data"] == PDF_B64
+    file_data = parts[3].get("file_data") or parts[3].get("fileData")
+    assert (file_data.get("file_uri") or file_data.get("fileUri")) == (
+        "https://example.com/paper.pdf"
+    )
+    assert len(parts) == 4  # the zip was dropped
+    assert any("Gemini reads PDF and text documents" in line for line in warnings)

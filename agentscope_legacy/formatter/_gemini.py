@@ -6,7 +6,9 @@ and base64 ``data``: local files and base64 sources) or ``file_data`` (``mime_ty
 ``function_response`` (``name``, ``response``: ``{"output": text}``, or the output itself when
 it is a dict) parts. Adjacent contents of the same role are merged: Gemini expects the turns to
 alternate. Images, audio and video are sent when their extension (or MIME subtype) is in
-``supported_extensions``. Thinking blocks are not sent back.
+``supported_extensions``. A ``DataBlock`` of a PDF or text (``application/pdf``, ``text/*``)
+is sent as ``inline_data``/``file_data`` too (Gemini reads documents); of another type it is
+dropped with a warning. Thinking blocks are not sent back.
 
 Gemini's contents have only the ``user`` and ``model`` roles: a system message becomes user
 text, so the leading system prompt opens the first user turn. To send it as Gemini's
@@ -18,6 +20,7 @@ into ``system_instruction``).
 from __future__ import annotations
 
 import mimetypes
+import os
 from typing import TYPE_CHECKING, Any
 
 from ..message import (
@@ -70,13 +73,23 @@ def media_extensions(url: str) -> set[str]:
     return names
 
 
+#: The ``DataBlock`` media types Gemini reads as documents.
+DOCUMENT_TYPES = ("application/pdf", "text/")
+
+
 class _GeminiFormatting(TruncatedFormatterBase):
     """The conversions both Gemini formatters share."""
 
     supported_extensions: dict[str, list[str]] = _EXTENSIONS
 
+    def _keep_block(self, block: dict[str, Any]) -> bool:
+        # Documents go too, outside AgentScope's documented supported_blocks.
+        return block.get("type") == "data"
+
     def _media(self, block: dict[str, Any], msg: Msg) -> dict[str, Any] | None:
         url = block_url(block)
+        if block["type"] == "data":
+            return self._document(block, url, msg)
         allowed = self.supported_extensions.get(block["type"], [])
         if not url or not media_extensions(url) & set(allowed):
             self._warn_dropped(
@@ -84,6 +97,18 @@ class _GeminiFormatting(TruncatedFormatterBase):
             )
             return None
         return image_part(url)
+
+    def _document(self, block: dict[str, Any], url: str, msg: Msg) -> dict[str, Any] | None:
+        local = url[7:] if url.startswith("file://") else url
+        if "://" not in local and not url.startswith("data:") and not os.path.isfile(local):
+            self._warn_dropped(block, msg, "neither a web URL, an existing file nor data")
+            return None
+        part = image_part(url)
+        media_type = (part.get("inline_data") or part["file_data"])["mime_type"]
+        if not media_type.startswith(DOCUMENT_TYPES):
+            self._warn_dropped(block, msg, f"Gemini reads PDF and text documents, not {media_type}")
+            return None
+        return part
 
     def _contents(self, msgs: list[Msg]) -> list[dict[str, Any]]:
         names = tool_names(msgs)
@@ -96,7 +121,7 @@ class _GeminiFormatting(TruncatedFormatterBase):
                 if kind == "text":
                     if block.get("text"):
                         parts.append({"text": block["text"]})
-                elif kind in ("image", "audio", "video"):
+                elif kind in ("image", "audio", "video", "data"):
                     if (part := self._media(block, msg)) is not None:
                         parts.append(part)
                 elif kind == "tool_use":
@@ -169,7 +194,7 @@ class GeminiMultiAgentFormatter(_GeminiFormatting):
         self, msgs: list[Msg], is_first: bool = True
     ) -> list[dict[str, Any]]:
         prompt = self.conversation_history_prompt if is_first else ""
-        segments = self._history(msgs, prompt, self._media)
+        segments = self._history(msgs, prompt, self._media, ("image", "audio", "video", "data"))
         if not segments:
             return []
         parts = [{"text": s} if isinstance(s, str) else s for s in segments]
