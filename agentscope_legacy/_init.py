@@ -90,7 +90,9 @@ def init(
         # default one is DEBUG on stderr) must not show it.
         logger.disable("agentscope_legacy.models.manager")
         try:  # all or nothing
-            loaded = manager.load_model_configs(model_configs, allow_replace=allow_replace)
+            loaded = manager.load_model_configs(
+                model_configs, allow_replace=allow_replace, lenient_0x=True
+            )
         finally:
             logger.enable("agentscope_legacy.models.manager")
     monitor = None

@@ -281,3 +281,72 @@ def test_user_agent_not_interactive_never_reads_stdin(monkeypatch):
         user = UserAgent("me", inputs=["only"])
         user()
         user()
+
+
+# -- item 7: config loading order and repeats ----------------------------------------------------
+
+
+def _echo_wrapper():
+    from agentscope_legacy.models import ModelResponse, ModelWrapperBase
+
+    class EchoWrapper(ModelWrapperBase):
+        model_type = "compat_echo"
+
+        def __init__(self, config_name, model_name=None, **kwargs):
+            super().__init__(config_name=config_name, model_name=model_name)
+
+        def __call__(self, prompt, **kwargs):
+            return ModelResponse(text=f"echo {prompt}")
+
+    return EchoWrapper
+
+
+def test_a_wrapper_class_registered_after_init_serves_its_configs(tmp_path):
+    import agentscope_legacy
+    from agentscope_legacy.models import load_model_by_config_name
+
+    configs = [
+        {"config_name": "echo", "model_type": "compat_echo", "model_name": "e"},
+        {"config_name": "typo", "model_type": "openai_caht"},
+    ]
+    agentscope_legacy.init(model_configs=configs, disable_saving=True)
+    agentscope_legacy.register_model_wrapper_class(_echo_wrapper())
+    assert load_model_by_config_name("echo")("hi").text == "echo hi"
+    with pytest.raises(errors.ConfigError, match="did you mean 'openai_chat'") as info:
+        load_model_by_config_name("typo")  # checked when built, with the did-you-mean
+    assert (info.value.config_name, info.value.field) == ("typo", "model_type")
+
+
+def test_init_again_with_identical_configs_warns_and_a_different_one_fails():
+    import agentscope_legacy
+    from agentscope_legacy.models import load_model_by_config_name
+
+    config = {"config_name": "gpt", "model_type": "openai_chat", "api_key": "sk-x"}
+    agentscope_legacy.init(model_configs=[config], disable_saving=True)
+    built = load_model_by_config_name("gpt")
+    with pytest.warns(UserWarning, match="'gpt' is loaded again unchanged"):
+        agentscope_legacy.init(model_configs=[dict(config)], disable_saving=True)
+    assert load_model_by_config_name("gpt") is built  # kept, not rebuilt
+    with pytest.raises(errors.ConfigError, match="duplicate config_name"):
+        agentscope_legacy.init(model_configs=[{**config, "stream": True}], disable_saving=True)
+    agentscope_legacy.init(
+        model_configs=[{**config, "stream": True, "replace": True}], disable_saving=True
+    )
+    assert load_model_by_config_name("gpt").stream is True
+
+
+def test_fields_0x_ignored_load_with_a_deprecation_warning_and_typos_stay_errors():
+    from agentscope_legacy.models import get_config_by_name, read_model_configs
+
+    with pytest.warns(DeprecationWarning, match="field 'args' is ignored"):
+        read_model_configs({"config_name": "old", "model_type": "openai_chat", "args": {}})
+    assert "args" not in get_config_by_name("old")
+    with pytest.raises(errors.ConfigError, match="did you mean 'stream'"):
+        read_model_configs({"config_name": "new", "model_type": "openai_chat", "strem": True})
+
+
+def test_read_model_configs_still_refuses_unknown_types_at_load():
+    from agentscope_legacy.models import read_model_configs
+
+    with pytest.raises(errors.ConfigError, match="unknown model_type 'openai_caht'"):
+        read_model_configs({"config_name": "t", "model_type": "openai_caht"})

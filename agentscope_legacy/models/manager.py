@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import difflib
 import threading
+import warnings
 from collections.abc import Iterable
 from importlib import import_module
 from typing import Any
@@ -108,6 +109,13 @@ def plugin_wrappers() -> list[type[ModelWrapperBase]]:
 # More unknown fields than this in one config are reported as one issue, not one each.
 MAX_UNKNOWN_REPORTED = 50
 
+#: Fields that 0.x configs carried and 0.x ignored: loaded with a deprecation warning and
+#: dropped, where the wrapper has no such field (every other unknown field stays an error).
+IGNORED_0X_FIELDS = {
+    "args": "0.0.x agent-style configs carried it; no wrapper read it",
+    "max_length": "0.x kept it but never sent it; token limits come from the model",
+}
+
 
 class ModelManager:
     """Wrapper classes by model_type, configs by config_name, and built wrappers."""
@@ -121,6 +129,8 @@ class ModelManager:
         self._configs: dict[str, ModelConfig] = {}
         self._models: dict[str, ModelWrapperBase] = {}
         self._validators: dict[type, Any] = {}
+        #: Configs loaded before their model_type was registered: validated when built.
+        self._deferred: set[str] = set()
 
     @classmethod
     def get_instance(cls) -> ModelManager:
@@ -177,14 +187,21 @@ class ModelManager:
         model_configs: ConfigSource | Iterable[ConfigSource],
         clear_existing: bool = False,
         allow_replace: bool = False,
+        lenient_0x: bool = False,
     ) -> list[str]:
         """Read, validate and register configs; all or nothing. Returns the names loaded.
 
         A config_name already loaded (or repeated in the input) is an error unless
         ``allow_replace`` is true or the later config says ``replace: true``.
+
+        ``lenient_0x`` (what ``init()`` passes) follows 0.x where old code relies on it: the
+        same config loaded again is only a warning, and a ``model_type`` not registered yet is
+        checked when its wrapper is built (0.x code registers its class after ``init``).
         """
         configs = read_configs(model_configs)
-        issues = self.validate(configs)
+        for config in configs:
+            self._drop_ignored_0x_fields(config)
+        issues = self.validate(configs, defer_unknown_types=lenient_0x)
         with self._lock:
             existing = {} if clear_existing else self._configs
             seen: dict[str, ModelConfig] = {}
@@ -194,6 +211,12 @@ class ModelManager:
                     continue
                 previous = seen.get(name) or existing.get(name)
                 if previous is not None and not (allow_replace or config.data.get("replace")):
+                    if lenient_0x and previous.data == config.data:  # init() again: 0.x warned
+                        # A Python warning: init() silences this module's log while loading.
+                        warnings.warn(
+                            f"config_name '{name}' is loaded again unchanged: kept", stacklevel=3
+                        )
+                        continue
                     where = (
                         f" (first defined at {previous.file}:{previous.line})"
                         if previous.file
@@ -216,17 +239,47 @@ class ModelManager:
             for name, config in seen.items():
                 configs[name] = config
                 models.pop(name, None)
+                if config.model_type in self.model_wrapper_mapping:  # a str: validated
+                    self._deferred.discard(name)
+                else:
+                    self._deferred.add(name)
+                    logger.info(
+                        "config '{}': model_type '{}' is not registered yet; it is checked "
+                        "when the model is built",
+                        name,
+                        config.model_type,
+                    )
             self._configs, self._models = configs, models
         if seen:
             logger.debug("Loaded model configs: {}", ", ".join(seen))
         return list(seen)
 
-    def validate(self, configs: list[ModelConfig]) -> list[ConfigIssue]:
-        """Every problem in ``configs``, checked against each wrapper's JSON Schema."""
+    def validate(
+        self, configs: list[ModelConfig], defer_unknown_types: bool = False
+    ) -> list[ConfigIssue]:
+        """Every problem in ``configs``, checked against each wrapper's JSON Schema (a config
+        of an unregistered model_type is skipped if ``defer_unknown_types``)."""
         issues: list[ConfigIssue] = []
         for config in configs:
+            if defer_unknown_types and _is_str(config.model_type) and _is_str(config.config_name):
+                if config.model_type not in self.model_wrapper_mapping:
+                    continue
             issues.extend(self._validate_one(config))
         return issues
+
+    def _drop_ignored_0x_fields(self, config: ModelConfig) -> None:
+        """Warn about and drop the fields 0.x ignored (``IGNORED_0X_FIELDS``)."""
+        model_type = config.model_type if _is_str(config.model_type) else None
+        cls = self.model_wrapper_mapping.get(model_type) if model_type else None
+        known = cls.json_schema().get("properties", {}) if cls is not None else {}
+        for key in [k for k in config.data if k in IGNORED_0X_FIELDS and k not in known]:
+            del config.data[key]
+            warnings.warn(
+                f"config '{config.config_name}': field '{key}' is ignored, as 0.x ignored it "
+                f"({IGNORED_0X_FIELDS[key]}); remove it",
+                DeprecationWarning,
+                stacklevel=4,
+            )
 
     def _validate_one(self, config: ModelConfig) -> list[ConfigIssue]:
         data = config.data
@@ -287,6 +340,7 @@ class ModelManager:
     def clear_model_configs(self) -> None:
         with self._lock:
             self._configs, self._models = {}, {}
+            self._deferred = set()
 
     # -- wrappers ----------------------------------------------------------------------------
     def get_model_by_config_name(self, config_name: str, fresh: bool = False) -> ModelWrapperBase:
@@ -325,6 +379,11 @@ class ModelManager:
                 f"cannot find config_name '{config_name}' in the loaded configs{hint} "
                 f"(loaded: {', '.join(self._configs)}){also}"
             )
+        if config_name in self._deferred:  # its model_type was unknown at load: check now
+            issues = self.validate([config])
+            if issues:
+                raise ConfigError(issues)
+            self._deferred.discard(config_name)
         return self._construct(config)
 
     def build_wrapper(self, config: ModelConfig) -> ModelWrapperBase:
@@ -366,6 +425,11 @@ class ModelManager:
             self._configs, self._models = {}, {}
             self.model_wrapper_mapping = builtin_wrappers()
             self._validators = {}
+            self._deferred = set()
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 def did_you_mean(key: Any, known: Iterable[str]) -> str:
