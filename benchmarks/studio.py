@@ -8,11 +8,14 @@ receiving it.
   the Studio is ``agentscope-legacy studio``, each in its own process; the benchmark process
   runs a ``DialogAgent`` over ``openai_chat`` (the real SDK) whose reply is spoken (printed to
   /dev/null, as a terminal would take it).
-* Per round, after one warm-up: one reply without Studio and one with ``init(studio_url=...)``
-  (the order alternating), each timed from the call to the reply returned. The client's final
-  flush (at the end of a run, off the reply's path) is timed apart. Ratio: the median of the
-  per-round ratios (drifting load cancels out); target at most 1.05x.
-* Page latency: an SSE reader of the Studio's ``/api/events`` (what the page receives) takes
+* Per round, after one warm-up: one run without Studio and one with ``init(studio_url=...)``
+  (the order alternating), each of ``--replies`` + 1 replies timed from the call to the reply
+  returned. The ratio (target at most 1.05x) is the median of the per-round ratios of the
+  runs' median replies (drifting load cancels out); a run's first reply, which shares its
+  time with the run's registration and the client's first connection, is reported apart, as
+  is the client's final flush (at the end of a run, off the replies' path).
+* Page latency: an SSE reader of the Studio's ``/api/events`` (what the page receives; its own
+  process) takes
   each message event's arrival time minus the time the client saw that chunk spoken
   (``spokenAt``; one machine, one clock). Median and p99 over every event received.
 """
@@ -28,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -38,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 def _start(args: list[str], marker: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=ROOT)
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     line = proc.stdout.readline().strip()  # type: ignore[union-attr]
     if not line.startswith(marker):
         proc.kill()
@@ -46,14 +48,14 @@ def _start(args: list[str], marker: str) -> tuple[subprocess.Popen[str], str]:
     return proc, line
 
 
-def _events(url: str, sink: list[float], stop: threading.Event) -> None:
-    """Read the Studio's event stream; record the delay of every message event."""
+def reader(url: str) -> None:
+    """The page's side, in its own process (its parsing must not share the run's GIL): read
+    the Studio's event stream, print the delay of every message event (s), one per line."""
     import requests
 
-    with requests.get(url + "/api/events", stream=True, timeout=(5, 60)) as response:
+    print("READY", flush=True)
+    with requests.get(url + "/api/events", stream=True, timeout=(5, 600)) as response:
         for line in response.iter_lines():
-            if stop.is_set():
-                return
             if not line.startswith(b"data: "):
                 continue
             now = time.time()
@@ -61,7 +63,7 @@ def _events(url: str, sink: list[float], stop: threading.Event) -> None:
             spoken = item.get("data", {}).get("spokenAt") if item.get("type") == "message" \
                 else None
             if spoken is not None:
-                sink.append(now - spoken)
+                print(now - spoken, flush=True)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -69,13 +71,17 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--replies", type=int, default=5, help="timed replies per run")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--reader", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    if args.reader:
+        return reader(args.reader)
 
     import agentscope_legacy
     from agentscope_legacy._runtime import get_runtime
@@ -91,50 +97,55 @@ def main() -> None:
     config = {"config_name": "bench", "model_type": "openai_chat",
               "model_name": f"bench-{args.chunks}", "api_key": "sk-bench",
               "base_url": f"http://127.0.0.1:{port_line.split()[1]}/v1", "stream": True}
-    delays: list[float] = []
-    stop = threading.Event()
-    reader = threading.Thread(target=_events, args=(studio_url, delays, stop), daemon=True)
-    reader.start()
+    page, _ = _start([sys.executable, "benchmarks/studio.py", "--reader", studio_url], "READY")
 
-    def one(with_studio: bool, n: int) -> tuple[float, float]:
+    def one(with_studio: bool, n: int, replies: int) -> tuple[float, float, float]:
+        """One run: (its first reply, the median of the next ``replies``, the final flush)."""
         agentscope_legacy.init(model_configs=[config], disable_saving=True, allow_replace=True,
                                runtime_id=f"run_bench{n}", logger_level="ERROR",
                                studio_url=studio_url if with_studio else None)
         agent = DialogAgent("bench", sys_prompt="You are a benchmark.",
-                            model_config_name="bench")
+                            model_config_name="bench", use_memory=False)
+        times = []
         with contextlib.redirect_stdout(io.StringIO()):
-            started = time.perf_counter()
-            agent(Msg("user", "go", "user"))
-            wall = time.perf_counter() - started
+            for _ in range(replies + 1):
+                started = time.perf_counter()
+                agent(Msg("user", "go", "user"))
+                times.append(time.perf_counter() - started)
         started = time.perf_counter()
         detach(get_runtime())
-        return wall, time.perf_counter() - started
+        return times[0], statistics.median(times[1:]), time.perf_counter() - started
 
     try:
-        one(False, 0)
-        one(True, 0)
-        delays.clear()
-        plain, watched, flushes, ratios = [], [], [], []
+        one(False, 0, 2)
+        one(True, 0, 2)
+        firsts: dict[bool, list[float]] = {False: [], True: []}
+        steady: dict[bool, list[float]] = {False: [], True: []}
+        flushes, ratios, first_ratios = [], [], []
         for n in range(1, args.rounds + 1):
             order = (False, True) if n % 2 else (True, False)
-            times = {}
             for with_studio in order:
-                times[with_studio], flush = one(with_studio, n)
+                first, median, flush = one(with_studio, n, args.replies)
+                firsts[with_studio].append(first)
+                steady[with_studio].append(median)
                 if with_studio:
                     flushes.append(flush)
-            plain.append(times[False])
-            watched.append(times[True])
-            ratios.append(times[True] / times[False])
+            ratios.append(steady[True][-1] / steady[False][-1])
+            first_ratios.append(firsts[True][-1] / firsts[False][-1])
         time.sleep(0.5)  # the last events reach the reader
     finally:
-        stop.set()
+        page.terminate()
+        delays = [float(line) for line in page.stdout.read().split()]  # type: ignore[union-attr]
         studio.terminate()
         model.terminate()
     result = {
         "chunks": args.chunks, "rounds": args.rounds,
-        "without_studio_ms": statistics.median(plain) * 1e3,
-        "with_studio_ms": statistics.median(watched) * 1e3,
+        "without_studio_ms": statistics.median(steady[False]) * 1e3,
+        "with_studio_ms": statistics.median(steady[True]) * 1e3,
         "ratio": statistics.median(ratios),
+        "first_reply_without_ms": statistics.median(firsts[False]) * 1e3,
+        "first_reply_with_ms": statistics.median(firsts[True]) * 1e3,
+        "first_reply_ratio": statistics.median(first_ratios),
         "final_flush_ms": statistics.median(flushes) * 1e3,
         "page_events": len(delays),
         "page_delay_median_ms": statistics.median(delays) * 1e3 if delays else None,

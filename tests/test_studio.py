@@ -22,7 +22,7 @@ requests = pytest.importorskip("requests")
 
 import agentscope_legacy  # noqa: E402
 from agentscope_legacy._runtime import Runtime, get_runtime, set_runtime  # noqa: E402
-from agentscope_legacy._web import uvicorn_options  # noqa: E402
+from agentscope_legacy._web import bind, uvicorn_options  # noqa: E402
 from agentscope_legacy.agents import DialogAgent, UserAgent  # noqa: E402
 from agentscope_legacy.errors import ConfigError  # noqa: E402
 from agentscope_legacy.message import Msg  # noqa: E402
@@ -40,9 +40,7 @@ class Studio:
 
     def __init__(self, save_dir: Path, port: int = 0, **kwargs: Any) -> None:
         self.app = create_studio_app(save_dir, **kwargs)
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
+        sock, _ = bind("127.0.0.1", port)  # as `agentscope-legacy studio` binds
         self.port = sock.getsockname()[1]
         options = {**uvicorn_options("127.0.0.1", self.port), "log_config": None}
         self.server = uvicorn.Server(uvicorn.Config(self.app, **options))
@@ -214,6 +212,24 @@ def test_a_studio_that_dies_mid_run_costs_one_warning_and_nothing_in_the_run_dir
     logger.remove(sink)
 
 
+def test_a_studio_that_is_down_from_the_start_never_stops_the_run(
+        openai_server, tmp_path, fresh_runtime):
+    from loguru import logger
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    runtime = start_run(tmp_path, openai_server, url, name="alone")
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(str(m)), level="WARNING")
+    agent = DialogAgent("Alice", sys_prompt="You are Alice.", model_config_name="emu")
+    assert agent(Msg("user", "hi", "user")).content == "Hello!"
+    runtime.studio.flush()
+    logger.remove(sink)
+    assert len([w for w in warnings if "not reachable" in w]) <= 1
+    assert (runtime.run_dir / "logging.chat").read_text().count('"Alice"') == 1
+
+
 def test_init_refuses_a_studio_url_that_is_no_url(tmp_path, fresh_runtime):
     with pytest.raises(ConfigError, match="studio_url"):
         agentscope_legacy.init(save_dir=str(tmp_path), studio_url="127.0.0.1:5000")
@@ -302,6 +318,10 @@ def test_the_page_reads_only_inside_the_save_directory(tmp_path):
     try:
         assert [r["id"] for r in served.get("/api/runs").json()] == ["run_ok"]
         assert served.get("/api/runs/run_ok/audio/m1.wav").content == b"RIFF....WAVE"
+        (run / "transcript.jsonl").write_text(
+            Msg("Alice", "spoken", "assistant", url=["audio/m1.wav"]).to_json() + "\n")
+        (message,) = served.get("/api/runs/run_ok").json()["messages"]
+        assert message["audio"] == "m1.wav"  # the page puts a player on it
         for path in ("/api/runs/run_link", "/api/runs/..", "/api/runs/%2e%2e",
                      "/api/runs/run_ok/audio/x.wav", "/api/runs/run_ok/audio/..%2f.config",
                      "/api/runs/run_link/audio/x.wav", "/api/runs/nope"):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,7 @@ def attach(url: str, runtime: Any, **options: Any) -> StudioClient:
     client = StudioClient(url, {
         "id": runtime.run_id, "project": runtime.project, "name": runtime.name,
         "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "run_dir": str(run_dir) if run_dir else None, "pid": _pid()}, **options)
+        "run_dir": str(run_dir) if run_dir else None, "pid": os.getpid()}, **options)
     _logging.speak_listeners.append(client.on_speak)
     _tap(runtime.monitor, client)
     runtime.user_input = client.request_input
@@ -84,9 +85,3 @@ def _tap(monitor: Any, client: StudioClient) -> None:
 
     record._studio = client  # type: ignore[attr-defined]
     monitor.record = record
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()

@@ -16,6 +16,8 @@ on (its files are written as always); only a UserAgent turn, which needs the Stu
 from __future__ import annotations
 
 import atexit
+import http.client
+import json
 import queue
 import threading
 import time
@@ -56,19 +58,17 @@ class StudioClient:
     def __init__(self, url: str, run: dict[str, Any], *, max_pending: int = 1000,
                  interval: float = 0.02, retries: int = 3, backoff: float = 0.1,
                  timeout: float = 5.0) -> None:
-        import requests
-
         self.url = check_url(url)
         self.run = dict(run)
         self.run_id = str(run["id"])
         self.max_pending, self.interval = max_pending, interval
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self.dropped = 0
-        self._session = requests.Session()
-        self._session.trust_env = False  # a Studio is reached directly, not through a proxy
+        self._conn: Any = None  # one keep-alive connection, the worker's
+        self._prefix = ""
         self._cond = threading.Condition()
         self._queue: deque[tuple[str, Any]] = deque()  # (route, payload or a reply's key)
-        self._latest: dict[str, dict[str, Any]] = {}  # reply key -> its newest payload
+        self._latest: dict[str, tuple[Any, ...]] = {}  # reply id -> its newest chunk
         self._busy = False
         self._closed = False
         self._down_until = 0.0
@@ -81,6 +81,13 @@ class StudioClient:
         atexit.register(self.close)
 
     # -- the run's side: never blocks --------------------------------------------------------
+    def _message_body(self, item: tuple[Any, ...]) -> dict[str, Any]:
+        msg_id, name, role, content, url, timestamp, last, spoken = item
+        return {"runId": self.run_id, "replyId": msg_id, "name": name, "role": role,
+                "last": last, "spokenAt": spoken,
+                "msg": {"id": msg_id, "name": name, "role": role, "content": content,
+                        "url": url, "timestamp": timestamp}}
+
     def _enqueue(self, route: str, item: Any) -> None:
         with self._cond:
             if self._closed:
@@ -93,11 +100,9 @@ class StudioClient:
 
     def on_speak(self, msg: Any, last: bool) -> None:
         """A ``logging.speak_listeners`` entry: one printed message or stream chunk."""
-        payload = {"runId": self.run_id, "replyId": msg.id, "name": msg.name,
-                   "role": msg.role, "last": last, "spokenAt": time.time(),
-                   "msg": {"id": msg.id, "name": msg.name, "role": msg.role,
-                           "content": msg.content, "url": msg.url,
-                           "timestamp": msg.timestamp}}
+        # Only a tuple here (the worker builds the body): this runs for every chunk.
+        payload = (msg.id, msg.name, msg.role, msg.content, msg.url, msg.timestamp, last,
+                   time.time())
         with self._cond:
             if msg.id in self._latest:  # an update still waiting: replace it
                 self._latest[msg.id] = payload
@@ -125,6 +130,7 @@ class StudioClient:
                 route, item = self._queue.popleft()
                 if isinstance(item, str):  # a reply: send its newest text
                     item = self._latest.pop(item, None)
+                    item = None if item is None else self._message_body(item)
                 self._busy = True
             try:
                 if item is not None and time.monotonic() >= self._down_until:
@@ -136,18 +142,37 @@ class StudioClient:
                     self._busy = False
                     self._cond.notify_all()
 
+    def _send(self, route: str, payload: dict[str, Any]) -> tuple[int, bytes]:
+        """POST JSON on the keep-alive connection (http.client: a fraction of requests' CPU,
+        which the run's thread would wait for under the GIL)."""
+        if self._conn is None:
+            parts = urlsplit(self.url)
+            cls = http.client.HTTPSConnection if parts.scheme == "https" else \
+                http.client.HTTPConnection
+            self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+            self._prefix = parts.path
+        body = json.dumps(redact(payload), ensure_ascii=False, default=str).encode("utf-8")
+        try:
+            self._conn.request("POST", self._prefix + route, body,
+                               {"Content-Type": "application/json"})
+            response = self._conn.getresponse()
+            return response.status, response.read()
+        except Exception:
+            self._conn.close()
+            self._conn = None
+            raise
+
     def _post(self, route: str, payload: dict[str, Any]) -> bool:
         error: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                response = self._session.post(self.url + route, json=redact(payload),
-                                              timeout=self.timeout)
-                if response.status_code < 500 and response.status_code != 429:
-                    if response.status_code >= 400:  # ours is wrong: say so, once
-                        self._warn(f"the Studio refused a push to {route}: "
-                                   f"{response.status_code} {response.text[:200]}")
-                    return response.status_code < 400
-                error = RuntimeError(f"HTTP {response.status_code}")
+                status, text = self._send(route, payload)
+                if status < 500 and status != 429:
+                    if status >= 400:  # ours is wrong: say so, once
+                        self._warn(f"the Studio refused a push to {route}: {status} "
+                                   f"{text[:200].decode('utf-8', 'replace')}")
+                    return status < 400
+                error = RuntimeError(f"HTTP {status}")
             except Exception as exc:  # connection refused, reset, timeout
                 error = exc
             if attempt < self.retries:
@@ -183,6 +208,8 @@ class StudioClient:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        if self._conn is not None and not self._thread.is_alive():
+            self._conn.close()
         if self._sio is not None:
             try:
                 self._sio.disconnect()
@@ -193,6 +220,8 @@ class StudioClient:
     # -- UserAgent input ---------------------------------------------------------------------
     def request_input(self, agent: Any, hint: str = "", timeout: float | None = None) -> str:
         """Ask the Studio's page for an agent's turn and wait for the text typed there."""
+        import requests
+
         sio = self._socket()
         self.flush(2.0)  # the conversation so far reaches the page before the question
         request_id = uuid.uuid4().hex
@@ -205,8 +234,8 @@ class StudioClient:
         try:
             for attempt in range(self.retries + 1):
                 try:
-                    response = self._session.post(self.url + "/trpc/requestUserInput",
-                                                  json=body, timeout=self.timeout)
+                    response = requests.post(self.url + "/trpc/requestUserInput", json=body,
+                                             timeout=self.timeout)
                     response.raise_for_status()
                     break
                 except Exception as exc:
