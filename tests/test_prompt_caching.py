@@ -120,11 +120,21 @@ def test_marks_already_given_are_kept_and_input_is_not_changed():
     assert out["messages"][0]["content"][0]["cache_control"] == EPHEMERAL
 
 
-def test_newer_layer_model_reports_cache_tokens(anthropic_server):
+async def _reply(model: AnthropicChatModel, messages: list[dict[str, Any]]) -> Any:
+    """The whole reply: the response, or a stream's last chunk."""
+    result = await model(messages)
+    if not hasattr(result, "__aiter__"):
+        return result
+    chunks = [chunk async for chunk in result]
+    return chunks[-1]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_newer_layer_model_reports_cache_tokens(anthropic_server, stream):
     model = AnthropicChatModel(
         "claude-sonnet-4-6",
         api_key="sk-ant-test",
-        stream=False,
+        stream=stream,
         client_args={"base_url": anthropic_server.base_url},
         prompt_caching=PromptCaching(tools=False, last_turns=1),
     )
@@ -133,7 +143,10 @@ def test_newer_layer_model_reports_cache_tokens(anthropic_server):
             [Msg("system", "Be terse. " * 10, "system"), Msg("user", "Hi", "user")]
         )
     )
-    reply = asyncio.run(model(messages))
+    first = asyncio.run(_reply(model, messages))
     assert marked(sent(anthropic_server)) == ["system[0]", "messages[0][0]"]
-    assert reply.usage.cache_creation_tokens > 0
-    assert reply.usage.cache_read_tokens == 0
+    assert first.usage.cache_creation_tokens > 0
+    assert first.usage.cache_read_tokens == 0
+    again = asyncio.run(_reply(model, messages))
+    assert again.usage.cache_read_tokens == first.usage.cache_creation_tokens
+    assert again.usage.cache_creation_tokens == 0
