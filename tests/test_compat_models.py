@@ -20,9 +20,13 @@ from agentscope_legacy.models import load_model_by_config_name, read_model_confi
 from agentscope_legacy.models.openai_compatible import YiChatWrapper
 from tests import chat_kit as kit
 from tests.chat_kit import MESSAGES, load
+from tests.emulators import embedding_vector, gemini_fixtures
+from tests.emulators import ollama as ollama_emulator
 from tests.emulators import zhipuai as zhipuai_emulator
 
 zhipuai_server = zhipuai_emulator.zhipuai_server
+ollama_server = ollama_emulator.ollama_server
+gemini_server = gemini_fixtures.gemini_server
 
 
 def _compat_module(name: str) -> Any:
@@ -358,3 +362,41 @@ def test_logger_chat_prints_and_saves_0_1_x_lines(tmp_path, capsys):
     assert serialize.deserialize(json.dumps(first)).get_content_blocks("audio")
     with pytest.raises(TypeError):
         logger.chat("not a Msg")
+
+
+# -- item 5: 0.x's keyword names of the input ---------------------------------------------------
+def test_ollama_embedding_takes_prompt(ollama_server):
+    fields = {"model_type": "ollama_embedding", "model_name": "nomic-embed-text"}
+    model = load(kit.chat_config(ollama_server, "ollama_chat", config_name="emb", **fields))
+    response = model(prompt="hello world")
+    assert response.embedding == [pytest.approx(embedding_vector("hello world"))]
+    assert ollama_server.requests[-1].json["input"] == "hello world"
+    with pytest.raises(TypeError, match="once"):
+        model("a", prompt="b")
+
+
+def test_gemini_takes_contents_and_content(gemini_server):
+    chat = load(kit.chat_config(gemini_server, "gemini_chat"))
+    gemini_server.set_reply(text="Hi!")
+    assert chat(contents=[{"role": "user", "parts": [{"text": "hello"}]}]).text == "Hi!"
+    fields = {"model_type": "gemini_embedding", "model_name": "gemini-embedding-001"}
+    config = kit.chat_config(gemini_server, "gemini_chat", config_name="emb", **fields)
+    response = load(config)(content="hello world", task_type="retrieval_query")
+    assert response.embedding[0] == pytest.approx(embedding_vector("hello world"), rel=1e-6)
+    (item,) = gemini_server.requests[-1].json["requests"]
+    assert (item["content"]["parts"][0]["text"], item["taskType"]) == (
+        "hello world", "RETRIEVAL_QUERY"
+    )  # fmt: skip
+
+
+def test_post_api_takes_input_(openai_server):
+    base = {"api_url": openai_server.base_url + "/v1/chat/completions", "max_retries": 0}
+    chat = load({"config_name": "pc", "model_type": "post_api_chat", **base,
+                 "json_args": {"model": "m"}})  # fmt: skip
+    openai_server.set_reply(text="ok")
+    assert chat(input_=[{"role": "user", "content": "hi"}]).text == "ok"
+    assert openai_server.requests[-1].json["messages"] == [{"role": "user", "content": "hi"}]
+    embed = load({"config_name": "pe", "model_type": "post_api_embedding", **base,
+                  "api_url": openai_server.base_url + "/v1/embeddings",
+                  "json_args": {"model": "e", "encoding_format": "float"}})  # fmt: skip
+    assert len(embed(input_=["a", "b"]).embedding) == 2

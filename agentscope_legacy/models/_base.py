@@ -108,6 +108,8 @@ class ModelWrapperBase(RetryMixin):
     #: ``{"properties": {...}, "required": [...]}`` for the wrapper's own fields. ``None``
     #: derives a permissive schema from ``__init__``'s parameters (for users' own wrappers).
     config_schema: ClassVar[dict[str, Any] | None] = None
+    #: 0.x's keyword names of the input, accepted beside this wrapper's: ``{old: new}``.
+    legacy_arg_names: ClassVar[dict[str, str]] = {}
     #: Whether ``_open_stream``/``_iter_deltas`` are implemented.
     can_stream: ClassVar[bool] = False
     #: Environment variable holding the API key, for wrappers that need one.
@@ -241,6 +243,11 @@ class ModelWrapperBase(RetryMixin):
     def _prepare(
         self, args: tuple[Any, ...], stream: bool | None, kwargs: dict[str, Any]
     ) -> tuple[bool, dict[str, Any]]:
+        for old, new in self.legacy_arg_names.items():
+            if old in kwargs:  # 0.x's keyword for the input (``ollama_embedding(prompt=...)``)
+                if args or new in kwargs:
+                    raise TypeError(f"give the input once: {new}= or 0.x's {old}=")
+                kwargs[new] = kwargs.pop(old)
         use_stream = self.stream if stream is None else bool(stream)
         if use_stream and not self.can_stream:
             raise ValueError(f"model_type '{self.model_type}' does not support streaming")

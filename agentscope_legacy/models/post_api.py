@@ -128,6 +128,7 @@ class PostAPIChatWrapper(PostAPIModelWrapperBase):
     """``post_api_chat``: chat through any OpenAI-compatible or 0.x-style POST endpoint."""
 
     model_type = "post_api_chat"
+    legacy_arg_names = {"input_": "messages"}  # 0.x: model(input_=...)
     can_stream = True
 
     def format(self, *args: Any, multi_agent_mode: bool | None = True) -> list[dict[str, Any]]:
@@ -181,6 +182,7 @@ class PostAPIEmbeddingWrapper(PostAPIModelWrapperBase):
     """``post_api_embedding``: ``{input: texts, **json_args}`` → ``data[].embedding``."""
 
     model_type = "post_api_embedding"
+    legacy_arg_names = {"input_": "texts"}
     default_messages_key = "input"
 
     def _build_request(

@@ -25,6 +25,7 @@ class GeminiChatWrapper(GeminiWrapperBase):
     """``gemini_chat``: generateContent, streamed or not, with tools and thoughts."""
 
     model_type = "gemini_chat"
+    legacy_arg_names = {"contents": "messages"}  # 0.x: model(contents=...)
     can_stream = True
     config_schema = {
         "properties": {

@@ -13,6 +13,7 @@ class GeminiEmbeddingWrapper(GeminiWrapperBase):
     """``gemini_embedding``: one vector per input (always ``:batchEmbedContents``)."""
 
     model_type = "gemini_embedding"
+    legacy_arg_names = {"content": "texts"}  # 0.x: model(content=...)
 
     def _build_request(
         self, texts: str | list[str], *, stream: bool, **kwargs: Any

@@ -13,6 +13,7 @@ class OllamaEmbeddingWrapper(OllamaWrapperBase):
     """``ollama_embedding``: /api/embed; one vector per input, for a str or a list input."""
 
     model_type = "ollama_embedding"
+    legacy_arg_names = {"prompt": "texts"}  # 0.x: model(prompt=...)
 
     def _build_request(
         self, texts: str | list[str], *, stream: bool, **kwargs: Any
