@@ -49,7 +49,8 @@ class DialogAgent(AgentBase):
         """The messages the prompt is built from: the memory (windowed), else ``x``."""
         if self.memory is None:
             return x
-        return self.memory.get_memory(recent_n=self.memory_window)
+        # A slice, not get_memory(recent_n=...), which warns while the memory is shorter.
+        return self.memory[-self.memory_window :] if self.memory_window else self.memory[:]
 
     def _ask(
         self, *history: Any, echo: bool = True, msg_id: str | None = None, **kwargs: Any
