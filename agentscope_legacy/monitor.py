@@ -3,7 +3,8 @@
 Every call, streamed or not, ends in :meth:`Monitor.record` exactly once. Totals per config are
 kept in memory; with ``use_monitor`` each call is also a row in ``run_dir/agentscope.db``
 (SQLite, WAL mode, committed per row), and with ``save_api_invoke`` the request and response
-(keys redacted) are appended as one flushed JSON line to ``run_dir/invocations.jsonl``.
+(keys redacted) are appended as one flushed JSON line to ``run_dir/invocations.jsonl``;
+``save_api_invoke="0.x"`` also writes 0.1.x's file per successful call in ``run_dir/invoke/``.
 
 Both formats survive a crash (SIGKILL, power loss of the process, Ctrl-C): a row is either
 committed or absent; in a JSON-lines file every line that ends with a newline is a whole
@@ -30,6 +31,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -197,7 +199,7 @@ class Monitor:
         self,
         run_dir: str | Path | None = None,
         use_monitor: bool = True,
-        save_api_invoke: bool = False,
+        save_api_invoke: bool | str = False,
         budget: Budget | dict[str, Any] | None = None,
     ) -> None:
         self._lock = threading.Lock()
@@ -220,9 +222,18 @@ class Monitor:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+        #: ``save_api_invoke="0.x"``: also 0.1.x's one file per call in ``run_dir/invoke/``.
+        self.invoke_dir: Path | None = None
+        if save_api_invoke not in (False, True, "0.x", None):
+            raise ConfigError(
+                f"save_api_invoke must be true, false or '0.x', not {save_api_invoke!r}"
+            )
         if run_dir is not None and save_api_invoke:
             self.invocations_path = Path(run_dir) / "invocations.jsonl"
             self._invocations = open_jsonl(self.invocations_path)
+            if save_api_invoke == "0.x":
+                self.invoke_dir = Path(run_dir) / "invoke"
+                self.invoke_dir.mkdir(exist_ok=True)
 
     @property
     def persists(self) -> bool:
@@ -313,6 +324,8 @@ class Monitor:
                 }
                 self._invocations.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
                 self._invocations.flush()
+        if self.invoke_dir is not None and error is None:
+            _write_invoke_file(self.invoke_dir, wrapper, request, response, usage, stream)
 
     def check_budget(self, wrapper: RecordedWrapper) -> None:
         """Refuse the call about to be made if the config's or the run's budget is used up;
@@ -461,6 +474,36 @@ class Monitor:
             if self._invocations is not None:
                 self._invocations.close()
                 self._invocations = None
+
+
+def _write_invoke_file(
+    directory: Path,
+    wrapper: RecordedWrapper,
+    request: dict[str, Any],
+    response: RecordedResponse | None,
+    usage: RecordedUsage,
+    stream: bool,
+) -> None:
+    """0.1.x's record of one successful call: ``invoke/model_<Class>_<timestamp>_<rand>.json``
+    holding model_class, timestamp, arguments, response and usage (keys redacted)."""
+    model_class = type(wrapper).__name__
+    timestamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    record = {
+        "model_class": model_class,
+        "timestamp": timestamp,
+        "arguments": redact(_jsonable(request)),
+        "response": redact(_response_summary(response, stream)),
+        "usage": {
+            "type": "chat",
+            "usage": {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+        },
+    }
+    path = directory / f"model_{model_class}_{timestamp}_{uuid.uuid4().hex[:6]}.json"
+    write_atomic(path, json.dumps(record, indent=4, ensure_ascii=False, default=str))
 
 
 def _resolution(model_type: str, request: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -400,3 +401,37 @@ def test_post_api_takes_input_(openai_server):
                   "api_url": openai_server.base_url + "/v1/embeddings",
                   "json_args": {"model": "e", "encoding_format": "float"}})  # fmt: skip
     assert len(embed(input_=["a", "b"]).embedding) == 2
+
+
+# -- item 14: 0.1.x's invocation files, when asked ------------------------------------------------
+def test_save_api_invoke_0x_writes_one_file_per_call(openai_server, tmp_path):
+    agentscope_legacy.init(save_dir=str(tmp_path), save_code=False, save_api_invoke="0.x")
+    config = kit.chat_config(openai_server, "openai_chat", model_name="gpt-4o-mini")
+    openai_server.set_reply(text="Hello!", prompt_tokens=5, completion_tokens=2)
+    model = load(config)
+    model(MESSAGES)
+    model(MESSAGES, stream=True).text  # noqa: B018  (drains the stream)
+    run_dir = agentscope_legacy.get_runtime().run_dir
+    files = sorted((run_dir / "invoke").iterdir())
+    assert len(files) == 2
+    assert all(re.fullmatch(r"model_OpenAIChatWrapper_\d{8}-\d{6}_[0-9a-f]{6}\.json", f.name)
+               for f in files)  # fmt: skip
+    records = [json.loads(f.read_text()) for f in files]
+    assert {r["model_class"] for r in records} == {"OpenAIChatWrapper"}
+    assert all(r["arguments"]["messages"] == MESSAGES for r in records)
+    assert all(r["usage"] == {"type": "chat", "usage": {"prompt_tokens": 5,
+               "completion_tokens": 2, "total_tokens": 7}} for r in records)  # fmt: skip
+    plain = next(r for r in records if "choices" in r["response"])
+    assert plain["response"]["choices"][0]["message"]["content"] == "Hello!"
+    assert all(config["api_key"] not in f.read_text() for f in files)
+    assert (run_dir / "invocations.jsonl").is_file()  # the project's own record stays
+
+
+def test_save_api_invoke_true_keeps_the_single_jsonl_file(openai_server, tmp_path):
+    agentscope_legacy.init(save_dir=str(tmp_path), save_code=False, save_api_invoke=True)
+    load(kit.chat_config(openai_server, "openai_chat"))(MESSAGES)
+    run_dir = agentscope_legacy.get_runtime().run_dir
+    assert not (run_dir / "invoke").exists()
+    assert len((run_dir / "invocations.jsonl").read_text().splitlines()) == 1
+    with pytest.raises(ConfigError, match="save_api_invoke"):
+        agentscope_legacy.init(save_dir=str(tmp_path), save_code=False, save_api_invoke="yes")
