@@ -18,8 +18,8 @@ def add_studio_parser(sub: Any) -> None:
         description="Serve the built-in Studio: the runs found in the save directory, one "
         "run's transcript, live replies, usage, invocation records and audio, and the "
         "/trpc routes that `init(studio_url=...)`, `run --studio URL` and AgentScope 0.1.x "
-        "scripts push to. Needs the [realtime] extra (FastAPI, uvicorn) and, for UserAgent "
-        "input from the page, python-socketio.",
+        "scripts push to. Needs the [studio] extra (FastAPI, uvicorn, python-socketio for "
+        "UserAgent input from the page).",
     )
     studio.add_argument("--save-dir", default="./runs",
                         help="the directory the runs are in (default: ./runs)")
@@ -38,7 +38,7 @@ def serve_studio(args: argparse.Namespace) -> int:
 
         from ._server import create_studio_app
     except ImportError as exc:
-        print(f"error: studio needs `pip install \"agentscope-legacy[realtime]\"` ({exc})",
+        print(f"error: studio needs `pip install \"agentscope-legacy[studio]\"` ({exc})",
               file=sys.stderr)
         return 1
     save_dir = Path(args.save_dir).expanduser()

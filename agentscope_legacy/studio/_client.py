@@ -69,6 +69,7 @@ class StudioClient:
         self._cond = threading.Condition()
         self._queue: deque[tuple[str, Any]] = deque()  # (route, payload or a reply's key)
         self._latest: dict[str, tuple[Any, ...]] = {}  # reply id -> its newest chunk
+        self._sent: dict[str, tuple[Any, ...]] = {}  # reply id -> the chunk last sent
         self._busy = False
         self._closed = False
         self._down_until = 0.0
@@ -100,14 +101,14 @@ class StudioClient:
 
     def on_speak(self, msg: Any, last: bool) -> None:
         """A ``logging.speak_listeners`` entry: one printed message or stream chunk."""
-        # Only a tuple here (the worker builds the body): this runs for every chunk.
+        # Only a tuple here, and no lock for a reply already known: this runs for every chunk
+        # (a dict store is atomic; the worker polls a known reply until its last chunk).
         payload = (msg.id, msg.name, msg.role, msg.content, msg.url, msg.timestamp, last,
                    time.time())
-        with self._cond:
-            if msg.id in self._latest:  # an update still waiting: replace it
-                self._latest[msg.id] = payload
-                return
+        if msg.id in self._latest:
             self._latest[msg.id] = payload
+            return
+        self._latest[msg.id] = payload
         self._enqueue("/trpc/pushMessage", msg.id)
 
     def push_invocation(self, record: dict[str, Any]) -> None:
@@ -128,19 +129,33 @@ class StudioClient:
                 if not self._queue:
                     return
                 route, item = self._queue.popleft()
-                if isinstance(item, str):  # a reply: send its newest text
-                    item = self._latest.pop(item, None)
-                    item = None if item is None else self._message_body(item)
                 self._busy = True
             try:
-                if item is not None and time.monotonic() >= self._down_until:
+                if isinstance(item, str):
+                    self._reply(item)
+                elif time.monotonic() >= self._down_until:
                     self._post(route, item)
-                    if route == "/trpc/pushMessage" and not item.get("last"):
-                        time.sleep(self.interval)  # let the next chunks coalesce
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _reply(self, key: str) -> None:
+        """Send a reply's newest chunk if it changed; poll it again until its last chunk."""
+        payload = self._latest.get(key)
+        if payload is None:
+            return
+        if payload is not self._sent.get(key) and time.monotonic() >= self._down_until:
+            self._post("/trpc/pushMessage", self._message_body(payload))
+        if payload[6] or self._closed:  # last (nothing follows for this id), or closing
+            if self._latest.get(key) is payload or self._closed:
+                self._latest.pop(key, None)
+                self._sent.pop(key, None)
+                return
+        self._sent[key] = payload
+        time.sleep(self.interval)  # the next chunks coalesce meanwhile
+        with self._cond:
+            self._queue.append(("/trpc/pushMessage", key))
 
     def _send(self, route: str, payload: dict[str, Any]) -> tuple[int, bytes]:
         """POST JSON on the keep-alive connection (http.client: a fraction of requests' CPU,
@@ -189,15 +204,20 @@ class StudioClient:
             logger.warning("{}", scrub(text))
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything queued so far was sent (or given up); False on timeout."""
+        """Wait until everything spoken and queued so far was sent (or given up); False on
+        timeout."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._queue or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    return False
-                self._cond.wait(left)
-        return True
+        while True:
+            with self._cond:
+                pending = self._busy or any(not isinstance(item, str)
+                                            for _, item in self._queue)
+            pending = pending or any(p is not self._sent.get(k)
+                                     for k, p in list(self._latest.items()))
+            if not pending:
+                return True
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                return False
+            time.sleep(0.005)
 
     def close(self, status: str = "finished", timeout: float = 3.0) -> None:
         """Send what is queued and the run's final status, then stop (bounded by ``timeout``)."""
@@ -268,7 +288,7 @@ class StudioClient:
             import socketio
         except ImportError:
             raise StudioError("input from the Studio needs python-socketio: pip install "
-                              "python-socketio") from None
+                              "\"agentscope-legacy[studio]\"") from None
         sio = socketio.Client(reconnection=True, reconnection_attempts=3)
 
         def forward(request_id: Any, blocks: Any = None, _structured: Any = None) -> None:
