@@ -269,6 +269,8 @@ def test_print_llm_usage_has_0_1_x_shape(openai_server, tmp_path):
         ],
     }  # fmt: skip
     assert monitor.path_db == str(agentscope_legacy.get_runtime().run_dir / "agentscope.db")
+    manager = _compat_module("_manager").MonitorManager.get_instance()  # 0.1.x's access
+    assert manager is monitor and manager.print_llm_usage() == usage
 
 
 # -- item 13: agentscope.serialize --------------------------------------------------------------
