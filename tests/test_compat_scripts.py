@@ -73,6 +73,40 @@ sys.exit(int(sys.argv[2]))
 """
 
 
+MENTIONS = """
+import re
+import sys
+
+import agentscope
+from agentscope.agents import DialogAgent, UserAgent
+from agentscope.message import Msg
+from agentscope.msghub import msghub
+
+
+def filter_agents(string, agents):
+    names = re.findall(r"@(\\w+)", string)
+    return [agent for agent in agents if agent.name in names]
+
+
+agentscope.init(model_configs=sys.argv[1], disable_saving=True)
+npcs = [
+    DialogAgent(name=name, sys_prompt=f"You are {name}.", model_config_name="emulated")
+    for name in ("Alice", "Bob")
+]
+user = UserAgent()
+hint = Msg("Host", "Mention someone with @name.", "assistant")
+with msghub(npcs + [user], announcement=hint):
+    x = None
+    while True:
+        x = user(x)
+        if x.content == "exit":
+            break
+        for agent in filter_agents(x.content, npcs):
+            x = agent(x)
+print("memories", [agent.memory.size() for agent in npcs])
+"""
+
+
 CUSTOM_WRAPPER = """
 import agentscope
 from agentscope.manager import ModelManager
@@ -179,6 +213,26 @@ def test_custom_agent_streams_and_uses_memory_add(tmp_path, openai_server):
     assert "Friday: Why did the chicken cross the road?" in done.stdout
     assert "MEMORY 2 Why did the chicken cross the road?" in done.stdout
     assert openai_server.requests[-1].json["stream"] is True
+
+
+def test_mentions_in_a_msghub(tmp_path, openai_server):
+    def reply(body):
+        who = body["messages"][0]["content"]
+        who = who if isinstance(who, str) else who[0]["text"]
+        return {"text": f"{who.split()[-1].rstrip('.')} heard {len(body['messages'])}"}
+
+    openai_server.set_reply_fn(reply)
+    done = _exec(
+        tmp_path,
+        MENTIONS,
+        _configs(tmp_path, openai_server.base_url),
+        stdin="@Bob hello\n@Alice and @Bob: hi\nexit\n",
+    )
+    assert done.returncode == 0, done.stderr
+    speakers = [line.split(":")[0] for line in done.stdout.splitlines() if ":" in line]
+    assert speakers == ["User", "Bob", "User", "Alice", "Bob", "User"]
+    # Each heard the announcement and everything said in the hub, its own replies too.
+    assert done.stdout.splitlines()[-1] == "memories [7, 7]"
 
 
 def test_a_custom_wrapper_registered_after_init(tmp_path):
