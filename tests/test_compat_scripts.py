@@ -302,6 +302,7 @@ def test_the_opt_in_after_a_real_agentscope_was_imported_is_refused(tmp_path):
 def test_the_alias_maps_0x_paths_to_the_same_objects():
     import agentscope_legacy.compat as compat
 
+    compat.install()  # again, if another test uninstalled it after the first import
     try:
         import agentscope
         import agentscope.agents
