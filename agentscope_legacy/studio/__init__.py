@@ -72,16 +72,14 @@ def _tap(monitor: Any, client: StudioClient) -> None:
     def record(wrapper: Any, request: Any, response: Any, usage: Any, error: Any,
                stream: bool) -> None:
         original(monitor, wrapper, request, response, usage, error, stream)
-        try:
-            client.push_invocation({
-                "timestamp": datetime.now().isoformat(timespec="milliseconds"),
-                "config_name": wrapper.config_name, "model_type": wrapper.model_type,
-                "model_name": wrapper.model_name,
-                "arguments": redact(_jsonable(request)),
-                "response": redact(_response_summary(response, stream)),
-                "usage": usage.to_dict()})
-        except Exception:  # noqa: S110  (the Studio never breaks a call)
-            pass
+        timestamp = datetime.now().isoformat(timespec="milliseconds")
+        names = (wrapper.config_name, wrapper.model_type, wrapper.model_name)
+        # Built in the client's thread (the response is final; the request is not reused).
+        client.push_invocation(lambda: {
+            "timestamp": timestamp, "config_name": names[0], "model_type": names[1],
+            "model_name": names[2], "arguments": redact(_jsonable(request)),
+            "response": redact(_response_summary(response, stream)),
+            "usage": usage.to_dict()})
 
     record._studio = client  # type: ignore[attr-defined]
     monitor.record = record

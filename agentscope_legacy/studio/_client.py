@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -111,14 +112,20 @@ class StudioClient:
         self._latest[msg.id] = payload
         self._enqueue("/trpc/pushMessage", msg.id)
 
-    def push_invocation(self, record: dict[str, Any]) -> None:
-        """One model call (already redacted) as 0.1.x's ``pushModelInvocation`` body."""
-        self._enqueue("/trpc/pushModelInvocation", {
-            "id": uuid.uuid4().hex, "runId": self.run_id,
-            "timestamp": record.get("timestamp"), "modelName": record.get("model_name"),
-            "modelType": record.get("model_type"), "configName": record.get("config_name"),
-            "arguments": record.get("arguments"), "response": record.get("response"),
-            "usage": record.get("usage")})
+    def push_invocation(self, build: Callable[[], dict[str, Any]]) -> None:
+        """One model call as 0.1.x's ``pushModelInvocation`` body; ``build()`` makes the
+        record (``invocations.jsonl``'s fields) in the worker, off the run's thread."""
+
+        def body() -> dict[str, Any]:
+            record = build()
+            return {"id": uuid.uuid4().hex, "runId": self.run_id,
+                    "timestamp": record.get("timestamp"), "modelName": record.get("model_name"),
+                    "modelType": record.get("model_type"),
+                    "configName": record.get("config_name"),
+                    "arguments": record.get("arguments"), "response": record.get("response"),
+                    "usage": record.get("usage")}
+
+        self._enqueue("/trpc/pushModelInvocation", body)
 
     # -- the background thread ---------------------------------------------------------------
     def _work(self) -> None:
@@ -134,7 +141,7 @@ class StudioClient:
                 if isinstance(item, str):
                     self._reply(item)
                 elif time.monotonic() >= self._down_until:
-                    self._post(route, item)
+                    self._post(route, item() if callable(item) else item)
             finally:
                 with self._cond:
                     self._busy = False
