@@ -33,7 +33,7 @@ def init(
     save_dir: str = "./runs",
     save_log: bool = True,
     save_code: bool = False,
-    save_api_invoke: bool = False,
+    save_api_invoke: bool | str = False,
     cache_dir: str | None = None,
     use_monitor: bool = True,
     logger_level: str = "INFO",
@@ -47,8 +47,9 @@ def init(
 
     ``budget`` limits the whole run (every config together): ``{max_calls, max_tokens,
     max_cost, prompt_price, completion_price}`` (prices per million tokens); a call that would
-    start past a limit raises QuotaExceededError. Returns the agents built from
-    ``agent_configs`` (``[]`` without), as 0.1.x did.
+    start past a limit raises QuotaExceededError. ``save_api_invoke``: true records every call
+    in ``invocations.jsonl``; ``"0.x"`` also writes 0.1.x's ``invoke/`` file per call. Returns
+    the agents built from ``agent_configs`` (``[]`` without), as 0.1.x did.
     """
     from loguru import logger
 

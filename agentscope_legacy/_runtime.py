@@ -25,7 +25,7 @@ class Runtime:
     run_dir: Path | None = None
     logger_level: str = "INFO"
     save_log: bool = False
-    save_api_invoke: bool = False
+    save_api_invoke: bool | str = False
     use_monitor: bool = True
     cache_dir: Path = field(
         default_factory=lambda: Path(
