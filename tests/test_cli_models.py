@@ -131,7 +131,8 @@ def test_chat_with_a_provider_string_needs_no_config_file(openai_env, capsys):
     assert "openai:gpt-4o-mini: Hi! How can I help?" in out
     body = openai_env.requests[-1].json
     assert body["model"] == "gpt-4o-mini" and body["stream"] is True  # streams by default
-    assert body["messages"][-1]["content"] == "Hi"
+    # 0.1.6's OpenAI shape: text content as a list of text parts
+    assert body["messages"][-1]["content"] == [{"type": "text", "text": "Hi"}]
 
 
 def test_chat_no_stream_and_a_declared_config_of_that_name(openai_env, capsys, tmp_path):

@@ -21,11 +21,18 @@ EMULATOR_MODELS = str(ROOT / "tests/data/experiments/emulator_models.yaml")
 KEY = "sk-test-experiment-0001"  # the key in emulator_models.yaml: must never be saved
 
 
+def _text(content: str | list | None) -> str:
+    """A message's text: a string, or 0.1.6's list of text parts."""
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content or ""
+
+
 def scripted_reply(body: dict) -> dict:
     """Plausible replies per agent, chosen from the system prompt."""
     messages = body["messages"]
-    system = messages[0]["content"] if messages[0]["role"] == "system" else ""
-    last = (messages[-1]["content"] or "").splitlines()[-1]  # the newest history line
+    system = _text(messages[0]["content"]) if messages[0]["role"] == "system" else ""
+    last = _text(messages[-1]["content"]).splitlines()[-1]  # the newest history line
     if "judge" in system:
         return {"text": 'My verdict:\n```json\n{"verdict": "stop", "reason": "Alice"}\n```'}
     if "fact about" in system:

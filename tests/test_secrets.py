@@ -71,6 +71,11 @@ OTHER_TYPES: dict[str, tuple[Callable[[], Any], Callable[[Any], dict[str, Any]],
         lambda s: {"model_name": "text-embedding-v4", "base_url": s.api_base},
         embed_call,
     ),
+    "dashscope_multimodal_embedding": (
+        shared_dashscope_emulator,
+        lambda s: {"model_name": "tongyi-embedding-vision-plus", "base_url": s.api_base},
+        embed_call,
+    ),
     "dashscope_image_synthesis": (
         shared_dashscope_emulator,
         lambda s: {"model_name": "wanx-v1", "base_url": s.api_base},
