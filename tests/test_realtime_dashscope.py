@@ -70,6 +70,7 @@ async def connected(emu: OmniRealtimeEmulator, instructions: str = "", **kw: Any
     m = model(emu, **kw)
     await m.connect(queue, instructions)
     await until(queue, "model_session_created")
+    await wait_for_wire(emu, "session.update")  # received in the emulator's thread
     return m, queue
 
 

@@ -87,12 +87,13 @@ def test_built_from_a_config(emu: OpenAIRealtimeEmulator) -> None:
     m = read_realtime_configs([config])["oa"].build()
     assert isinstance(m, OpenAIRealtimeModel) and KEY not in repr(m)
 
-    async def go() -> None:
+    async def go() -> list[Any]:
         await m.connect(asyncio.Queue())
+        sent = await wait_for_wire(emu, "session.update")  # received in the emulator's thread
         await m.disconnect()
+        return sent
 
-    run(go())
-    audio = emu.events("session.update")[0]["session"]["audio"]
+    audio = run(go())[0]["session"]["audio"]
     assert audio["input"]["turn_detection"] is None and audio["output"]["voice"] == "echo"
     with pytest.raises(ConfigError) as info:
         read_realtime_configs([{**config, "turn_detection": "push_to_talk"},
@@ -107,6 +108,7 @@ def test_session_created_and_what_reached_the_wire(emu: OpenAIRealtimeEmulator) 
         await m.connect(queue, "You are Friday.", [WEATHER])
         events = await until(queue, "model_session_created")
         assert m.session_id == "sess_0"
+        await wait_for_wire(emu, "session.update")  # received in the emulator's thread
         await m.disconnect()
         return events
 
