@@ -250,7 +250,7 @@ async function startMic() {
     node.connect(ctx.destination); // the node writes silence; connected so it is pulled
     mic = { stream, source, node };
     ui.mic.setAttribute("aria-pressed", "true");
-    ui.mic.textContent = "🎤 Stop talking";
+    ui.mic.textContent = "● Stop talking";
     setStatus("listening…");
   } catch (err) {
     showError(`microphone: ${err.message || err}`);
@@ -265,7 +265,7 @@ function stopMic() {
   for (const track of mic.stream.getTracks()) track.stop();
   mic = null;
   ui.mic.setAttribute("aria-pressed", "false");
-  ui.mic.textContent = "🎤 Start talking";
+  ui.mic.textContent = "● Start talking";
 }
 
 // -- helpers ---------------------------------------------------------------------------------
