@@ -19,13 +19,14 @@ terminal form are the one message schema, imported together by every layer above
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import mimetypes
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, TypeVar
 
 Role = Literal["system", "user", "assistant"]
 ROLES = ("system", "user", "assistant")
@@ -272,6 +273,22 @@ def _now() -> str:
     return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
 
+T = TypeVar("T")
+
+
+def structured_instance(cls: type[T], data: dict[str, Any]) -> T:
+    """``data`` as a ``cls``: a pydantic model (``model_validate``) or a dataclass."""
+    if hasattr(cls, "model_validate"):  # pydantic v2, without importing it here
+        return cls.model_validate(data)
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+        return cls(**data)
+    raise TypeError(f"cls must be a pydantic model or a dataclass, got {cls!r:.80}")
+
+
 class Msg:
     """A message with a speaker ``name``, ``content``, ``role`` and optional ``url``/metadata."""
 
@@ -345,6 +362,16 @@ class Msg:
     def has_content_blocks(self, block_type: str | type | None = None) -> bool:
         """Whether the message has any block (of that type)."""
         return bool(self.get_content_blocks(block_type))
+
+    def get_structured_data(self, cls: type[T] | None = None) -> dict[str, Any] | T | None:
+        """The validated structured output in ``metadata["structured_output"]`` (None when
+        there is none): the dict, or an instance of ``cls`` (a pydantic model, validated by
+        it, or a dataclass built from the dict's fields)."""
+        meta = self.metadata if isinstance(self.metadata, dict) else {}
+        data = meta.get("structured_output")
+        if data is None or cls is None:
+            return data
+        return structured_instance(cls, data)
 
     @property
     def urls(self) -> list[str]:

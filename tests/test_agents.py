@@ -116,9 +116,10 @@ def test_memory_window_keeps_only_the_last_messages_in_the_prompt(emu):
 # -- DictDialogAgent ---------------------------------------------------------------------------
 def test_dict_agent_parses_a_fenced_json_reply_into_metadata(emu, capsys):
     emu.set_reply(text='Sure!\n```json\n{"verdict": "stop", "score": 8}\n```')
-    judge = DictDialogAgent("judge", "Judge.", "emu", schema=VERDICT)
+    judge = DictDialogAgent("judge", "Judge.", "emu", schema=VERDICT, use_structured_output=False)
     msg = judge(Msg("u", "go", "user"))
-    assert msg.metadata == {"verdict": "stop", "score": 8}
+    verdict = {"verdict": "stop", "score": 8}
+    assert msg.metadata == {**verdict, "structured_output": verdict}
     assert msg.content.startswith("Sure!")
     assert len(emu.requests) == 1
     sent = prompt_text(emu.requests[0])
@@ -134,9 +135,11 @@ def test_dict_agent_content_field_becomes_the_content(emu):
 def test_dict_agent_re_asks_with_the_validation_error(emu):
     replies = iter(['{"verdict": "maybe"}', '{"verdict": "stop"}'])
     emu.set_reply_fn(lambda body: {"text": next(replies)})
-    judge = DictDialogAgent("judge", "Judge.", "emu", schema=VERDICT, max_retries=2)
+    judge = DictDialogAgent(
+        "judge", "Judge.", "emu", schema=VERDICT, max_retries=2, use_structured_output=False
+    )
     msg = judge(Msg("u", "go", "user"))
-    assert msg.metadata == {"verdict": "stop"}
+    assert msg.get_structured_data() == {"verdict": "stop"} and msg.metadata["verdict"] == "stop"
     assert len(emu.requests) == 2
     retry = prompt_text(emu.requests[1])
     assert '{"verdict": "maybe"}' in retry  # its own bad reply
@@ -146,7 +149,9 @@ def test_dict_agent_re_asks_with_the_validation_error(emu):
 
 def test_dict_agent_keeps_going_with_a_recorded_parse_error(emu):
     emu.set_reply(text="I refuse to answer in JSON.")
-    judge = DictDialogAgent("judge", "Judge.", "emu", schema=VERDICT, max_retries=1)
+    judge = DictDialogAgent(
+        "judge", "Judge.", "emu", schema=VERDICT, max_retries=1, use_structured_output=False
+    )
     msg = judge(None)
     assert len(emu.requests) == 2
     assert msg.content == "I refuse to answer in JSON."

@@ -99,7 +99,8 @@ def test_debate_stops_on_the_judges_verdict(emu, tmp_path):
     assert run_cli(ROOT / "examples/debate.yaml", tmp_path, "--set", "rounds=4") == 0
     messages = transcript(the_run_dir(tmp_path))
     assert [m.name for m in messages] == ["moderator", "alice", "bob", "judge"]
-    assert messages[-1].metadata == {"verdict": "stop", "reason": "Alice"}
+    verdict = {"verdict": "stop", "reason": "Alice"}
+    assert messages[-1].metadata == {**verdict, "structured_output": verdict}
     # The msghub: bob heard the moderator and alice.
     bob_prompt = emu.requests[1].json["messages"][-1]["content"]
     assert "moderator: Debate topic" in bob_prompt and "alice: I agree" in bob_prompt

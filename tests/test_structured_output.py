@@ -180,7 +180,7 @@ def test_valid_first_time(provider, stream):
 
     response = run(main())
     assert isinstance(response, ChatResponse) and response.is_last
-    assert response.metadata == GOOD
+    assert response.metadata == {"structured_output": GOOD}
     assert (response.usage.input_tokens, response.usage.output_tokens) == (20, 9)
     assert len(server.requests) == 1
     body = server.requests[0].json
@@ -204,7 +204,7 @@ def test_invalid_output_is_repaired(provider):
     name, server, make = provider
     server.set_reply_fn(replies(name, BAD, GOOD))
     response = run(make(stream=False)(MESSAGES, structured_model=Person))
-    assert response.metadata == GOOD
+    assert response.metadata == {"structured_output": GOOD}
     assert len(server.requests) == 2
     first, second = (r.json for r in server.requests)
     assert_repair_turns(name, second)
@@ -234,7 +234,7 @@ def test_a_json_schema_dict_is_accepted(provider):
     name, server, make = provider
     server.set_reply_fn(replies(name, {"answer": "maybe"}, {"answer": "yes"}))
     response = run(make(stream=False)(MESSAGES, structured_model=ANSWER_SCHEMA))
-    assert response.metadata == {"answer": "yes"}
+    assert response.metadata == {"structured_output": {"answer": "yes"}}
     assert "is not one of ['yes', 'no']" in json.dumps(server.requests[1].json)
 
 
@@ -242,7 +242,7 @@ def test_the_pydantic_model_validates_beyond_the_schema(provider):
     name, server, make = provider
     server.set_reply_fn(replies(name, {"n": 3}, {"n": 4}))
     response = run(make(stream=False)(MESSAGES, structured_model=Even))
-    assert response.metadata == {"n": 4}
+    assert response.metadata == {"structured_output": {"n": 4}}
     assert "n must be even" in json.dumps(server.requests[1].json)
 
 
@@ -266,7 +266,7 @@ def test_arguments_that_are_not_json_are_sent_back():
         return [c async for c in await model(MESSAGES, structured_model=Person)]
 
     (response,) = run(main())
-    assert response.metadata == GOOD
+    assert response.metadata == {"structured_output": GOOD}
     *_, assistant, complaint = server.requests[1].json["messages"]
     assert assistant == {"role": "assistant", "content": '{"name": "Ann", "age": '}
     assert complaint["role"] == "user" and "not a JSON object" in complaint["content"]
@@ -284,7 +284,7 @@ def test_a_reply_without_the_tool_call_is_sent_back():
 
     server.set_reply_fn(fn)
     response = run(PROVIDERS["openai"][1](server, stream=False)(MESSAGES, structured_model=Person))
-    assert response.metadata == GOOD
+    assert response.metadata == {"structured_output": GOOD}
     *_, assistant, complaint = calls[1]["messages"]
     assert assistant == {"role": "assistant", "content": "Ann, 31, Paris."}
     assert f"no call of the function {STRUCTURED_TOOL}" in complaint["content"]
@@ -298,7 +298,8 @@ def test_anthropic_with_thinking_offers_the_tool_without_forcing_it():
         server, stream=False, thinking={"type": "enabled", "budget_tokens": 1024}
     )
     response = run(model(MESSAGES, structured_model=Person))
-    assert response.metadata == GOOD and response.content[0]["type"] == "thinking"
+    assert response.metadata == {"structured_output": GOOD}
+    assert response.content[0]["type"] == "thinking"
     body = server.requests[0].json
     assert body["tool_choice"] == {"type": "auto"}
     assert STRUCTURED_TOOL in body["messages"][-1]["content"]

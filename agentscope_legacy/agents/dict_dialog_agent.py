@@ -1,7 +1,14 @@
-"""``DictDialogAgent``: a dialog agent whose replies are JSON objects checked by a schema."""
+"""``DictDialogAgent``: a dialog agent whose replies are JSON objects checked by a schema.
+
+Where the model holds its output to a schema (a forced function call where the provider has
+tools, a JSON grammar on the local llama.cpp model, Ollama's ``format``) the reply comes from
+:mod:`agentscope_legacy.models._structured`; other models are asked for JSON in the text,
+which is parsed and re-asked for here (0.x's way).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -9,6 +16,8 @@ from loguru import logger
 
 from ..errors import ResponseParsingError
 from ..message import Msg
+from ..models._format import flatten_msgs, plain_chat_turns
+from ..models._structured import StructuredOutputError, constrained, structured_metadata
 from ._json_reply import find_json_object, format_instruction, schema_problem
 from .dialog_agent import DialogAgent
 
@@ -20,8 +29,12 @@ class DictDialogAgent(DialogAgent):
     validated against ``schema``, and it is asked again (up to ``max_retries`` times) with the
     problem spelled out when the reply does not parse or validate.
 
-    The parsed dict is the reply's ``metadata``; its content is the reply text, or the value
-    of ``content_field``. After the last retry ``on_parse_error="keep"`` returns the text with
+    The parsed dict is the reply's ``metadata``, and also under its ``"structured_output"``
+    key (``msg.get_structured_data(cls)``); its content is the reply text (the JSON, from a
+    tool call), or the value of ``content_field``. ``use_structured_output`` picks the way:
+    None (default) the structured-output path where the model constrains its output, False
+    JSON in the text everywhere, True the structured-output path everywhere. After the last
+    retry ``on_parse_error="keep"`` returns the text with
     ``metadata={"parse_error": ...}`` (the run goes on, the failure is recorded);
     ``"raise"`` raises :class:`~agentscope_legacy.errors.ResponseParsingError`.
     (0.1.x stored ``max_retries`` but never retried.)
@@ -39,6 +52,7 @@ class DictDialogAgent(DialogAgent):
         use_memory: bool = True,
         memory_window: int | None = None,
         tts: Any = None,
+        use_structured_output: bool | None = None,
     ) -> None:
         from jsonschema import Draft202012Validator
 
@@ -54,10 +68,15 @@ class DictDialogAgent(DialogAgent):
         self.on_parse_error = on_parse_error
         self.content_field = content_field
         self.instruction = format_instruction(self.schema)
+        if use_structured_output is None:
+            use_structured_output = constrained(self.model)
+        self.use_structured_output = use_structured_output
 
     def reply(self, x: Msg | Sequence[Msg] | None = None, **kwargs: Any) -> Msg:
         self._remember(x)
         history = self._history(x)
+        if self.use_structured_output:
+            return self._structured_reply(history, kwargs)
         retry: list[Msg] = []
         problem = ""
         text = ""
@@ -69,10 +88,7 @@ class DictDialogAgent(DialogAgent):
             text = self._ask(history, *retry, instruction, echo=False, **kwargs)
             parsed, problem = self.parse(text)
             if parsed is not None:
-                msg = Msg(self.name, self._content(parsed, text), "assistant", metadata=parsed)
-                self.speak(msg)
-                self._remember(msg)
-                return msg
+                return self._answer(parsed, text)
             if attempt + 1 < attempts:
                 logger.warning(
                     "{}: the reply could not be used ({}); asking again", self.name, problem
@@ -85,9 +101,43 @@ class DictDialogAgent(DialogAgent):
             raise ResponseParsingError(
                 f"{self.name}: no valid JSON reply after {attempts} attempt(s): {problem}", text
             )
-        msg = Msg(
-            self.name, text, "assistant", metadata={"parse_error": problem, "attempts": attempts}
-        )
+        return self._failed(text, problem, attempts)
+
+    def _structured_reply(self, history: Any, kwargs: dict[str, Any]) -> Msg:
+        """The reply through the model's structured output (a forced tool call, a grammar)."""
+        system = Msg("system", self.sys_prompt, "system") if self.sys_prompt else None
+        mode = self.multi_agent_mode
+        if mode is None:  # as DialogAgent: two speakers are plain chat turns
+            mode = not plain_chat_turns(flatten_msgs(*history), self.name)
+        prompt = self.model.format(system, *history, multi_agent_mode=mode)
+        try:
+            response = self.model(
+                prompt,
+                structured_model=self.schema,
+                max_structured_retries=self.max_retries,
+                **kwargs,
+            )
+        except StructuredOutputError as exc:
+            if self.on_parse_error == "raise":
+                raise
+            said = exc.last_output
+            text = said if isinstance(said, str) else json.dumps(said, ensure_ascii=False)
+            return self._failed(text, "; ".join(exc.errors), exc.attempts)
+        parsed = response.parsed
+        return self._answer(parsed, response.text or json.dumps(parsed, ensure_ascii=False))
+
+    def _answer(self, parsed: dict[str, Any], text: str) -> Msg:
+        # The parsed keys stay at the top of metadata: 0.x readers and experiment conditions
+        # (``metadata.verdict``) use them.
+        metadata = structured_metadata(parsed, base=parsed)
+        msg = Msg(self.name, self._content(parsed, text), "assistant", metadata=metadata)
+        self.speak(msg)
+        self._remember(msg)
+        return msg
+
+    def _failed(self, text: str, problem: str, attempts: int) -> Msg:
+        metadata = {"parse_error": problem, "attempts": attempts}
+        msg = Msg(self.name, text, "assistant", metadata=metadata)
         self.speak(msg)
         self._remember(msg)
         return msg

@@ -18,6 +18,7 @@ from ..logging import log_msg, log_stream_msg, save_msg
 from ..message import Msg, tool_use_block
 from ..model import ChatModelBase, ChatResponse
 from ..models._base import ModelWrapperBase
+from ..models._structured import STRUCTURED_OUTPUT, structured_metadata
 from ..tool import Toolkit
 from .agent_base import AgentBase
 
@@ -117,7 +118,7 @@ class ReActAgent(AgentBase):
         turn[-1] = answer  # the answer stands for its raw message (same id)
         if structured_model is not None:
             data = await self._structured(past + turn, structured_model)
-            answer.metadata = {"structured_output": data}
+            answer.metadata = structured_metadata(data)
         self._remember(turn)
         return answer
 
@@ -203,7 +204,7 @@ class ReActAgent(AgentBase):
         res = await self.model(prompt, structured_model=structured_model)
         if not isinstance(res, ChatResponse):  # streamed: one final response
             res = [chunk async for chunk in res][-1]
-        return dict(res.metadata or {})
+        return dict((res.metadata or {}).get(STRUCTURED_OUTPUT) or {})
 
     def _keep(self, turn: list[Msg], msg: Msg, echo: bool) -> None:
         """Add ``msg`` to the turn; ``echo`` prints its tool calls or results."""

@@ -13,7 +13,7 @@ from typing import Any
 from loguru import logger
 
 from ..models._base import ModelWrapperBase
-from ..models._structured import DEFAULT_MAX_RETRIES, run_structured
+from ..models._structured import DEFAULT_MAX_RETRIES, run_structured, structured_metadata
 from ..models.response import ModelResponse
 from ._response import (
     ChatResponse,
@@ -41,10 +41,10 @@ class ChatModelBase:
     the last one (``is_last=True``) the whole reply, with its usage.
 
     ``structured_model`` (a pydantic model class or a JSON Schema dict) asks for structured
-    output: see :mod:`agentscope_legacy.models._structured`. The ChatResponse then carries the
-    validated output (a dict) in ``metadata``; its usage counts every attempt. Streamed, the
-    generator yields that one final ChatResponse only (attempts are read to their end, then
-    validated, before anything is yielded).
+    output: see :mod:`agentscope_legacy.models._structured`. The ChatResponse then carries
+    the validated output (a dict) in ``metadata["structured_output"]``; its usage counts every
+    attempt. Streamed, the generator yields that one final ChatResponse only (attempts are
+    read to their end, then validated, before anything is yielded).
     """
 
     #: The legacy wrapper doing the provider work; set by the subclass's constructor, or (a
@@ -138,7 +138,7 @@ class ChatModelBase:
             kwargs=kwargs,
         )
         usage = ChatUsage(session.input_tokens, session.output_tokens, session.elapsed())
-        reply = chat_response(response, metadata=response.parsed, usage=usage)
+        reply = chat_response(response, metadata=structured_metadata(response.parsed), usage=usage)
         return _one(reply) if stream else reply
 
     def __repr__(self) -> str:

@@ -41,8 +41,9 @@ class ChatResponse:
     ``content`` holds content blocks in this order: a ``thinking`` block (reasoning models),
     a ``text`` block, then one ``tool_use`` block per tool call. A chunk of a stream holds
     everything received so far; the last chunk (``is_last=True``, exactly once per reply) holds
-    the whole reply. The chunks of one reply share ``id`` and ``created_at``. ``metadata`` is
-    the validated structured output when the call asked for one (``structured_model``).
+    the whole reply. The chunks of one reply share ``id`` and ``created_at``. ``metadata`` holds
+    the validated structured output under ``"structured_output"`` when the call asked for one
+    (``structured_model``).
     """
 
     content: list[dict[str, Any]]

@@ -21,6 +21,10 @@ and a tool result, or the assistant's text and a user message) and the model is 
 most ``max_structured_retries`` times (default 2); then :class:`StructuredOutputError` carries
 the last invalid output. A streamed call is consumed to its end before validation.
 
+Where the result is kept: :func:`structured_metadata` puts it under ``"structured_output"``
+(the reference's key), in a ``ChatResponse``'s and an agent reply's ``metadata``; a wrapper's
+``ModelResponse`` has it as ``parsed``.
+
 One file over ~400 lines on purpose: the schema helpers, the session over its attempts and
 the drivers are one feature, and the strategy (tool or json) runs through all three.
 """
@@ -43,6 +47,8 @@ from ..errors import ResponseParsingError
 from .response import ModelResponse
 
 STRUCTURED_TOOL = "generate_structured_output"
+#: The metadata key of the validated output (``Msg.get_structured_data`` reads it).
+STRUCTURED_OUTPUT = "structured_output"
 DEFAULT_MAX_RETRIES = 2
 #: Wrappers that cannot force a named function: JSON in the text, with the server's own schema
 #: constraint when it has one (the schema is passed under this keyword).
@@ -169,6 +175,24 @@ def parse_json_text(text: str) -> Any:
     raise ValueError("the reply holds no JSON object")
 
 
+def structured_metadata(data: dict[str, Any], base: Mapping[str, Any] | None = None) -> dict:
+    """``base`` (a reply's other metadata) with the validated output under its key."""
+    return {**(base or {}), STRUCTURED_OUTPUT: data}
+
+
+def constrained(wrapper: Any) -> bool:
+    """Whether ``wrapper``'s structured output is held to the schema by the model's side: a
+    tool call, or a server-side JSON constraint (Ollama ``format``, llama.cpp's grammar)."""
+    return _strategy(wrapper, {})[0] == "tool" or getattr(wrapper, "model_type", "") in JSON_MODE
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return parse_json_text(text) if text else None
+    except ValueError:
+        return None
+
+
 # -- one structured request, over its attempts ------------------------------------------------
 class StructuredSession:
     """The state of one structured call: messages so far, attempts, errors, usage."""
@@ -262,6 +286,12 @@ class StructuredSession:
         calls = [c for c in response.tool_calls or [] if c.get("name") == STRUCTURED_TOOL]
         if not calls:
             problems = [f"the reply has no call of the function {STRUCTURED_TOOL}"]
+            # Some servers ignore tool_choice and answer in the text: its JSON, when valid.
+            data = _json_or_none(text)
+            if data is not None:
+                problems = self.validate(data)
+                if not problems:
+                    return data, [], []
             return text, problems, self._retell(text, problems)
         call = calls[0]
         if call.get("raw_input") is not None:
