@@ -37,7 +37,8 @@ _chat_file: TextIO | None = None
 _log_file: TextIO | None = None
 _use_colour = True
 #: Called with ``(msg, last)`` for every message and stream chunk printed (the Studio client
-#: listens here); a chunk's ``msg`` is reused for the next one, so a listener copies what it keeps.
+#: listens here); a chunk's ``msg`` is reused for the next one, so a listener copies what it keeps
+#: (log_deltas' messages have ``parts``, the pieces so far, which only grows: see _Deltas).
 speak_listeners: list[Callable[[Msg, bool], None]] = []
 
 
@@ -106,14 +107,14 @@ def log_deltas(name: str, pieces: Iterable[str]) -> None:
         out.write(speaker_prefix(name, _use_colour and out.isatty()))
         out.flush()
     # Listeners see the accumulated text as one message (one id for the whole reply).
-    msg = Msg(name, "", "assistant") if speak_listeners else None
+    msg = _Deltas(name, "", "assistant") if speak_listeners else None
     try:
         for piece in pieces:
             with _lock:
                 out.write(scrub(piece))
                 out.flush()
             if msg is not None:
-                msg.content += piece
+                msg.parts.append(piece)
                 _notify(msg, False)
     finally:
         with _lock:
@@ -121,6 +122,23 @@ def log_deltas(name: str, pieces: Iterable[str]) -> None:
             out.flush()
         if msg is not None:
             _notify(msg, True)
+
+
+class _Deltas(Msg):
+    """A reply spoken piece by piece, as listeners see it: ``parts`` only grows, and the
+    text is joined when ``content`` is read. Re-building the whole text for every piece
+    cost the speaking thread O(n^2) copying; a listener may keep ``len(parts)`` instead
+    and join later, off that thread."""
+
+    __slots__ = ("parts",)
+
+    @property  # type: ignore[override]
+    def content(self) -> str:
+        return "".join(self.parts)
+
+    @content.setter
+    def content(self, text: str) -> None:
+        self.parts = [text] if text else []
 
 
 def save_msg(msg: Msg) -> None:

@@ -16,9 +16,10 @@ on (its files are written as always); only a UserAgent turn, which needs the Stu
 from __future__ import annotations
 
 import atexit
-import http.client
 import json
 import queue
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -60,6 +61,7 @@ class StudioClient:
                  interval: float = 0.02, retries: int = 3, backoff: float = 0.1,
                  timeout: float = 5.0) -> None:
         self.url = check_url(url)
+        self._host = urlsplit(self.url).netloc.rsplit("@", 1)[-1]
         self.run = dict(run)
         self.run_id = str(run["id"])
         self.max_pending, self.interval = max_pending, interval
@@ -71,6 +73,7 @@ class StudioClient:
         self._queue: deque[tuple[str, Any]] = deque()  # (route, payload or a reply's key)
         self._latest: dict[str, tuple[Any, ...]] = {}  # reply id -> its newest chunk
         self._sent: dict[str, tuple[Any, ...]] = {}  # reply id -> the chunk last sent
+        self._heads: dict[str, tuple[Any, ...]] = {}  # reply id -> name, role, url, timestamp
         self._busy = False
         self._closed = False
         self._down_until = 0.0
@@ -83,11 +86,14 @@ class StudioClient:
         atexit.register(self.close)
 
     # -- the run's side: never blocks --------------------------------------------------------
-    def _message_body(self, item: tuple[Any, ...]) -> dict[str, Any]:
-        msg_id, name, role, content, url, timestamp, last, spoken = item
-        return {"runId": self.run_id, "replyId": msg_id, "name": name, "role": role,
+    def _message_body(self, key: str, item: tuple[Any, ...]) -> dict[str, Any]:
+        name, role, url, timestamp = self._heads[key]
+        content, count, last, spoken = item
+        if count >= 0:  # the first ``count`` pieces of a growing list
+            content = "".join(content[:count])
+        return {"runId": self.run_id, "replyId": key, "name": name, "role": role,
                 "last": last, "spokenAt": spoken,
-                "msg": {"id": msg_id, "name": name, "role": role, "content": content,
+                "msg": {"id": key, "name": name, "role": role, "content": content,
                         "url": url, "timestamp": timestamp}}
 
     def _enqueue(self, route: str, item: Any) -> None:
@@ -102,15 +108,20 @@ class StudioClient:
 
     def on_speak(self, msg: Any, last: bool) -> None:
         """A ``logging.speak_listeners`` entry: one printed message or stream chunk."""
-        # Only a tuple here, and no lock for a reply already known: this runs for every chunk
-        # (a dict store is atomic; the worker polls a known reply until its last chunk).
-        payload = (msg.id, msg.name, msg.role, msg.content, msg.url, msg.timestamp, last,
-                   time.time())
-        if msg.id in self._latest:
-            self._latest[msg.id] = payload
+        # This runs for every chunk on the run's thread: a known reply costs one small tuple
+        # and one dict store (atomic; no lock), its fixed fields were kept at its first chunk.
+        # A reply spoken piece by piece keeps its list of pieces and their count: the worker
+        # joins them (the text is not re-built here for every piece).
+        parts = getattr(msg, "parts", None)
+        payload = (msg.content, -1, last, time.time()) if parts is None else \
+            (parts, len(parts), last, time.time())
+        key = msg.id
+        if key in self._latest:
+            self._latest[key] = payload
             return
-        self._latest[msg.id] = payload
-        self._enqueue("/trpc/pushMessage", msg.id)
+        self._heads[key] = (msg.name, msg.role, msg.url, msg.timestamp)
+        self._latest[key] = payload
+        self._enqueue("/trpc/pushMessage", key)
 
     def push_invocation(self, build: Callable[[], dict[str, Any]]) -> None:
         """One model call as 0.1.x's ``pushModelInvocation`` body; ``build()`` makes the
@@ -153,11 +164,12 @@ class StudioClient:
         if payload is None:
             return
         if payload is not self._sent.get(key) and time.monotonic() >= self._down_until:
-            self._post("/trpc/pushMessage", self._message_body(payload))
-        if payload[6] or self._closed:  # last (nothing follows for this id), or closing
+            self._post("/trpc/pushMessage", self._message_body(key, payload))
+        if payload[2] or self._closed:  # last (nothing follows for this id), or closing
             if self._latest.get(key) is payload or self._closed:
                 self._latest.pop(key, None)
                 self._sent.pop(key, None)
+                self._heads.pop(key, None)
                 return
         self._sent[key] = payload
         time.sleep(self.interval)  # the next chunks coalesce meanwhile
@@ -165,24 +177,30 @@ class StudioClient:
             self._queue.append(("/trpc/pushMessage", key))
 
     def _send(self, route: str, payload: dict[str, Any]) -> tuple[int, bytes]:
-        """POST JSON on the keep-alive connection (http.client: a fraction of requests' CPU,
-        which the run's thread would wait for under the GIL)."""
+        """POST JSON on the keep-alive connection, the request in one write.
+
+        Not http.client: it writes headers and body apart and parses headers with the email
+        package; each system call is a GIL hand-over, and the run's thread is the one that
+        waits for the GIL (most of the client's cost to a streamed reply was there).
+        """
         if self._conn is None:
-            parts = urlsplit(self.url)
-            cls = http.client.HTTPSConnection if parts.scheme == "https" else \
-                http.client.HTTPConnection
-            self._conn = cls(parts.hostname, parts.port, timeout=self.timeout)
-            self._prefix = parts.path
+            self._conn = _connect(self.url, self.timeout)
+            self._prefix = urlsplit(self.url).path
         body = json.dumps(redact(payload), ensure_ascii=False, default=str).encode("utf-8")
         try:
-            self._conn.request("POST", self._prefix + route, body,
-                               {"Content-Type": "application/json"})
-            response = self._conn.getresponse()
-            return response.status, response.read()
+            self._conn.sendall(request_bytes(self._host, self._prefix + route, body))
+            status, text, keep = read_response(self._conn)
         except Exception:
+            self._drop()
+            raise
+        if not keep:
+            self._drop()
+        return status, text
+
+    def _drop(self) -> None:
+        if self._conn is not None:
             self._conn.close()
             self._conn = None
-            raise
 
     def _post(self, route: str, payload: dict[str, Any]) -> bool:
         error: Exception | None = None
@@ -312,3 +330,72 @@ class StudioClient:
                               f"({type(exc).__name__}: {exc})") from None
         self._sio = sio
         return sio
+
+
+# -- HTTP/1.1, just what the pushes need (pure but for the socket) ----------------------------
+def _connect(url: str, timeout: float) -> socket.socket:
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    sock = socket.create_connection((parts.hostname, parts.port or (443 if https else 80)),
+                                    timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small pushes, now
+    if https:
+        sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+    return sock
+
+
+def request_bytes(host: str, path: str, body: bytes) -> bytes:
+    """A whole JSON POST request: head and body."""
+    head = (f"POST {path or '/'} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """Status and lower-cased headers of a response head (without its blank line)."""
+    lines = head.decode("latin-1").split("\r\n")
+    fields = lines[0].split(" ", 2)
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+        raise ConnectionError(f"not an HTTP response: {lines[0][:80]!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(fields[1]), headers
+
+
+def read_response(sock: socket.socket, limit: int = 1 << 20) -> tuple[int, bytes, bool]:
+    """Read one response: (status, body, whether the connection can be kept)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _recv(sock)
+        if len(data) > limit:
+            raise ConnectionError("response head too long")
+    head, _, data = data.partition(b"\r\n\r\n")
+    status, headers = parse_head(head)
+    keep = headers.get("connection", "").lower() != "close"
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        # The last chunk (no trailers): enough for a push's short answer.
+        while not (data == b"0\r\n\r\n" or data.endswith(b"\r\n0\r\n\r\n")):
+            data += _recv(sock)
+            if len(data) > limit:
+                raise ConnectionError("response too long")
+        return status, data, keep
+    if "content-length" not in headers:  # the body ends with the connection
+        while len(data) <= limit:
+            try:
+                data += _recv(sock)
+            except ConnectionError:
+                break
+        return status, data, False
+    length = int(headers["content-length"])
+    while len(data) < length:
+        data += _recv(sock)
+    return status, data[:length], keep
+
+
+def _recv(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)
+    if not data:
+        raise ConnectionError("the Studio closed the connection")
+    return data
