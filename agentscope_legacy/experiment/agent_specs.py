@@ -60,6 +60,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
             "on_parse_error": {"enum": ["keep", "raise"]},
             "content_field": _NAME,
+            "use_structured_output": {"type": "boolean"},
         },
         "required": ["sys_prompt"],
         "additionalProperties": False,
