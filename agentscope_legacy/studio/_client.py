@@ -125,16 +125,21 @@ class StudioClient:
 
     def push_invocation(self, build: Callable[[], dict[str, Any]]) -> None:
         """One model call as 0.1.x's ``pushModelInvocation`` body; ``build()`` makes the
-        record (``invocations.jsonl``'s fields) in the worker, off the run's thread."""
+        record (``invocations.jsonl``'s fields, ``arguments`` and ``response`` redacted as
+        that file's are) in the worker, off the run's thread."""
 
         def body() -> dict[str, Any]:
             record = build()
-            return {"id": uuid.uuid4().hex, "runId": self.run_id,
-                    "timestamp": record.get("timestamp"), "modelName": record.get("model_name"),
-                    "modelType": record.get("model_type"),
-                    "configName": record.get("config_name"),
-                    "arguments": record.get("arguments"), "response": record.get("response"),
-                    "usage": record.get("usage")}
+            # Not redacted a second time: walking a long request again was most of the
+            # worker's CPU per reply (time the run's thread waits for the GIL).
+            small = redact({key: record.get(key) for key in
+                            ("timestamp", "model_name", "model_type", "config_name", "usage")})
+            return _Redacted({
+                "id": uuid.uuid4().hex, "runId": self.run_id,
+                "timestamp": small["timestamp"], "modelName": small["model_name"],
+                "modelType": small["model_type"], "configName": small["config_name"],
+                "arguments": record.get("arguments"), "response": record.get("response"),
+                "usage": small["usage"]})
 
         self._enqueue("/trpc/pushModelInvocation", body)
 
@@ -186,7 +191,9 @@ class StudioClient:
         if self._conn is None:
             self._conn = _connect(self.url, self.timeout)
             self._prefix = urlsplit(self.url).path
-        body = json.dumps(redact(payload), ensure_ascii=False, default=str).encode("utf-8")
+        if not isinstance(payload, _Redacted):
+            payload = redact(payload)
+        body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
         try:
             self._conn.sendall(request_bytes(self._host, self._prefix + route, body))
             status, text, keep = read_response(self._conn)
@@ -330,6 +337,10 @@ class StudioClient:
                               f"({type(exc).__name__}: {exc})") from None
         self._sio = sio
         return sio
+
+
+class _Redacted(dict):
+    """A push body already redacted where it needs to be."""
 
 
 # -- HTTP/1.1, just what the pushes need (pure but for the socket) ----------------------------
