@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -64,6 +65,15 @@ def reader(url: str) -> None:
                 else None
             if spoken is not None:
                 print(now - spoken, flush=True)
+
+
+def _cpu_s(pid: int) -> float | None:
+    """A process's CPU time (user + system) so far; None where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -99,8 +109,11 @@ def main() -> None:  # noqa: PLR0915
               "base_url": f"http://127.0.0.1:{port_line.split()[1]}/v1", "stream": True}
     page, _ = _start([sys.executable, "benchmarks/studio.py", "--reader", studio_url], "READY")
 
+    cpu: dict[Any, list[float]] = {False: [], True: [], "studio": []}  # per timed reply
+
     def one(with_studio: bool, n: int, replies: int) -> tuple[float, float, float]:
-        """One run: (its first reply, the median of the next ``replies``, the final flush)."""
+        """One run: (its first reply, the median of the next ``replies``, the final flush);
+        also the CPU per reply of this process (both threads) and, with Studio, the Studio's."""
         agentscope_legacy.init(model_configs=[config], disable_saving=True, allow_replace=True,
                                runtime_id=f"run_bench{n}", logger_level="ERROR",
                                studio_url=studio_url if with_studio else None)
@@ -108,10 +121,16 @@ def main() -> None:  # noqa: PLR0915
                             model_config_name="bench", use_memory=False)
         times = []
         with contextlib.redirect_stdout(io.StringIO()):
-            for _ in range(replies + 1):
+            for i in range(replies + 1):
+                if i == 1:
+                    run_cpu, studio_cpu = time.process_time(), _cpu_s(studio.pid)
                 started = time.perf_counter()
                 agent(Msg("user", "go", "user"))
                 times.append(time.perf_counter() - started)
+        if n:
+            cpu[with_studio].append((time.process_time() - run_cpu) / replies)
+            if with_studio and studio_cpu is not None:
+                cpu["studio"].append((_cpu_s(studio.pid) - studio_cpu) / replies)
         started = time.perf_counter()
         detach(get_runtime())
         return times[0], statistics.median(times[1:]), time.perf_counter() - started
@@ -147,6 +166,11 @@ def main() -> None:  # noqa: PLR0915
         "first_reply_with_ms": statistics.median(firsts[True]) * 1e3,
         "first_reply_ratio": statistics.median(first_ratios),
         "final_flush_ms": statistics.median(flushes) * 1e3,
+        # Where the time goes: on shared cores the Studio's own CPU competes with the run.
+        "run_cpu_per_reply_without_ms": statistics.mean(cpu[False]) * 1e3,
+        "run_cpu_per_reply_with_ms": statistics.mean(cpu[True]) * 1e3,
+        "studio_cpu_per_reply_ms": statistics.mean(cpu["studio"]) * 1e3 if cpu["studio"]
+        else None,
         "page_events": len(delays),
         "page_delay_median_ms": statistics.median(delays) * 1e3 if delays else None,
         "page_delay_p99_ms": _percentile(delays, 0.99) * 1e3 if delays else None,
