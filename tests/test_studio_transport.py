@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from agentscope_legacy import logging as aslog
-from agentscope_legacy.studio._client import parse_head, read_response, request_bytes
+from agentscope_legacy.studio._http import parse_head, read_response, request_bytes
 
 
 def test_request_is_one_whole_post() -> None:

@@ -1,0 +1,82 @@
+"""HTTP/1.1, just what the Studio client's pushes need: a JSON POST in one write on a
+keep-alive socket, and its response read by length, chunks or close.
+
+Not http.client: it writes head and body apart and parses headers with the email package;
+each system call is a GIL hand-over the run's thread waits for.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from urllib.parse import urlsplit
+
+__all__ = ["connect", "parse_head", "read_response", "request_bytes"]
+
+
+def connect(url: str, timeout: float) -> socket.socket:
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    sock = socket.create_connection((parts.hostname, parts.port or (443 if https else 80)),
+                                    timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small pushes, now
+    if https:
+        sock = ssl.create_default_context().wrap_socket(sock, server_hostname=parts.hostname)
+    return sock
+
+
+def request_bytes(host: str, path: str, body: bytes) -> bytes:
+    """A whole JSON POST request: head and body."""
+    head = (f"POST {path or '/'} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """Status and lower-cased headers of a response head (without its blank line)."""
+    lines = head.decode("latin-1").split("\r\n")
+    fields = lines[0].split(" ", 2)
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+        raise ConnectionError(f"not an HTTP response: {lines[0][:80]!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(fields[1]), headers
+
+
+def read_response(sock: socket.socket, limit: int = 1 << 20) -> tuple[int, bytes, bool]:
+    """Read one response: (status, body, whether the connection can be kept)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += _recv(sock)
+        if len(data) > limit:
+            raise ConnectionError("response head too long")
+    head, _, data = data.partition(b"\r\n\r\n")
+    status, headers = parse_head(head)
+    keep = headers.get("connection", "").lower() != "close"
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        # The last chunk (no trailers): enough for a push's short answer.
+        while not (data == b"0\r\n\r\n" or data.endswith(b"\r\n0\r\n\r\n")):
+            data += _recv(sock)
+            if len(data) > limit:
+                raise ConnectionError("response too long")
+        return status, data, keep
+    if "content-length" not in headers:  # the body ends with the connection
+        while len(data) <= limit:
+            try:
+                data += _recv(sock)
+            except ConnectionError:
+                break
+        return status, data, False
+    length = int(headers["content-length"])
+    while len(data) < length:
+        data += _recv(sock)
+    return status, data[:length], keep
+
+
+def _recv(sock: socket.socket) -> bytes:
+    data = sock.recv(65536)
+    if not data:
+        raise ConnectionError("the Studio closed the connection")
+    return data
