@@ -65,7 +65,8 @@ def test_structured_output_under_the_schema_grammar(local):
         "required": ["city"],
     }
     res = asyncio.run(local(MESSAGES, structured_model=schema, max_tokens=32))
-    assert set(res.metadata) == {"city"} and isinstance(res.metadata["city"], str)
+    data = res.metadata["structured_output"]
+    assert set(data) == {"city"} and isinstance(data["city"], str)
     assert res.content[0]["type"] == "text"
 
 

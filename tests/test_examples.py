@@ -76,7 +76,7 @@ def test_a_re_asked_judge_is_printed_once_per_turn(emu, tmp_path, capsys):
     assert len(judge_calls) == 2  # the cut reply was re-asked once (max_retries: 1)
     assert spoken(out, "judge") == 1  # only the reply that was kept is printed
     assert '"sto' not in out.replace('"stop"', "")
-    assert "asking again" in err
+    assert "structured output attempt 1/2 is invalid" in err  # the re-ask is said once
     assert messages[-1].name == "judge" and messages[-1].metadata["verdict"] == "stop"
 
 
