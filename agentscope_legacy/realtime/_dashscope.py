@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from ..errors import (
     ServerError,
     error_for_status,
 )
+from ..tts._common import resolve_api_key
 from ._base import RealtimeModelBase, RealtimeSessionError
 from ._events import AudioFormat, ModelEvents
 
@@ -264,10 +264,7 @@ class DashScopeRealtimeModel(RealtimeModelBase):
         response_timeout: float = 30.0,
     ) -> None:
         name = type(self).__name__
-        api_key = api_key or os.environ.get("DASHSCOPE_API_KEY")
-        if not api_key:
-            raise ConfigError(ConfigIssue(
-                f"{name}: no API key: pass `api_key` or set DASHSCOPE_API_KEY", field="api_key"))
+        api_key = resolve_api_key(name, api_key, ("DASHSCOPE_API_KEY",))
         if turn_detection not in ("server_vad", None):
             raise ConfigError(ConfigIssue(
                 f"{name}: turn_detection must be 'server_vad' or None, not {turn_detection!r}",

@@ -39,13 +39,12 @@ import base64
 import binascii
 import json
 import logging
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from .._secrets import register_secret, scrub
+from .._secrets import scrub
 from ..errors import (
     AuthenticationError,
     BadRequestError,
@@ -58,6 +57,7 @@ from ..errors import (
     ServerError,
     error_for_status,
 )
+from ..tts._common import resolve_api_key
 from ._base import RealtimeModelBase
 from ._events import AudioFormat, ModelEvents, RealtimeEventError
 
@@ -329,12 +329,7 @@ class GeminiRealtimeModel(RealtimeModelBase):
         connect_timeout: float = 10.0,
         response_timeout: float = 30.0,
     ) -> None:
-        key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
-        if not key:
-            raise ConfigError(ConfigIssue(
-                f"{type(self).__name__}: no API key: pass `api_key` or set GEMINI_API_KEY "
-                "or GOOGLE_API_KEY", field="api_key"))  # fmt: skip
-        register_secret(key)
+        key = resolve_api_key(type(self).__name__, api_key, ("GEMINI_API_KEY", "GOOGLE_API_KEY"))
         _mask_websocket_logs()
         super().__init__(model_name, api_key=key, voice=voice, connect_timeout=connect_timeout,
                          response_timeout=response_timeout)  # fmt: skip

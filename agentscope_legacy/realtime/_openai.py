@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -40,6 +39,7 @@ from ..errors import (
     ServerError,
     error_for_status,
 )
+from ..tts._common import resolve_api_key
 from ._base import RealtimeModelBase, RealtimeSessionError
 from ._events import AudioFormat, ModelEvents
 
@@ -283,11 +283,7 @@ class OpenAIRealtimeModel(RealtimeModelBase):
         connect_timeout: float = 10.0,
         response_timeout: float = 30.0,
     ) -> None:
-        api_key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not api_key:
-            raise ConfigError(ConfigIssue(
-                "OpenAIRealtimeModel: no API key: pass `api_key` or set OPENAI_API_KEY",
-                field="api_key"))
+        api_key = resolve_api_key(type(self).__name__, api_key, ("OPENAI_API_KEY",))
         if turn_detection is not None and turn_detection not in _TURN_DETECTION:
             raise ConfigError(ConfigIssue(
                 f"OpenAIRealtimeModel: turn_detection must be one of {_TURN_DETECTION} or None, "
