@@ -37,7 +37,7 @@ class ReActAgent(AgentBase):
         sys_prompt: the system prompt.
         model: a chat model (``agentscope_legacy.model``), or a 0.x config name or wrapper.
         formatter: a formatter (``agentscope_legacy.formatter``) for the model's provider;
-            ``None``: the provider's Chat formatter (see :func:`default_formatter`).
+            ``None``: the model's ``formatter`` (by default its provider's Chat formatter).
         toolkit: the tools, a :class:`~agentscope_legacy.tool.Toolkit` or a list of functions.
         max_iters: how many reasoning-acting iterations before the answer is asked for.
         use_memory: remember the conversation (with the turn's tool calls and results).
@@ -64,7 +64,8 @@ class ReActAgent(AgentBase):
         if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
             raise ValueError(f"max_iters must be a positive integer, got {max_iters!r}")
         self.model = chat_model(model)
-        self.formatter = formatter or default_formatter(self.model.wrapper.model_type)
+        # The model's own formatter (its provider's Chat one unless it was given another).
+        self.formatter = formatter or self.model.formatter
         self.toolkit = toolkit if isinstance(toolkit, Toolkit) else Toolkit(toolkit or ())
         self.max_iters = max_iters
         self.parallel_tool_calls = parallel_tool_calls
@@ -235,25 +236,6 @@ def chat_model(model: ChatModelBase | ModelWrapperBase | str) -> ChatModelBase:
     raise TypeError(
         f"model must be a chat model, a 0.x wrapper or a config name, not {type(model).__name__}"
     )
-
-
-#: model_type prefix -> its provider's Chat formatter; the rest speak OpenAI's shape.
-_FORMATTERS = {
-    "anthropic": "AnthropicChatFormatter",
-    "dashscope": "DashScopeChatFormatter",
-    "deepseek": "DeepSeekChatFormatter",
-    "gemini": "GeminiChatFormatter",
-    "ollama": "OllamaChatFormatter",
-}
-
-
-def default_formatter(model_type: str) -> Any:
-    """The Chat formatter of a 0.x ``model_type``'s provider (tool calls in its native shape:
-    the wrappers' own ``format()`` folds them into text)."""
-    from .. import formatter
-
-    name = next((f for p, f in _FORMATTERS.items() if model_type.startswith(p)), None)
-    return getattr(formatter, name or "OpenAIChatFormatter")()
 
 
 def _as_list(x: Msg | Sequence[Msg] | None) -> list[Msg]:

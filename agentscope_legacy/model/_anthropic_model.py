@@ -6,6 +6,7 @@ from typing import Any
 
 from ..models.anthropic import AnthropicChatWrapper
 from ._base import ChatModelBase
+from ._options import GenerateOptions, as_generate_args
 
 
 class AnthropicChatModel(ChatModelBase):
@@ -23,7 +24,11 @@ class AnthropicChatModel(ChatModelBase):
             marks on the tools, system prompt and last user turns (a wrapper option); the
             usage then has ``cache_read_tokens``/``cache_creation_tokens``.
         client_args: ``anthropic.AsyncAnthropic`` arguments (``base_url``, headers...).
-        generate_kwargs: parameters of every request (temperature, top_p, ...).
+        generate_kwargs: parameters of every request (temperature, top_p, ...), or a
+            ``GenerateOptions``.
+        base_url: the API's base URL (wins over ``client_args``'s).
+        formatter: formats ``Msg`` inputs (default: ``AnthropicChatFormatter``); a formatted list
+            of dicts is sent as it is.
         **wrapper_args: options of the underlying wrapper (``max_retries``, ``timeout``...).
     """
 
@@ -35,20 +40,24 @@ class AnthropicChatModel(ChatModelBase):
         stream: bool = True,
         thinking: dict[str, Any] | None = None,
         client_args: dict[str, Any] | None = None,
-        generate_kwargs: dict[str, Any] | None = None,
+        generate_kwargs: dict[str, Any] | GenerateOptions | None = None,
+        *,
+        base_url: str | None = None,
+        formatter: Any = None,
         **wrapper_args: Any,
     ) -> None:
-        super().__init__(model_name, stream)
+        super().__init__(model_name, stream, formatter)
         self.max_tokens = max_tokens
         self.thinking = thinking
         self.wrapper = AnthropicChatWrapper(
             f"{type(self).__name__}:{model_name}",
             model_name,
             api_key=api_key,
+            base_url=base_url,
             client_args=client_args,
             max_tokens=max_tokens,
             thinking=thinking,
             stream=stream,
-            generate_args=dict(generate_kwargs or {}),
+            generate_args=as_generate_args(generate_kwargs, AnthropicChatWrapper),
             **wrapper_args,
         )

@@ -2,7 +2,8 @@
 
 The wrapper (``agentscope_legacy.models``) builds the request, calls the provider's SDK (its
 async client where there is one), parses the reply, retries transient failures and records
-usage; the ChatModel turns its ``ModelResponse`` into :class:`ChatResponse` objects.
+usage; the ChatModel turns its ``ModelResponse`` into :class:`ChatResponse` objects. ``Msg``
+lists are formatted first by the model's own formatter (``_formatting``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from typing import Any
 
 from loguru import logger
 
+from ..message import Msg
 from ..models._base import ModelWrapperBase
 from ..models._structured import DEFAULT_MAX_RETRIES, run_structured, structured_metadata
 from ..models.response import ModelResponse
+from ._formatting import check_formatter, default_formatter, msgs_of
+from ._options import GenerateOptions
 from ._response import (
     ChatResponse,
     ChatUsage,
@@ -23,6 +27,7 @@ from ._response import (
     content_blocks,
     usage_of,
 )
+from ._stream import StreamAttribute
 
 _NAMED_CHOICES = {"auto": "auto", "none": "none", "any": "required", "required": "required"}
 
@@ -30,7 +35,9 @@ _NAMED_CHOICES = {"auto": "auto", "none": "none", "any": "required", "required":
 class ChatModelBase:
     """The interface of every chat model: ``await model(messages, tools, tool_choice)``.
 
-    ``messages`` are formatted messages, in the provider's own shape (a formatter's output).
+    ``messages`` are formatted messages, in the provider's own shape (a formatter's output),
+    or ``Msg`` objects, which the model's ``formatter`` formats first (by default its
+    provider's Chat formatter; pass ``formatter=`` a MultiAgent one for multi-agent prompts).
     ``tools`` are JSON schemas of functions (``{"type": "function", "function": {...}}``);
     ``tool_choice`` is ``"auto"``, ``"none"``, ``"any"``/``"required"`` or the name of one of
     ``tools``. Other keyword arguments are generation parameters for the provider (they
@@ -45,7 +52,15 @@ class ChatModelBase:
     the validated output (a dict) in ``metadata["structured_output"]``; its usage counts every
     attempt. Streamed, the generator yields that one final ChatResponse only (attempts are
     read to their end, then validated, before anything is yielded).
+
+    ``model.stream(messages, tools=None, options=None)`` (the reference's Java API) returns the
+    async generator of accumulative ChatResponses whatever the ``stream`` flag; ``options`` is
+    a :class:`GenerateOptions` (or a mapping of its fields). Read as a value, ``model.stream``
+    is still the flag (see :mod:`._stream`).
     """
+
+    #: The streaming flag, also callable as ``model.stream(messages, tools, options)``.
+    stream = StreamAttribute()
 
     #: The legacy wrapper doing the provider work; set by the subclass's constructor, or (a
     #: custom model implementing only ``_generate``) the adapter, built on first use.
@@ -53,9 +68,26 @@ class ChatModelBase:
     #: How many times invalid structured output is sent back for repair.
     max_structured_retries: int = DEFAULT_MAX_RETRIES
 
-    def __init__(self, model_name: str, stream: bool) -> None:
+    def __init__(self, model_name: str, stream: bool, formatter: Any = None) -> None:
         self.model_name = model_name
         self.stream = stream
+        self.formatter = formatter
+
+    @property
+    def formatter(self) -> Any:
+        """The formatter of ``Msg`` inputs; by default the provider's Chat formatter."""
+        current = self.__dict__.get("_formatter")
+        if current is None:
+            try:  # built on first use: the subclass sets ``wrapper`` after __init__
+                model_type = str(self.wrapper.model_type)
+            except AttributeError:
+                model_type = ""
+            current = self.__dict__["_formatter"] = default_formatter(model_type)
+        return current
+
+    @formatter.setter
+    def formatter(self, value: Any) -> None:
+        self.__dict__["_formatter"] = check_formatter(value)
 
     def _generate(
         self, messages: list[dict[str, Any]], **kwargs: Any
@@ -85,13 +117,17 @@ class ChatModelBase:
 
     async def __call__(
         self,
-        messages: list[dict[str, Any]],
+        messages: list[dict[str, Any]] | list[Msg] | Msg,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | None = None,
         structured_model: Any = None,
         **kwargs: Any,
     ) -> ChatResponse | AsyncGenerator[ChatResponse, None]:
-        stream = kwargs.pop("stream", self.stream)
+        stream = bool(kwargs.pop("stream", self.stream))
+        msgs = msgs_of(messages)
+        if msgs is not None:
+            extra = {"tools": tools} if tools else {}  # a counting formatter counts them
+            messages = await self.formatter.format(msgs, **extra)
         if structured_model is not None:
             kwargs.update(tools=tools, tool_choice=tool_choice)  # ignored, with a warning
             return await self._structured(messages, structured_model, stream, kwargs)
@@ -106,6 +142,20 @@ class ChatModelBase:
         if not stream:
             return chat_response(response, usage=usage_of(response, clock.elapsed()))
         return _chunks(response, clock)
+
+    async def _stream_reply(
+        self, messages: Any, tools: Any, options: Any, kwargs: dict[str, Any]
+    ) -> AsyncGenerator[ChatResponse, None]:
+        # Behind ``model.stream(...)``: a plain async generator, so no ``await`` is needed.
+        if options is not None:
+            kwargs["options"] = GenerateOptions.from_dict(options)
+        kwargs["stream"] = True
+        generator = await self(messages, tools=tools, **kwargs)
+        try:
+            async for chunk in generator:
+                yield chunk
+        finally:
+            await generator.aclose()  # stopping early cancels the reply
 
     @staticmethod
     def _tool_choice(choice: str, tools: list[dict[str, Any]] | None) -> str:

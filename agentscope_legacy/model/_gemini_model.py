@@ -6,6 +6,7 @@ from typing import Any
 
 from ..models.gemini import GeminiChatWrapper
 from ._base import ChatModelBase
+from ._options import GenerateOptions, as_generate_args
 
 
 class GeminiChatModel(ChatModelBase):
@@ -20,7 +21,11 @@ class GeminiChatModel(ChatModelBase):
         client_args: ``genai.Client`` arguments: ``http_options`` (a dict or
             ``HttpOptions``: ``base_url``, ``api_version``, ``timeout``...) and ``vertexai``,
             ``project``, ``location``...; HttpOptions fields may also be given directly.
-        generate_kwargs: ``GenerateContentConfig`` fields of every request.
+        generate_kwargs: ``GenerateContentConfig`` fields of every request, or a
+            ``GenerateOptions``.
+        base_url: the API's base URL (the SDK's ``http_options.base_url``).
+        formatter: formats ``Msg`` inputs (default: ``GeminiChatFormatter``); a formatted list
+            of dicts is sent as it is.
         **wrapper_args: options of the underlying wrapper (``max_retries``, ``timeout``...).
     """
 
@@ -31,22 +36,26 @@ class GeminiChatModel(ChatModelBase):
         stream: bool = True,
         thinking_config: dict[str, Any] | None = None,
         client_args: dict[str, Any] | None = None,
-        generate_kwargs: dict[str, Any] | None = None,
+        generate_kwargs: dict[str, Any] | GenerateOptions | None = None,
+        *,
+        base_url: str | None = None,
+        formatter: Any = None,
         **wrapper_args: Any,
     ) -> None:
-        super().__init__(model_name, stream)
+        super().__init__(model_name, stream, formatter)
         self.thinking_config = thinking_config
         args = dict(client_args or {})
         http_options = args.pop("http_options", None) or {}
         if not isinstance(http_options, dict):  # an HttpOptions object
             http_options = http_options.model_dump(exclude_none=True)
-        generate = dict(generate_kwargs or {})
+        generate = as_generate_args(generate_kwargs, GeminiChatWrapper)
         if thinking_config:
             generate["thinking_config"] = dict(thinking_config)
         self.wrapper = GeminiChatWrapper(
             f"{type(self).__name__}:{model_name}",
             model_name,
             api_key=api_key,
+            base_url=base_url,
             client_args={**http_options, **args},
             stream=stream,
             generate_args=generate,

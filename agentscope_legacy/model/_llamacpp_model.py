@@ -6,6 +6,7 @@ from typing import Any
 
 from ..models.llamacpp import LlamaCppChatWrapper
 from ._base import ChatModelBase
+from ._options import GenerateOptions, as_generate_args
 
 
 class LlamaCppChatModel(ChatModelBase):
@@ -20,7 +21,10 @@ class LlamaCppChatModel(ChatModelBase):
         n_ctx, n_threads, n_threads_batch (default: n_threads), n_batch, seed, chat_format:
             the model's options, as for the ``llamacpp_chat`` wrapper.
         runtime: ``"xllamacpp"`` or ``"llama_cpp"`` (default: xllamacpp when installed).
-        generate_kwargs: parameters of every request (max_tokens, temperature, ...).
+        generate_kwargs: parameters of every request (max_tokens, temperature, ...), or a
+            ``GenerateOptions``.
+        formatter: formats ``Msg`` inputs (default: ``OpenAIChatFormatter``); a formatted list
+            of dicts is sent as it is.
         **wrapper_args: options of the underlying wrapper (``max_retries``, ``verbose``...).
 
     Structured output is asked for as JSON, generated under the schema's grammar
@@ -39,7 +43,9 @@ class LlamaCppChatModel(ChatModelBase):
         seed: int | None = None,
         chat_format: str | None = None,
         runtime: str | None = None,
-        generate_kwargs: dict[str, Any] | None = None,
+        generate_kwargs: dict[str, Any] | GenerateOptions | None = None,
+        *,
+        formatter: Any = None,
         **wrapper_args: Any,
     ) -> None:
         self.wrapper = LlamaCppChatWrapper(
@@ -54,7 +60,7 @@ class LlamaCppChatModel(ChatModelBase):
             chat_format=chat_format,
             runtime=runtime,
             stream=stream,
-            generate_args=dict(generate_kwargs or {}),
+            generate_args=as_generate_args(generate_kwargs, LlamaCppChatWrapper),
             **wrapper_args,
         )
-        super().__init__(self.wrapper.model_name, stream)
+        super().__init__(self.wrapper.model_name, stream, formatter)

@@ -220,6 +220,19 @@ def _did_you_mean(key: Any, known: list[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})"
 
 
+def as_generate_args(generate_kwargs: Any, wrapper: Any) -> dict[str, Any]:
+    """A chat model's ``generate_kwargs`` (a mapping or GenerateOptions) as arguments of
+    ``wrapper`` (a class): GenerateOptions are translated for its provider."""
+    if isinstance(generate_kwargs, GenerateOptions):
+        return generate_kwargs.for_wrapper(wrapper)
+    if generate_kwargs is not None and not isinstance(generate_kwargs, Mapping):
+        raise TypeError(
+            "generate_kwargs must be a mapping or a GenerateOptions, got "
+            f"{type(generate_kwargs).__name__}"
+        )
+    return dict(generate_kwargs or {})
+
+
 def config_generate_args(options: Any, generate_args: Any, wrapper: Any) -> Any:
     """A config's ``generate_args`` for ``wrapper`` (a class): its ``generate_options`` (a
     mapping or GenerateOptions) translated, under its ``generate_args`` (which may itself be a
