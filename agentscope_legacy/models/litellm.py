@@ -24,6 +24,7 @@ from ..errors import (
     error_for_status,
 )
 from ._base import ModelWrapperBase, parse_retry_after
+from ._endpoint import one_spelling
 from ._format import (
     check_messages,
     common_chat_messages,
@@ -65,7 +66,8 @@ class LiteLLMChatWrapper(ModelWrapperBase):
     config_schema = {
         "properties": {
             "api_key": {"type": ["string", "null"]},
-            "api_base": {"type": ["string", "null"]},
+            "base_url": {"type": ["string", "null"]},
+            "api_base": {"type": ["string", "null"]},  # litellm's (and 0.x's) name of base_url
             "stream_usage": {"type": "boolean"},
         }
     }
@@ -76,6 +78,7 @@ class LiteLLMChatWrapper(ModelWrapperBase):
         model_name: str | None = None,
         *,
         api_key: str | None = None,
+        base_url: str | None = None,
         api_base: str | None = None,
         stream_usage: bool = True,
         **kwargs: Any,
@@ -84,7 +87,9 @@ class LiteLLMChatWrapper(ModelWrapperBase):
         import_litellm()
         # Without a key litellm reads the provider's own variable (OPENAI_API_KEY, ...).
         self._api_key = self._resolve_api_key(api_key, required=False)
-        self.api_base = api_base
+        self.base_url = self.api_base = one_spelling(
+            config_name, "base_url", base_url, {"api_base": api_base}
+        )
         self.stream_usage = stream_usage
 
     def format(self, *args: Any, multi_agent_mode: bool | None = True) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 from .._secrets import is_secret_key, register_secret
 from ..errors import (
+    ConfigError,
+    ConfigIssue,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -23,6 +25,7 @@ from ..errors import (
     error_for_status,
 )
 from ._base import ModelWrapperBase, parse_retry_after, wraps_urllib3_timeout
+from ._endpoint import one_spelling
 from ._format import (
     common_chat_messages,
     common_multi_agent_messages,
@@ -34,8 +37,11 @@ from ._openai_shape import delta_from_chunk, iter_sse_json, response_from_comple
 from .openai import OPENAI_FORMAT_MODELS
 from .response import Delta, ModelResponse, Usage
 
+_URL = {"type": "string", "pattern": "^https?://"}
 _POST_PROPERTIES = {
-    "api_url": {"type": "string", "pattern": "^https?://"},
+    "base_url": _URL,  # the URL POSTed to
+    "api_url": _URL,  # 0.x's name of base_url
+    "api_key": {"type": ["string", "null"]},  # sent as `Authorization: Bearer <key>`
     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
     "json_args": {"type": "object"},
     "post_args": {"type": "object"},
@@ -48,13 +54,15 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
     """POSTs JSON to ``api_url`` and maps HTTP failures to typed errors."""
 
     provider = "post_api"
-    config_schema = {"properties": _POST_PROPERTIES, "required": ["api_url"]}
+    # base_url (or api_url) is required: checked when the wrapper is built, as a schema
+    # without anyOf cannot say "one of the two".
+    config_schema = {"properties": _POST_PROPERTIES}
     default_messages_key = "messages"
 
     def __init__(
         self,
         config_name: str,
-        api_url: str,
+        api_url: str | None = None,
         model_name: str | None = None,
         headers: dict[str, str] | None = None,
         json_args: dict[str, Any] | None = None,
@@ -62,13 +70,27 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
         messages_key: str | None = None,
         max_length: int = 2048,
         timeout: float | dict[str, float] | None = 30.0,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.json_args = dict(json_args or {})
         model_name = model_name or self.json_args.get("model") or self.json_args.get("model_name")
         super().__init__(config_name, model_name, timeout=timeout, **kwargs)
-        self.api_url = api_url
+        url = one_spelling(config_name, "base_url", base_url, {"api_url": api_url})
+        if not url:
+            raise ConfigError(
+                ConfigIssue(
+                    "missing required field 'base_url' (the URL to POST to; 0.x: `api_url`)",
+                    config_name=config_name,
+                    field="base_url",
+                )
+            )
+        self.base_url = self.api_url = url
         self.headers = dict(headers or {})
+        if api_key:
+            self._add_bearer(api_key)
         for key, value in self.headers.items():
             if is_secret_key(key):
                 register_secret(value)
@@ -79,6 +101,18 @@ class PostAPIModelWrapperBase(ModelWrapperBase):
         # requests is imported here, not at import: loading configs should not pay for it.
         # The session holds each call to its deadline and keys to api_url's host (_http.py).
         self.session = guarded_session()
+
+    def _add_bearer(self, api_key: str) -> None:
+        # An Authorization header of the config must say the same, or the config is ambiguous.
+        name = next((k for k in self.headers if k.lower() == "authorization"), "Authorization")
+        bearer = f"Bearer {api_key}"
+        one_spelling(
+            self.config_name, "api_key", bearer, {f"headers.{name}": self.headers.get(name)},
+            secret=True,
+        )  # fmt: skip
+        register_secret(api_key)
+        self.headers[name] = bearer
+        self.api_key_source = "the config field `api_key`"
 
     def _post(self, payload: dict[str, Any], stream: bool = False) -> requests.Response:
         timeout = self.timeout

@@ -35,6 +35,7 @@ from ..errors import (
     error_for_status,
 )
 from ._base import ModelWrapperBase, parse_retry_after, transport_error
+from ._endpoint import endpoint_and_key, popped
 from ._format import (
     check_messages,
     common_chat_messages,
@@ -81,9 +82,14 @@ class ZhipuAIWrapperBase(ModelWrapperBase):
         super().__init__(config_name, model_name, **kwargs)
         zhipuai = import_zhipuai()
         args = dict(client_args or {})
-        key = self._resolve_api_key(api_key or args.pop("api_key", None))
-        args.pop("api_key", None)
-        base_url = base_url or args.pop("base_url", None)  # None: ZHIPUAI_BASE_URL or the API
+        base_url, api_key = endpoint_and_key(  # base_url None: ZHIPUAI_BASE_URL or the API
+            config_name,
+            base_url,
+            api_key,
+            urls=popped(args, "client_args", "base_url"),
+            keys=popped(args, "client_args", "api_key"),
+        )
+        key = self._resolve_api_key(api_key)
         args.pop("max_retries", None)  # retries are the base class's job
         if self.timeout is not None:
             args["timeout"] = _sdk_timeout(self.timeout)

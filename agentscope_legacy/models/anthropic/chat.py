@@ -9,6 +9,7 @@ from typing import Any
 from ...errors import ProviderError
 from .._aio import PerLoop
 from .._base import ModelWrapperBase
+from .._endpoint import endpoint_and_key, popped
 from .._format import check_messages, flatten_msgs
 from .._http import guard_httpx_client
 from ..response import Delta, ModelResponse
@@ -78,10 +79,18 @@ class AnthropicChatWrapper(ModelWrapperBase):
         #: Where ``cache_control`` marks go (None: no caching asked for).
         self.prompt_caching = PromptCaching.of(prompt_caching)
         anthropic = import_anthropic()
-        args = {**(client_kwargs or {}), **(client_args or {})}
-        key = self._resolve_api_key(api_key or args.pop("api_key", None))
-        args.pop("api_key", None)
-        base_url = base_url or args.pop("base_url", None)  # None: ANTHROPIC_BASE_URL or the API
+        old_args, args = dict(client_kwargs or {}), dict(client_args or {})
+        base_url, api_key = endpoint_and_key(  # base_url None: ANTHROPIC_BASE_URL or the API
+            config_name,
+            base_url,
+            api_key,
+            urls={**popped(args, "client_args", "base_url"),
+                  **popped(old_args, "client_kwargs", "base_url")},
+            keys={**popped(args, "client_args", "api_key"),
+                  **popped(old_args, "client_kwargs", "api_key")},
+        )  # fmt: skip
+        args = {**old_args, **args}
+        key = self._resolve_api_key(api_key)
         args.pop("max_retries", None)  # retries are the base class's job
         if self.timeout is not None:
             args["timeout"] = _sdk_timeout(anthropic, self.timeout)

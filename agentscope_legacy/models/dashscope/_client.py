@@ -19,11 +19,15 @@ from ...errors import (
 )
 from .._aio import aiohttp_error
 from .._base import ModelWrapperBase, parse_retry_after, wraps_urllib3_timeout
+from .._endpoint import one_spelling
 from .._http import guarded_session
 
 _CLIENT_PROPERTIES = {
     "api_key": {"type": ["string", "null"]},
     "base_url": {"type": ["string", "null"]},
+    # The SDK's names of base_url (its module global; its per-call argument).
+    "base_http_api_url": {"type": ["string", "null"]},
+    "base_address": {"type": ["string", "null"]},
 }
 
 
@@ -108,12 +112,19 @@ class DashScopeWrapperBase(ModelWrapperBase):
         model_name: str | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
+        base_http_api_url: str | None = None,
+        base_address: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(config_name, model_name, **kwargs)
         self.sdk = import_dashscope()
         self._api_key = self._resolve_api_key(api_key)
-        self.base_url = base_url
+        self.base_url = one_spelling(
+            config_name,
+            "base_url",
+            base_url,
+            {"base_http_api_url": base_http_api_url, "base_address": base_address},
+        )
         # Deadlines, and no header of this config sent to another host by a redirect.
         self._session = guarded_session()
 

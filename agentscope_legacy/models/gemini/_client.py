@@ -17,6 +17,7 @@ from ...errors import (
 )
 from .._aio import aiohttp_error
 from .._base import ModelWrapperBase, parse_retry_after, transport_error
+from .._endpoint import endpoint_and_key, popped
 from .._http import guard_httpx_client
 
 _CLIENT_PROPERTIES = {
@@ -83,6 +84,13 @@ class GeminiWrapperBase(ModelWrapperBase):
         super().__init__(config_name, model_name, **kwargs)
         genai = import_genai()
         options = dict(client_args or {})
+        base_url, api_key = endpoint_and_key(
+            config_name,
+            base_url,
+            api_key,
+            urls=popped(options, "client_args", "base_url"),
+            keys=popped(options, "client_args", "api_key"),
+        )
         client_kwargs = {k: options.pop(k) for k in _CLIENT_KWARGS if k in options}
         # Retries are the base class's job: one attempt, and no implicit aiohttp reconnect.
         options["retry_options"] = genai.types.HttpRetryOptions(attempts=1)

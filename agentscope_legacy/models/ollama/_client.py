@@ -18,13 +18,15 @@ from ...errors import (
 )
 from .._aio import PerLoop
 from .._base import ModelWrapperBase, parse_retry_after, transport_error
+from .._endpoint import one_spelling, popped
 from .._http import guard_httpx_client
 
 DEFAULT_TIMEOUT = 300.0  # seconds; the SDK would wait forever
 
 
 _PROPERTIES: dict[str, Any] = {
-    "host": {"type": ["string", "null"]},
+    "base_url": {"type": ["string", "null"]},
+    "host": {"type": ["string", "null"]},  # the SDK's (and 0.x's) name of base_url
     "options": {"type": ["object", "null"]},
     "keep_alive": {"type": ["string", "number", "null"]},
     "client_args": {"type": "object"},
@@ -55,6 +57,7 @@ class OllamaWrapperBase(ModelWrapperBase):
         config_name: str,
         model_name: str | None = None,
         *,
+        base_url: str | None = None,
         host: str | None = None,
         options: dict[str, Any] | None = None,
         keep_alive: str | float | None = "5m",
@@ -67,7 +70,12 @@ class OllamaWrapperBase(ModelWrapperBase):
         import httpx
 
         client_args = dict(client_args or {})
-        host = host or client_args.pop("host", None)
+        host = one_spelling(
+            config_name,
+            "base_url",
+            base_url,
+            {"host": host, **popped(client_args, "client_args", "host")},
+        )
         timeout = client_args.pop("timeout", DEFAULT_TIMEOUT)
         if isinstance(self.timeout, dict):
             read = self.timeout.get("read", DEFAULT_TIMEOUT)
@@ -79,7 +87,7 @@ class OllamaWrapperBase(ModelWrapperBase):
             headers = dict(client_args.pop("headers", None) or {})
             headers["authorization"] = f"Bearer {key}"
             client_args["headers"] = headers
-        self.host = host
+        self.base_url = self.host = host
         self.options = dict(options or {})
         self.keep_alive = keep_alive
         # ResponseError drops the response headers; a hook keeps Retry-After for the retry.

@@ -16,6 +16,7 @@ from ...errors import (
 )
 from .._aio import PerLoop
 from .._base import ModelWrapperBase, parse_retry_after, transport_error
+from .._endpoint import endpoint_and_key, popped
 from .._http import guard_httpx_client
 
 _CLIENT_PROPERTIES = {
@@ -94,15 +95,18 @@ class OpenAIWrapperBase(ModelWrapperBase):
         super().__init__(config_name, model_name, **kwargs)
         openai = import_openai()
         client_args = dict(client_args or {})
-        base_url = (
-            base_url
-            or client_args.pop("base_url", None)
-            or (os.environ.get(self.base_url_env) if self.base_url_env else None)
+        base_url, api_key = endpoint_and_key(
+            config_name,
+            base_url,
+            api_key,
+            urls=popped(client_args, "client_args", "base_url"),
+            keys=popped(client_args, "client_args", "api_key"),
         )
+        base_url = base_url or (os.environ.get(self.base_url_env) if self.base_url_env else None)
         # A custom server (vLLM, llama.cpp, a proxy) often needs no key; the public one does.
         required = self.api_key_required and not base_url
         base_url = base_url or self.default_base_url
-        key = self._resolve_api_key(api_key or client_args.pop("api_key", None), required=required)
+        key = self._resolve_api_key(api_key, required=required)
         client_args.pop("max_retries", None)  # retries are the base class's job
         if self.timeout is not None:
             client_args["timeout"] = _sdk_timeout(openai, self.timeout)
