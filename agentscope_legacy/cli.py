@@ -163,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     from .studio._cli import add_studio_parser
 
     add_studio_parser(sub)
+    from .sweep.cli import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 
@@ -218,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "voice": _voice_serve,
         "exec": _exec,
         "studio": _studio,
+        "sweep": _sweep,
     }[args.command]
     try:
         return handler(args)
@@ -564,6 +568,12 @@ def _studio(args: argparse.Namespace) -> int:
     from .studio._cli import serve_studio
 
     return serve_studio(args)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep.cli import sweep_command
+
+    return sweep_command(args)
 
 
 def _exec(args: argparse.Namespace) -> int:

@@ -44,7 +44,10 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("agents and pipelines",
      {"agents", "pipelines", "msghub", "realtime", "agent", "pipeline", "_web"}),
     # compat: the opt-in ``agentscope`` alias of 0.x module paths (and ``exec``).
-    ("applications", {"_init", "experiment", "cli", "_cli_models", "studio", "compat", "__init__"}),
+    (
+        "applications",
+        {"_init", "experiment", "sweep", "cli", "_cli_models", "studio", "compat", "__init__"},
+    ),
 ]
 # Inside the core, lowest first: each may import only those before it.
 CORE_ORDER = [

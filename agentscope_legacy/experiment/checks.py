@@ -55,6 +55,9 @@ def check(
     pipeline = doc.data.get("pipeline")
     if isinstance(pipeline, list):
         issues += _check_steps(doc, pipeline, ("pipeline",), set(), runtime_scopes)
+    metrics = doc.data.get("metrics")
+    for name, metric in (metrics.items() if isinstance(metrics, dict) else ()):
+        issues += _check_condition(doc, metric, ("metrics", name))  # a condition's one test
     for path, name in refs_left:
         scope = next((s for p, s in runtime_scopes if path[: len(p)] == p), set())
         if name not in scope:

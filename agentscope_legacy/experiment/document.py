@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import ConfigError, ConfigIssue
 
 DocPath = tuple[str | int, ...]
-SECTIONS = ("description", "vars", "model_configs", "agents", "pipeline", "run")
+SECTIONS = ("description", "vars", "model_configs", "agents", "pipeline", "metrics", "run")
 # {{name}} or {{name.key}}: document variables and for_each items. Distinct from ${ENV}.
 VAR_REF = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
 _PATH_PART = re.compile(r"([^.\[\]=]+)|\[(\d+)\]")

@@ -18,6 +18,11 @@ from .document import DocPath, Document, ExperimentIssue
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 IDENT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 STEP_KINDS = ("sequential", "msghub", "loop", "if", "for_each", "say")
+#: A metric read as a value (``sweep`` collects ``metrics:``): a field of the final message,
+#: a usage total over the run's models, or the run's message count or seconds.
+METRIC_FIELD = (r"^(content|name|role|metadata(\.[^.\s]+)*"
+                r"|usage\.(calls|failures|prompt_tokens|completion_tokens|total_tokens)"
+                r"|run\.(messages|seconds))$")
 
 _STEPS = {"$ref": "#/$defs/steps"}
 _MESSAGE = {"$ref": "#/$defs/message"}
@@ -46,6 +51,11 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": {"$ref": "#/$defs/agent"},
         },
         "pipeline": _STEPS,
+        "metrics": {
+            "type": "object",
+            "propertyNames": {"pattern": NAME_PATTERN},
+            "additionalProperties": {"$ref": "#/$defs/metric"},
+        },
         "run": {
             "type": "object",
             "additionalProperties": False,
@@ -149,6 +159,14 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "condition": conditions.SCHEMA,
+        # A field to read (a string) or a condition on the final message (true or false).
+        "metric": {
+            **conditions.SCHEMA,
+            "type": ["string", "object"],
+            "pattern": METRIC_FIELD,
+            "x-expected": "a field (metadata.score, usage.total_tokens, run.messages, ...) or "
+            "a condition such as {field: metadata.verdict, equals: stop}",
+        },
     },
 }
 
