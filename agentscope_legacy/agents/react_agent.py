@@ -232,6 +232,10 @@ def chat_model(model: ChatModelBase | ModelWrapperBase | str) -> ChatModelBase:
 
         model = load_model_by_config_name(model)
     if isinstance(model, ModelWrapperBase):
+        from ..model._adapter import ChatModelWrapper
+
+        if isinstance(model, ChatModelWrapper):  # a custom model ("myprov:m"): the model itself
+            return model.model
         return _WrapperModel(model)
     raise TypeError(
         f"model must be a chat model, a 0.x wrapper or a config name, not {type(model).__name__}"
