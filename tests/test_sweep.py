@@ -357,3 +357,16 @@ def test_sweep_help_lists_the_options(capsys):
     out = capsys.readouterr().out
     for option in ("--grid", "--repeat", "--jobs", "--executor", "--address", "--resume"):
         assert option in out
+
+
+def test_ray_is_imported_only_by_the_ray_executor(exp, tmp_path):
+    code = (
+        "import sys\n"
+        "from agentscope_legacy.cli import main\n"
+        f"rc = main(['sweep', {str(exp)!r}, '--grid', 'rounds=1,2', '-j', '1', "
+        "'--no-progress'])\n"
+        "print('RESULT', rc, 'ray' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert "RESULT 0 False" in result.stdout, result.stderr

@@ -6,8 +6,9 @@ directory is written on the worker, in a temporary directory, and its files come
 the task's result; the driver writes them under the sweep directory. The experiment and
 config files are read by path, so on a cluster of several machines they must be at the same
 paths on every node (a shared file system). The environment variables that the model
-configs reference (``${OPENAI_API_KEY}``) reach the workers through the task's runtime env,
-never through its arguments or a log line (``_worker.referenced_env``).
+configs reference (``${OPENAI_API_KEY}``) go to the workers with each task, as they go to
+local workers, and are set there before the run: not in Ray's runtime env, whose agent writes
+its ``env_vars`` to ``runtime_env_agent.log`` (seen with Ray 2.60), and never in a log line.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def run_task(spec: dict[str, Any]) -> dict[str, Any]:
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, jobs: int | None, address: str | None, env: dict[str, str]) -> None:
+    def __init__(self, jobs: int | None, address: str | None) -> None:
         try:
             import ray
         except ImportError:
@@ -67,8 +68,7 @@ class RayExecutor:
         self.capacity = max(1, jobs or cpus)
         # max_retries=0: the driver retries a lost worker once itself, and counts it.
         self._task = ray.remote(run_task).options(
-            num_cpus=min(1, cpus / self.capacity), max_retries=0,
-            runtime_env={"env_vars": env} if env else None)
+            num_cpus=min(1, cpus / self.capacity), max_retries=0)
         self._busy: dict[Any, tuple[str, Path]] = {}
 
     @property

@@ -145,7 +145,7 @@ def _executor(kind: str, jobs: int | None, address: str | None, plan: SweepPlan)
     if kind == "ray":
         from .ray_executor import RayExecutor
 
-        return RayExecutor(jobs, address, referenced_env(plan.files + (plan.model_configs or [])))
+        return RayExecutor(jobs, address)
     raise ConfigError(ConfigIssue(f"unknown executor {kind!r} (local or ray)", field="--executor"))
 
 
@@ -155,9 +155,9 @@ def _drive(pool: Any, plan: SweepPlan, todo: list[RunSpec], directory: Path,
     by_id = {spec.run_id: spec for spec in todo}
     started: dict[str, tuple[int, float]] = {}
     cwd = os.getcwd()
-    # Local workers come from a forkserver that may predate this sweep: they are given the
-    # variables the configs reference with each spec (Ray workers through the runtime env).
-    env = {} if pool.name == "ray" else referenced_env(plan.files + (plan.model_configs or []))
+    # Workers may predate this sweep (a forkserver, a running Ray) or be on another machine:
+    # each spec carries the variables the configs reference, set in the worker before the run.
+    env = referenced_env(plan.files + (plan.model_configs or []))
 
     def counts(ended: bool) -> None:
         failed = sum(1 for r in plan.runs if records.get(r.run_id, {}).get("status") == "failed")
