@@ -14,6 +14,7 @@
     │   ├── ServerError             5xx: retried
     │   ├── ProviderConnectionError connection refused/reset, stream dropped midway: retried
     │   │   └── ProviderTimeoutError
+    │   ├── AllEndpointsFailedError every endpoint of a pool failed (each one's last error)
     │   └── ResponseFormatError     the provider answered something that cannot be parsed
     ├── StreamConsumedError         reserved for streams that cannot be replayed
     ├── ResponseParsingError        a user-supplied parse function rejected a reply
@@ -196,6 +197,27 @@ class ProviderTimeoutError(ProviderConnectionError):
     """The provider did not answer in time."""
 
 
+class AllEndpointsFailedError(ProviderError):
+    """Every endpoint of an endpoint pool failed. ``errors`` maps each endpoint (its base_url,
+    credentials masked) to its last error; retried by the retry policy when all of those are
+    retryable. ``status`` is theirs when they all had the same one."""
+
+    def __init__(self, errors: dict[str, ProviderError]) -> None:
+        self.errors = dict(errors)
+        listed = "; ".join(
+            f"{label}: {type(err).__name__}: {cap_text(str(err))[:300]}"
+            for label, err in self.errors.items()
+        )
+        statuses = {err.status for err in self.errors.values()}
+        waits = [err.retry_after for err in self.errors.values()]
+        super().__init__(
+            f"all {len(self.errors)} endpoints failed: {listed}",
+            status=statuses.pop() if len(statuses) == 1 else None,
+            retry_after=min(waits) if waits and None not in waits else None,  # type: ignore[type-var]
+        )
+        self.retryable = bool(self.errors) and all(e.retryable for e in self.errors.values())
+
+
 class ResponseFormatError(ProviderError):
     """The provider's answer could not be parsed (malformed JSON, unexpected shape)."""
 
@@ -246,6 +268,7 @@ def error_for_status(status: int | None) -> type[ProviderError]:
 
 __all__ = [
     "AgentScopeError",
+    "AllEndpointsFailedError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigError",

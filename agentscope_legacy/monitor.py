@@ -3,7 +3,8 @@
 Every call, streamed or not, ends in :meth:`Monitor.record` exactly once. Totals per config are
 kept in memory; with ``use_monitor`` each call is also a row in ``run_dir/agentscope.db``
 (SQLite, WAL mode, committed per row), and with ``save_api_invoke`` the request and response
-(keys redacted) are appended as one flushed JSON line to ``run_dir/invocations.jsonl``;
+(keys redacted) are appended as one flushed JSON line to ``run_dir/invocations.jsonl``, with
+the ``reply`` a replay answers the call from (a stream's pieces in order; ``replay``);
 ``save_api_invoke="0.x"`` also writes 0.1.x's file per successful call in ``run_dir/invoke/``.
 
 Both formats survive a crash (SIGKILL, power loss of the process, Ctrl-C): a row is either
@@ -77,7 +78,8 @@ CREATE TABLE IF NOT EXISTS usage (
     latency REAL NOT NULL,
     time_to_first_token REAL,
     status TEXT NOT NULL,
-    error TEXT
+    error TEXT,
+    endpoint TEXT
 )
 """
 
@@ -222,6 +224,9 @@ class Monitor:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(usage)")}
+            if "endpoint" not in columns:  # a database written before endpoint pools
+                self._db.execute("ALTER TABLE usage ADD COLUMN endpoint TEXT")
         #: ``save_api_invoke="0.x"``: also 0.1.x's one file per call in ``run_dir/invoke/``.
         self.invoke_dir: Path | None = None
         if save_api_invoke not in (False, True, "0.x", None):
@@ -249,6 +254,8 @@ class Monitor:
         stream: bool,
     ) -> None:
         key = (wrapper.config_name, wrapper.model_name)
+        # The pool member that served the call (its base_url, credentials masked), if pooled.
+        endpoint = getattr(wrapper, "pool_endpoint", None)
         prices = _prices(getattr(wrapper, "budget", None), self.budget)
         cost = prices.cost(usage.prompt_tokens, usage.completion_tokens) if prices else 0.0
         with self._lock:
@@ -292,7 +299,7 @@ class Monitor:
                 self._db.execute(
                     "INSERT INTO usage (timestamp, config_name, model_type, model_name, stream,"
                     " prompt_tokens, completion_tokens, total_tokens, latency, time_to_first_token,"
-                    " status, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " status, error, endpoint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         now,
                         wrapper.config_name,
@@ -306,6 +313,7 @@ class Monitor:
                         usage.time_to_first_token,
                         status,
                         error_text,
+                        endpoint,
                     ),
                 )
             if self._invocations is not None:
@@ -322,6 +330,15 @@ class Monitor:
                     "status": status,
                     "error": error_text and redact(error_text),
                 }
+                if response is not None and error is None:
+                    record["reply"] = _reply(response, stream)
+                elif error is not None:
+                    record["error_info"] = {
+                        "type": type(error).__name__,
+                        "status": getattr(error, "status", None),
+                    }
+                if endpoint is not None:
+                    record["endpoint"] = endpoint
                 self._invocations.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
                 self._invocations.flush()
         if self.invoke_dir is not None and error is None:
@@ -611,6 +628,34 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _reply(response: RecordedResponse, stream: bool) -> dict[str, Any]:
+    """What a replay needs to answer the call again (``agentscope_legacy.replay``): a
+    stream's text pieces in order (``chunks``), else the text; only fields that are set.
+
+    A secret is contiguous text, so pieces whose joined text holds none hold none either;
+    if the text does hold one, the redacted text is kept as a single piece."""
+    reply: dict[str, Any] = {}
+    if stream:
+        pieces = response._pieces
+        text = "".join(pieces)
+        masked = redact(text)
+        reply["chunks"] = list(pieces) if masked == text else [masked]
+        if response._reasoning_pieces:
+            reply["reasoning_chunks"] = redact(list(response._reasoning_pieces))
+    elif response.text is not None:
+        reply["text"] = redact(response.text)
+    extra = {
+        "reasoning": None if stream else response.reasoning,
+        "tool_calls": response.tool_calls,
+        "finish_reason": response.finish_reason,
+        "request_id": response.request_id,
+        "embedding": response.embedding,
+        "image_urls": response.image_urls,
+    }
+    reply.update(redact({k: v for k, v in extra.items() if v}))
+    return reply
 
 
 def _response_summary(response: RecordedResponse | None, stream: bool) -> Any:

@@ -47,6 +47,19 @@ from .response import Delta, ModelResponse, Usage
 
 # Config fields every wrapper accepts, validated by the loader before any client exists.
 _TIMEOUT = {"type": "number", "exclusiveMinimum": 0}
+#: An endpoint pool (``_pool.py``): several deployments behind one config_name.
+ENDPOINT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "base_url": {"type": "string", "minLength": 1},
+        "api_key": {"type": ["string", "null"]},
+        "weight": {"type": "number", "exclusiveMinimum": 0},
+        "rpm": {"type": "integer", "minimum": 1},
+        "tpm": {"type": "integer", "minimum": 1},
+    },
+    "required": ["base_url"],
+    "additionalProperties": False,
+}
 COMMON_PROPERTIES: dict[str, Any] = {
     "config_name": {"type": "string", "minLength": 1},
     "model_type": {"type": "string", "minLength": 1},
@@ -68,6 +81,16 @@ COMMON_PROPERTIES: dict[str, Any] = {
     },
     "replace": {"type": "boolean"},
     "budget": BUDGET_SCHEMA,
+    "endpoints": {"type": "array", "minItems": 1, "items": ENDPOINT_SCHEMA},
+    "routing": {"enum": ["weighted", "least_busy"]},
+    "cooldown": {
+        "type": "object",
+        "properties": {
+            "failures": {"type": "integer", "minimum": 1},
+            "seconds": {"type": "number", "minimum": 0},
+        },
+        "additionalProperties": False,
+    },
     "deadline": {
         "oneOf": [
             _TIMEOUT,
@@ -89,6 +112,21 @@ _ARGUMENT_ERROR = re.compile(
     r"|got multiple values for (?:keyword )?argument '([^']+)'"
     r"|missing \d+ required (?:keyword-only |positional )?arguments?: '([^']+)'"
 )
+
+
+#: Consulted before every call once set (``agentscope_legacy.replay``): ``(wrapper, request,
+#: stream, is_async) -> ModelResponse | None``; a response answers the call, ``None`` lets
+#: it go to the model. One slot, as the runtime it belongs to is one per process.
+_interceptor: Callable[..., ModelResponse | None] | None = None
+
+
+def set_interceptor(
+    interceptor: Callable[..., ModelResponse | None] | None,
+) -> Callable[..., ModelResponse | None] | None:
+    """Install ``interceptor`` (``None`` removes it); returns the one it replaces."""
+    global _interceptor
+    previous, _interceptor = _interceptor, interceptor
+    return previous
 
 
 def _close_quietly(close: Callable[[], Any]) -> None:
@@ -173,6 +211,10 @@ class ModelWrapperBase(RetryMixin):
 
             return structured_call(self, *args, stream=stream, **kwargs)
         use_stream, request = self._prepare(args, stream, kwargs)
+        if _interceptor is not None:
+            answered = _interceptor(self, request, use_stream, False)
+            if answered is not None:
+                return answered
         started = time.perf_counter()
         deadline = self._new_deadline(use_stream)
         try:
@@ -204,6 +246,10 @@ class ModelWrapperBase(RetryMixin):
 
             return await astructured_call(self, *args, stream=stream, **kwargs)
         use_stream, request = self._prepare(args, stream, kwargs)
+        if _interceptor is not None:
+            answered = _interceptor(self, request, use_stream, True)
+            if answered is not None:
+                return answered
         started = time.perf_counter()
         deadline = self._new_deadline(use_stream)
         try:

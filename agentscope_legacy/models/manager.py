@@ -26,6 +26,7 @@ from ..errors import ConfigError, ConfigIssue
 from ..monitor import budget_problems
 from ._base import ModelWrapperBase
 from ._legacy_types import renamed_hint
+from ._pool import build_pool, pool_issues
 
 
 def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
@@ -321,6 +322,7 @@ class ModelManager:
                 continue  # reported above with a did-you-mean
             issues.append(_describe(config, error))
         issues += _generate_args_issues(config, cls)
+        issues += pool_issues(config, cls)  # endpoints: the wrapper must take base_url/api_key
         if not issues and isinstance(data.get("budget"), dict):  # what a schema cannot say
             issues += [config.issue(m, f) for f, m in budget_problems(data["budget"])]
         return issues
@@ -406,6 +408,8 @@ class ModelManager:
         cls = self.wrapper_class(config.model_type)
         kwargs = {k: v for k, v in config.data.items() if k not in ("model_type", "replace")}
         try:
+            if "endpoints" in kwargs:  # one wrapper per endpoint, behind one EndpointPool
+                return build_pool(cls, kwargs)
             return cls(**kwargs)
         except ConfigError as exc:
             located = [
