@@ -467,7 +467,8 @@ def test_react_loop_through_every_chat_model_and_its_formatter(provider, stream)
     assert kinds == [["text"], ["tool_use"], ["tool_result"], ["text"]]
 
 
-def test_bad_tools_become_results_on_every_provider(provider):
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_bad_tools_become_results_on_every_provider(provider, stream):
     name, server, make = provider
     calls = [
         {"id": "c1", "name": "boom", "arguments": {}},
@@ -478,7 +479,7 @@ def test_bad_tools_become_results_on_every_provider(provider):
     bodies = scripted(server, {"text": "", "tool_calls": calls}, {"text": "Sorry."})
     toolkit = Toolkit([boom, not_json])
     toolkit.register_tool_function(hangs, timeout=0.2)
-    agent = ReActAgent("bot", "", make(stream=False), toolkit=toolkit)
+    agent = ReActAgent("bot", "", make(stream=stream), toolkit=toolkit)
     assert agent(Msg("user", "go", "user")).get_text_content() == "Sorry."
     results = [b for m in agent.memory for b in m.get_content_blocks("tool_result")]
     outputs = [json.dumps(r["output"]) for r in results]
@@ -488,3 +489,38 @@ def test_bad_tools_become_results_on_every_provider(provider):
     wire = json.dumps(bodies[1])
     for needle in ("no luck", "no_such_tool", "0.2"):
         assert needle in wire, (name, needle)
+
+
+def test_a_tool_hung_for_good_does_not_hang_the_sync_reply():
+    """reply() runs its loop with asyncio.run, which waits for the loop's executor threads on
+    exit: a tool that never returns must not be one of them."""
+    import threading
+
+    from tests.emulators.fixtures import shared_openai_emulator
+    from tests.test_react_agent import scripted as script
+
+    release = threading.Event()
+    safety = threading.Timer(20.0, release.set)  # a regression fails instead of hanging CI
+    safety.start()
+
+    def stuck() -> str:
+        """Never returns (until the test ends)."""
+        release.wait()
+        return "late"
+
+    server = shared_openai_emulator()
+    server.clear()
+    bodies = script(
+        server, {"text": "", "tool_calls": [{"id": "c", "name": "stuck", "arguments": {}}]},
+        {"text": "Gave up."},
+    )  # fmt: skip
+    model = PROVIDERS["openai"][1](server, stream=False)
+    agent = ReActAgent("bot", "", model, toolkit=Toolkit([stuck], timeout=0.2))
+    try:
+        assert agent(Msg("user", "go", "user")).get_text_content() == "Gave up."
+        assert not release.is_set()  # returned while the tool still blocks
+        assert "did not finish within 0.2 s" in json.dumps(bodies[1])
+    finally:
+        release.set()
+        safety.cancel()
+        server.clear()

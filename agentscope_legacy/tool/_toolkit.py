@@ -9,8 +9,10 @@ correct: a tool call never raises into the agent.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import json
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +74,40 @@ class Tool:
     async def _call(self, arguments: dict[str, Any]) -> Any:
         if inspect.iscoroutinefunction(self.func):
             return await self.func(**arguments)
-        return await asyncio.to_thread(self.func, **arguments)  # must not stall the event loop
+        # Not on the event loop (it would stall it), nor in the loop's default executor, which
+        # asyncio.run() waits for on exit: a tool hung past its timeout would hang reply().
+        return await _in_daemon_thread(self.name, self.func, arguments)
+
+
+def _in_daemon_thread(
+    name: str, func: Callable[..., Any], arguments: dict[str, Any]
+) -> asyncio.Future[Any]:
+    """``func(**arguments)`` in its own daemon thread (with this context), as a future."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # timed out (cancelled) meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        result, error = None, None
+        try:
+            result = context.run(func, **arguments)
+        except BaseException as exc:  # handed to the awaiting task
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is closed: nobody waits for this result any more
+            pass
+
+    threading.Thread(target=target, name=f"tool-{name}", daemon=True).start()
+    return future
 
 
 def result_text(name: str, result: Any) -> str:
