@@ -10,6 +10,7 @@ import functools
 from importlib import metadata
 from typing import Any
 
+from ..model._endpoint import base_url_of
 from ..models._base import ModelWrapperBase
 from ..models.dashscope import DashScopeTextEmbeddingWrapper
 from ..models.gemini import GeminiEmbeddingWrapper
@@ -118,7 +119,8 @@ class GeminiTextEmbedding(EmbeddingModelBase):
 
 
 class OllamaTextEmbedding(EmbeddingModelBase):
-    """Ollama ``/api/embed`` through the ``ollama`` SDK (``host`` defaults to $OLLAMA_HOST)."""
+    """Ollama ``/api/embed`` through the ``ollama`` SDK (``base_url``, or the SDK's spelling
+    ``host``, defaults to $OLLAMA_HOST)."""
 
     dimensions_arg = "dimensions"
     wrapper_class = OllamaEmbeddingWrapper
@@ -130,12 +132,14 @@ class OllamaTextEmbedding(EmbeddingModelBase):
         dimensions: int | None = None,
         cache: Cache = None,
         *,
+        base_url: str | None = None,
         api_key: str | None = None,
         client_args: dict[str, Any] | None = None,
         embedding_cache: EmbeddingCacheBase | None = None,
         **wrapper_kwargs: Any,
     ) -> None:
         super().__init__(model_name, dimensions, cache, embedding_cache=embedding_cache)
+        host = base_url_of(type(self).__name__, base_url, host=host)
         self.wrapper = OllamaEmbeddingWrapper(
             wrapper_kwargs.pop("config_name", model_name),
             model_name,

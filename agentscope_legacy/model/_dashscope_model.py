@@ -6,6 +6,7 @@ from typing import Any
 
 from ..models.dashscope import DashScopeChatWrapper, DashScopeMultiModalWrapper
 from ._base import ChatModelBase
+from ._endpoint import base_url_of
 from ._options import GenerateOptions, as_generate_args
 
 
@@ -51,11 +52,12 @@ class DashScopeChatModel(ChatModelBase):
         if multimodality is None:
             multimodality = is_multimodal(model_name)
         cls = DashScopeMultiModalWrapper if multimodality else DashScopeChatWrapper
+        url = base_url_of(type(self).__name__, base_url, base_http_api_url=base_http_api_url)
         self.wrapper = cls(
             f"{type(self).__name__}:{model_name}",
             model_name,
             api_key=api_key,
-            base_url=base_http_api_url or base_url,
+            base_url=url,
             enable_thinking=enable_thinking,
             stream=stream,
             generate_args=as_generate_args(generate_kwargs, cls),

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..models.ollama import OllamaChatWrapper
 from ._base import ChatModelBase
+from ._endpoint import base_url_of
 from ._options import GenerateOptions, as_generate_args
 
 #: Keyword arguments that configure the wrapper; any other goes to the Ollama client.
@@ -53,7 +54,7 @@ class OllamaChatModel(ChatModelBase):
         self.wrapper = OllamaChatWrapper(
             f"{type(self).__name__}:{model_name}",
             model_name,
-            host=host or base_url,
+            host=base_url_of(type(self).__name__, base_url, host=host),
             options=options,
             keep_alive=keep_alive,
             think=enable_thinking,

@@ -47,6 +47,7 @@ from ..errors import (
     ServerError,
     error_for_status,
 )
+from ..model._endpoint import dashscope_realtime_url
 from ..tts._common import resolve_api_key
 from ._base import RealtimeModelBase, RealtimeSessionError
 from ._events import AudioFormat, ModelEvents
@@ -223,7 +224,10 @@ class DashScopeRealtimeModel(RealtimeModelBase):
 
     Args:
         api_key: default ``DASHSCOPE_API_KEY``; this model's own (see the module doc).
-        url: the websocket endpoint without ``?model=`` (default Beijing's;
+        base_url: the endpoint: the websocket's, or DashScope's HTTP base
+            (``https://dashscope-intl.aliyuncs.com/api/v1``, as the chat models take), whose
+            host's realtime websocket is then used.
+        url: the SDK's spelling: the websocket endpoint without ``?model=`` (default Beijing's;
             ``wss://dashscope-intl.aliyuncs.com/api-ws/v1/realtime`` for Singapore).
         turn_detection: ``"server_vad"`` (the server finds the end of speech and answers) or
             None (call ``commit_audio()`` / ``create_response()``).
@@ -240,6 +244,7 @@ class DashScopeRealtimeModel(RealtimeModelBase):
     input_sample_rate: ClassVar[int] = IN_RATE
     output_sample_rate: ClassVar[int] = OUT_RATE
     config_schema: ClassVar[dict[str, Any]] = {
+        "base_url": {"type": ["string", "null"]},
         "url": {"type": ["string", "null"]},
         "turn_detection": {"enum": ["server_vad", None]},
         "modalities": {"enum": [["text", "audio"], ["audio", "text"], ["text"]]},
@@ -253,6 +258,7 @@ class DashScopeRealtimeModel(RealtimeModelBase):
         model_name: str = "qwen3-omni-flash-realtime",
         *,
         api_key: str | None = None,
+        base_url: str | None = None,
         url: str | None = None,
         voice: str = "Cherry",
         turn_detection: str | None = "server_vad",
@@ -277,7 +283,8 @@ class DashScopeRealtimeModel(RealtimeModelBase):
         _sdk()  # MissingDependencyError now, not a ProviderError at connect
         super().__init__(model_name, api_key=api_key, voice=voice,
                          connect_timeout=connect_timeout, response_timeout=response_timeout)
-        self.url = url
+        #: The websocket endpoint (None: the SDK's default).
+        self.url = dashscope_realtime_url(name, base_url, url)
         self.turn_detection = turn_detection
         self.modalities = modalities
         self.transcribe_input = transcribe_input

@@ -45,6 +45,7 @@ from ..errors import (
     RateLimitError,
     ServerError,
 )
+from ..model._endpoint import dashscope_realtime_url
 from ._common import decode_b64, resolve_api_key
 from ._realtime import RealtimeTTSModelBase
 
@@ -166,8 +167,12 @@ class DashScopeRealtimeTTSModel(RealtimeTTSModelBase):
         voice: e.g. ``"Cherry"``.
         stream: ``synthesize`` returns an async generator of PCM chunks.
         sample_rate: of the audio (asked of the service when it offers it, else resampled).
-        url: the websocket endpoint without ``?model=`` (default: DashScope's, Beijing;
-            ``wss://dashscope-intl.aliyuncs.com/api-ws/v1/realtime`` for Singapore).
+        base_url: the endpoint: the websocket's, or DashScope's HTTP base
+            (``https://dashscope-intl.aliyuncs.com/api/v1``, as the other DashScope models
+            take), whose host's realtime websocket is then used.
+        url: the SDK's spelling: the websocket endpoint without ``?model=`` (default:
+            DashScope's, Beijing; ``wss://dashscope-intl.aliyuncs.com/api-ws/v1/realtime`` for
+            Singapore).
         mode: ``"server_commit"`` (the server decides when to speak) or ``"commit"``.
         language_type: e.g. ``"Chinese"``, ``"English"``.
         generate_kwargs: more ``session.update`` fields (``speech_rate``, ``volume``...).
@@ -182,6 +187,7 @@ class DashScopeRealtimeTTSModel(RealtimeTTSModelBase):
     config_schema: ClassVar[dict[str, Any]] = {
         "properties": {
             "api_key": {"type": ["string", "null"]},
+            "base_url": {"type": ["string", "null"]},
             "url": {"type": ["string", "null"]},
             "mode": {"enum": ["server_commit", "commit"]},
             "language_type": {"type": ["string", "null"]},
@@ -198,6 +204,7 @@ class DashScopeRealtimeTTSModel(RealtimeTTSModelBase):
         stream: bool = False,
         sample_rate: int | None = None,
         *,
+        base_url: str | None = None,
         url: str | None = None,
         mode: str = "server_commit",
         language_type: str | None = None,
@@ -211,7 +218,8 @@ class DashScopeRealtimeTTSModel(RealtimeTTSModelBase):
             raise ConfigError(ConfigIssue(f"unknown mode {mode!r}", field="mode"))
         self._sdk_module = _import_realtime()
         self._api_key = resolve_api_key(type(self).__name__, api_key, ("DASHSCOPE_API_KEY",))
-        self.url = url
+        #: The websocket endpoint (None: the SDK's default).
+        self.url = dashscope_realtime_url(type(self).__name__, base_url, url)
         self.mode = mode
         self.language_type = language_type
         self.generate_kwargs = dict(generate_kwargs or {})
