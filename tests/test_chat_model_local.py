@@ -84,3 +84,22 @@ def test_with_a_formatter(runtime):
         return await model([{**m, "content": m["content"][0]["text"]} for m in formatted])
 
     assert asyncio.run(main()).content[0]["type"] == "text"
+
+
+def test_msgs_and_the_stream_method(local):
+    """The model's own formatter (OpenAI-shaped) takes Msg objects; ``stream()`` streams."""
+    from agentscope_legacy.model import GenerateOptions
+
+    msgs = [Msg("system", "You are terse.", "system"),
+            Msg("user", "What is the capital of France?", "user")]  # fmt: skip
+    assert type(local.formatter).__name__ == "OpenAIChatFormatter"
+    from_msgs = asyncio.run(local(msgs))
+    assert from_msgs.content[0]["text"].strip()
+
+    async def main():
+        options = GenerateOptions(max_tokens=12, temperature=0.0)
+        return [chunk async for chunk in local.stream(msgs, options=options)]
+
+    chunks = asyncio.run(main())
+    assert [c.is_last for c in chunks].count(True) == 1 and chunks[-1].is_last
+    assert chunks[-1].content == from_msgs.content  # greedy: the same reply

@@ -10,6 +10,15 @@
     async for chunk in await model(formatted_messages):   # accumulative ChatResponses
         print(chunk.content)
 
+    model = DashScopeChatModel("qwen-max", formatter=DashScopeMultiAgentFormatter())
+    res = await model([Msg("alice", "Hi", "assistant"), Msg("user", "And you?", "user")])
+    async for chunk in model.stream(msgs, tools=None, options=GenerateOptions(max_tokens=64)):
+        ...                                        # whatever the stream flag
+
+A model formats ``Msg`` inputs with its ``formatter`` (default: its provider's Chat
+formatter); formatted dicts are sent as they are. ``base_url`` and ``api_key`` are plain
+arguments of every remote model, whatever its SDK calls them.
+
 Each model holds one wrapper of :mod:`agentscope_legacy.models` (``model.wrapper``), which does
 the provider work: request building, the SDK call (its async client where there is one),
 parsing, retries, typed errors and usage records. A custom provider's model implements only
