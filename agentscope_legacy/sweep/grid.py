@@ -70,6 +70,8 @@ class SweepPlan:
     save_dir: str = "./runs"
     #: The experiment and model config files (the variables they reference reach Ray workers).
     files: list[str] = field(default_factory=list)
+    #: The model types of its configs (a local worker preloads their SDKs).
+    model_types: list[str] = field(default_factory=list)
 
     def manifest(self) -> dict[str, Any]:
         """What ``sweep.json`` holds: enough to resume the sweep or replay its runs."""
@@ -187,7 +189,8 @@ def plan(experiment: str | os.PathLike, grid: Mapping[str, list[Any]] | None = N
     return SweepPlan(sweep["experiment"], runs, {k: list(v) for k, v in axes.items()}, repeat,
                      fixed_map, model_configs, tts_configs,
                      exp.document.data.get("metrics") or {}, seed, seed_paths,
-                     exp.settings["save_dir"], files)
+                     exp.settings["save_dir"], files,
+                     sorted({str(c.model_type) for c in exp.models.configs}))
 
 
 def _grid_issue(issue: ConfigIssue, spec: RunSpec) -> str:

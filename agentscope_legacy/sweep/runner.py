@@ -139,9 +139,9 @@ def run_sweep(plan: SweepPlan, executor: str = "local", jobs: int | None = None,
 
 def _executor(kind: str, jobs: int | None, address: str | None, plan: SweepPlan) -> Any:
     if kind == "local":
-        from .local import LocalExecutor
+        from .local import LocalExecutor, sdk_modules
 
-        return LocalExecutor(jobs or os.cpu_count() or 1)
+        return LocalExecutor(jobs or os.cpu_count() or 1, sdk_modules(plan.model_types))
     if kind == "ray":
         from .ray_executor import RayExecutor
 
