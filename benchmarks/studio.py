@@ -14,10 +14,13 @@ receiving it.
   runs' median replies (drifting load cancels out); a run's first reply, which shares its
   time with the run's registration and the client's first connection, is reported apart, as
   is the client's final flush (at the end of a run, off the replies' path).
-* Page latency: an SSE reader of the Studio's ``/api/events`` (what the page receives; its own
-  process) takes
-  each message event's arrival time minus the time the client saw that chunk spoken
-  (``spokenAt``; one machine, one clock). Median and p99 over every event received.
+* Page latency, in ``--latency-replies`` further replies with Studio (not timed: a listener of
+  the benchmark's own notes when each chunk is spoken and how long the text then is): an SSE
+  reader of the Studio's ``/api/events`` (what the page receives; its own process) notes when
+  each message event arrives and its text's length. A chunk's delay is the arrival of the
+  first event whose text holds it minus the time it was spoken (one machine, one clock), so
+  the time a chunk waits to be coalesced with the next ones counts. Median and p99 over
+  every chunk.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ def _start(args: list[str], marker: str) -> tuple[subprocess.Popen[str], str]:
 
 def reader(url: str) -> None:
     """The page's side, in its own process (its parsing must not share the run's GIL): read
-    the Studio's event stream, print the delay of every message event (s), one per line."""
+    the Studio's event stream, print ``<arrival time> <text length> <reply id>`` of every
+    message event, one per line."""
     import requests
 
     print("READY", flush=True)
@@ -61,10 +65,42 @@ def reader(url: str) -> None:
                 continue
             now = time.time()
             item = json.loads(line[6:])
-            spoken = item.get("data", {}).get("spokenAt") if item.get("type") == "message" \
-                else None
-            if spoken is not None:
-                print(now - spoken, flush=True)
+            if item.get("type") == "message":
+                data = item["data"]
+                print(f"{now!r} {len(data['text'])} {data['id']}", flush=True)
+
+
+class _Spoken:
+    """A speak listener of the benchmark (latency replies only): per reply id, the text's
+    length after each chunk and when that chunk was spoken."""
+
+    def __init__(self) -> None:
+        self.chunks: dict[str, list[tuple[int, float]]] = {}
+
+    def __call__(self, msg: Any, last: bool) -> None:
+        if last:
+            return
+        now = time.time()
+        seen = self.chunks.setdefault(msg.id, [])
+        previous = seen[-1][0] if seen else 0
+        seen.append((previous + len(msg.parts[-1]), now))
+
+
+def _delays(spoken: dict[str, list[tuple[int, float]]], events: list[str]) -> list[float]:
+    """Per chunk: the arrival of the first event of its reply holding it, minus when it was
+    spoken (a chunk no event held is left out and counted apart)."""
+    arrivals: dict[str, list[tuple[float, int]]] = {}
+    for line in events:
+        at, length, key = line.split(" ", 2)
+        arrivals.setdefault(key, []).append((float(at), int(length)))
+    delays = []
+    for key, chunks in spoken.items():
+        got = arrivals.get(key, [])
+        for length, at in chunks:
+            arrived = next((t for t, n in got if n >= length), None)
+            if arrived is not None:
+                delays.append(arrived - at)
+    return delays
 
 
 def _cpu_s(pid: int) -> float | None:
@@ -86,6 +122,8 @@ def main() -> None:  # noqa: PLR0915
     parser.add_argument("--chunks", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--replies", type=int, default=5, help="timed replies per run")
+    parser.add_argument("--latency-replies", type=int, default=10,
+                        help="replies with Studio whose chunks' delays are measured")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--reader", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -94,6 +132,7 @@ def main() -> None:  # noqa: PLR0915
         return reader(args.reader)
 
     import agentscope_legacy
+    from agentscope_legacy import logging as aslogging
     from agentscope_legacy._runtime import get_runtime
     from agentscope_legacy.agents import DialogAgent
     from agentscope_legacy.message import Msg
@@ -151,12 +190,19 @@ def main() -> None:  # noqa: PLR0915
                     flushes.append(flush)
             ratios.append(steady[True][-1] / steady[False][-1])
             first_ratios.append(firsts[True][-1] / firsts[False][-1])
+        spoken = _Spoken()
+        aslogging.speak_listeners.append(spoken)  # after the client's, in this run only
+        try:
+            one(True, 0, args.latency_replies)
+        finally:
+            aslogging.speak_listeners.remove(spoken)
         time.sleep(0.5)  # the last events reach the reader
     finally:
         page.terminate()
-        delays = [float(line) for line in page.stdout.read().split()]  # type: ignore[union-attr]
+        events = page.stdout.read().splitlines()  # type: ignore[union-attr]
         studio.terminate()
         model.terminate()
+    delays = _delays(spoken.chunks, events)
     result = {
         "chunks": args.chunks, "rounds": args.rounds,
         "without_studio_ms": statistics.median(steady[False]) * 1e3,
@@ -171,7 +217,9 @@ def main() -> None:  # noqa: PLR0915
         "run_cpu_per_reply_with_ms": statistics.mean(cpu[True]) * 1e3,
         "studio_cpu_per_reply_ms": statistics.mean(cpu["studio"]) * 1e3 if cpu["studio"]
         else None,
-        "page_events": len(delays),
+        "page_events": len(events),
+        "chunks_timed_for_delay": len(delays),
+        "chunks_spoken_for_delay": sum(len(c) for c in spoken.chunks.values()),
         "page_delay_median_ms": statistics.median(delays) * 1e3 if delays else None,
         "page_delay_p99_ms": _percentile(delays, 0.99) * 1e3 if delays else None,
     }

@@ -40,10 +40,26 @@ def test_read_response_by_length_chunks_and_close() -> None:
     assert _answer(b"HTTP/1.1 200 OK\r\nContent-Le", b"ngth: 4\r\n\r\n{}", b"{}") == (
         200, b"{}{}", True)
     assert _answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n",
-                   b"0\r\n\r\n")[:2] == (200, b"2\r\nok\r\n0\r\n\r\n")
+                   b"0\r\n\r\n")[:2] == (200, b"ok")
     assert _answer(b"HTTP/1.0 500 Oops\r\n\r\nno length") == (500, b"no length", False)
     assert _answer(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")[2] \
         is False
+
+
+def test_pipelined_answers_are_read_one_by_one_from_one_buffer() -> None:
+    # Two answers (one chunked) in one write: what is read past the first is kept for the next.
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        ours.settimeout(2)
+        theirs.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+                       b"HTTP/1.1 400 Bad\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"3\r\nbad\r\n1;x=y\r\n!\r\n0\r\n\r\n"
+                       b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        buffer = bytearray()
+        assert read_response(ours, buffer=buffer) == (200, b"{}", True)
+        assert read_response(ours, buffer=buffer) == (400, b"bad!", True)
+        assert read_response(ours, buffer=buffer) == (201, b"", True)
+        assert buffer == b""
 
 
 def test_read_response_on_a_closed_connection_is_an_error() -> None:

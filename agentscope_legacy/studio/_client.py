@@ -69,58 +69,66 @@ class StudioClient:
         self._conn: Any = None  # one keep-alive connection, the worker's
         self._prefix = ""
         self._cond = threading.Condition()
-        self._queue: deque[tuple[str, Any]] = deque()  # (route, payload or a reply's key)
-        self._latest: dict[str, tuple[Any, ...]] = {}  # reply id -> its newest chunk
-        self._sent: dict[str, tuple[Any, ...]] = {}  # reply id -> the chunk last sent
-        self._heads: dict[str, tuple[Any, ...]] = {}  # reply id -> name, role, url, timestamp
+        # [route, payload or its builder, when it is due]: an invocation waits for the next
+        # push that goes anyway (a reply's tick or last chunk) or ``interval``, whichever
+        # comes first, so that the end of a reply is one write, not two.
+        self._queue: deque[list[Any]] = deque()
+        self._replies: dict[str, _Reply] = {}  # reply id -> what the run has spoken of it
+        self._pieces: set[str] = set()  # ids of replies spoken piece by piece (log_deltas)
         self._busy = False
         self._closed = False
+        self._final: dict[str, Any] | None = None  # the run's last registerRun, sent last
         self._down_until = 0.0
         self._warned = False
         self._sio: Any = None
         self._answers: dict[str, queue.Queue[Any]] = {}
-        self._enqueue("/trpc/registerRun", {**self.run, "status": "running"})
+        self._enqueue("/trpc/registerRun", {**self.run, "status": "running"}, now=True)
         self._thread = threading.Thread(target=self._work, name="studio-client", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
     # -- the run's side: never blocks --------------------------------------------------------
-    def _message_body(self, key: str, item: tuple[Any, ...]) -> dict[str, Any]:
-        name, role, url, timestamp = self._heads[key]
-        content, count, last, spoken = item
-        if count >= 0:  # the first ``count`` pieces of a growing list
-            content = "".join(content[:count])
-        return {"runId": self.run_id, "replyId": key, "name": name, "role": role,
-                "last": last, "spokenAt": spoken,
-                "msg": {"id": key, "name": name, "role": role, "content": content,
-                        "url": url, "timestamp": timestamp}}
-
-    def _enqueue(self, route: str, item: Any) -> None:
+    def _enqueue(self, route: str, item: Any, now: bool = False) -> None:
         with self._cond:
             if self._closed:
                 return
             if len(self._queue) >= self.max_pending:
                 self.dropped += 1
                 return
-            self._queue.append((route, item))
+            self._queue.append([route, item, 0.0 if now else time.monotonic() + self.interval])
             self._cond.notify()
 
     def on_speak(self, msg: Any, last: bool) -> None:
-        """A ``logging.speak_listeners`` entry: one printed message or stream chunk."""
-        # This runs for every chunk on the run's thread: a known reply costs one small tuple
-        # and one dict store (atomic; no lock), its fixed fields were kept at its first chunk.
-        # A reply spoken piece by piece keeps its list of pieces and their count: the worker
-        # joins them (the text is not re-built here for every piece).
-        parts = getattr(msg, "parts", None)
-        payload = (msg.content, -1, last, time.time()) if parts is None else \
-            (parts, len(parts), last, time.time())
+        """A ``logging.speak_listeners`` entry: one printed message or stream chunk.
+
+        This runs for every chunk on the run's thread, so a chunk of a known reply costs a
+        lookup and a store: nothing is copied, scrubbed or sent here. The worker reads the
+        reply's newest text when it sends (a ``log_deltas`` reply's pieces only grow, so the
+        worker counts them itself), which is how chunks of one reply coalesce."""
         key = msg.id
-        if key in self._latest:
-            self._latest[key] = payload
+        if not last and key in self._pieces:
             return
-        self._heads[key] = (msg.name, msg.role, msg.url, msg.timestamp)
-        self._latest[key] = payload
-        self._enqueue("/trpc/pushMessage", key)
+        reply = self._replies.get(key)
+        if reply is not None:
+            if reply.parts is None:
+                reply.content = msg.content  # the Msg is reused: keep its text of now
+            if last:
+                reply.last = True  # after the text: the worker reads ``last`` first
+                with self._cond:
+                    self._cond.notify()  # the last chunk goes out now, not at the next tick
+            return
+        parts = getattr(msg, "parts", None)
+        reply = _Reply(msg, parts, last, self.interval)
+        with self._cond:  # a reply's first chunk: once per reply
+            if self._closed:
+                return
+            if len(self._replies) + len(self._queue) >= self.max_pending:
+                self.dropped += 1
+                return
+            self._replies[key] = reply
+            if parts is not None and not last:
+                self._pieces.add(key)
+            self._cond.notify()
 
     def push_invocation(self, build: Callable[[], dict[str, Any]]) -> None:
         """One model call as 0.1.x's ``pushModelInvocation`` body; ``build()`` makes the
@@ -129,8 +137,6 @@ class StudioClient:
 
         def body() -> dict[str, Any]:
             record = build()
-            # Not redacted a second time: walking a long request again was most of the
-            # worker's CPU per reply (time the run's thread waits for the GIL).
             small = redact({key: record.get(key) for key in
                             ("timestamp", "model_name", "model_type", "config_name", "usage")})
             return _Redacted({
@@ -146,75 +152,93 @@ class StudioClient:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                route, item = self._queue.popleft()
-                self._busy = True
+                while True:
+                    batch, wait = self._take()
+                    if batch or (self._closed and not self._replies and not self._queue):
+                        break
+                    self._cond.wait(wait)
+                self._busy = bool(batch)
+            if not batch:
+                break
             try:
-                if isinstance(item, str):
-                    self._reply(item)
-                elif time.monotonic() >= self._down_until:
-                    self._post(route, item() if callable(item) else item)
+                if time.monotonic() >= self._down_until:
+                    self._post_all(batch)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+        final, self._final = self._final, None
+        if final is not None and time.monotonic() >= self._down_until:
+            self._post_all([("/trpc/registerRun", final)])
 
-    def _reply(self, key: str) -> None:
-        """Send a reply's newest chunk if it changed; poll it again until its last chunk."""
-        payload = self._latest.get(key)
-        if payload is None:
-            return
-        if payload is not self._sent.get(key) and time.monotonic() >= self._down_until:
-            self._post("/trpc/pushMessage", self._message_body(key, payload))
-        if payload[2] or self._closed:  # last (nothing follows for this id), or closing
-            if self._latest.get(key) is payload or self._closed:
-                self._latest.pop(key, None)
-                self._sent.pop(key, None)
-                self._heads.pop(key, None)
-                return
-        self._sent[key] = payload
-        time.sleep(self.interval)  # the next chunks coalesce meanwhile
-        with self._cond:
-            self._queue.append(("/trpc/pushMessage", key))
+    def _take(self) -> tuple[list[tuple[str, Any]], float | None]:
+        """What goes now, and how long to wait for the next push when nothing does; called
+        holding the lock. Once anything is due (a queued push, a reply's tick, a last chunk),
+        every queued push goes with it, then every due reply's newest text."""
+        now = time.monotonic()
+        closing = self._closed
+        dues = [due for _, _, due in self._queue]
+        dues += [0.0 if reply.last else reply.due for reply in self._replies.values()]
+        if not dues:
+            return [], None
+        if not closing and min(dues) > now:
+            return [], min(dues) - now
+        batch = [(route, item) for route, item, _ in self._queue]
+        self._queue.clear()
+        for key, reply in list(self._replies.items()):
+            last = reply.last  # before the text (the run writes the text first)
+            if not (last or closing) and reply.due > now:
+                continue
+            body = self._message_body(reply, last or closing)
+            if body is not None:
+                batch.append(("/trpc/pushMessage", body))
+            if last or closing:
+                del self._replies[key]
+                self._pieces.discard(key)
+            else:
+                reply.due = now + self.interval  # the next chunks coalesce meanwhile
+        return batch, None
 
-    def _send(self, route: str, payload: dict[str, Any]) -> tuple[int, bytes]:
-        """POST JSON on the keep-alive connection, the request in one write (``_http``: the
-        run's thread waits for the GIL at each of the worker's system calls)."""
-        if self._conn is None:
-            self._conn = connect(self.url, self.timeout)
-            self._prefix = urlsplit(self.url).path
-        if not isinstance(payload, _Redacted):
-            payload = redact(payload)
-        body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
-        try:
-            self._conn.sendall(request_bytes(self._host, self._prefix + route, body))
-            status, text, keep = read_response(self._conn)
-        except Exception:
-            self._drop()
-            raise
-        if not keep:
-            self._drop()
-        return status, text
+    def _message_body(self, reply: _Reply, last: bool) -> _Redacted | None:
+        """The reply's newest text as a ``pushMessage`` body, scrubbed field by field (only
+        what is sent); None when nothing changed since the last push."""
+        if reply.parts is not None:
+            count = len(reply.parts)
+            if count == reply.sent and not last:
+                return None
+            reply.sent = count
+            text: Any = "".join(reply.parts[:count])
+        else:
+            text = reply.content
+            if text is reply.sent and not last:
+                return None
+            reply.sent = text
+        if isinstance(text, str):
+            text = scrub(text)
+        else:  # content blocks, a dict: walked
+            text = redact(text)
+        name, role, url, timestamp = reply.head
+        return _Redacted({"runId": self.run_id, "replyId": reply.key, "name": name,
+                          "role": role, "last": last,
+                          "msg": {"id": reply.key, "name": name, "role": role,
+                                  "content": text, "url": url, "timestamp": timestamp}})
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _post(self, route: str, payload: dict[str, Any]) -> bool:
+    def _post_all(self, batch: list[tuple[str, Any]]) -> None:
+        """Send a batch pipelined: every request in one write, then their answers in order;
+        retried with backoff from the first unanswered one."""
+        items = []
+        for route, item in batch:
+            try:
+                items.append((route, item() if callable(item) else item))
+            except Exception as exc:  # a record that cannot be built: that push only
+                self._warn(f"a push to {route} could not be built ({type(exc).__name__})")
         error: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                status, text = self._send(route, payload)
-                if status < 500 and status != 429:
-                    if status >= 400:  # ours is wrong: say so, once
-                        self._warn(f"the Studio refused a push to {route}: {status} "
-                                   f"{text[:200].decode('utf-8', 'replace')}")
-                    return status < 400
-                error = RuntimeError(f"HTTP {status}")
+                items = self._send(items)
+                if not items:
+                    return
+                error = RuntimeError("HTTP 5xx")
             except Exception as exc:  # connection refused, reset, timeout
                 error = exc
             if attempt < self.retries:
@@ -223,7 +247,46 @@ class StudioClient:
         self._down_until = time.monotonic() + 5.0
         self._warn(f"the Studio at {self.url} is not reachable ({type(error).__name__}); the "
                    "run goes on without it")
-        return False
+
+    def _send(self, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """POST each item on the keep-alive connection (one write for all); returns the items
+        to send again (from the first that failed with 5xx/429 or got no answer)."""
+        if self._conn is None:
+            self._conn = connect(self.url, self.timeout)
+            self._prefix = urlsplit(self.url).path
+        data = []
+        for route, payload in items:
+            if not isinstance(payload, _Redacted):
+                payload = redact(payload)
+            body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+            data.append(request_bytes(self._host, self._prefix + route, body))
+        done = 0
+        buffer = bytearray()
+        try:
+            self._conn.sendall(b"".join(data))
+            for route, _ in items:
+                status, text, keep = read_response(self._conn, buffer=buffer)
+                if status >= 500 or status == 429:
+                    self._drop()
+                    return items[done:]
+                if status >= 400:  # ours is wrong: say so, once
+                    self._warn(f"the Studio refused a push to {route}: {status} "
+                               f"{text[:200].decode('utf-8', 'replace')}")
+                done += 1
+                if not keep:
+                    self._drop()
+                    return items[done:]
+        except Exception:
+            self._drop()
+            if done:
+                return items[done:]
+            raise
+        return []
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _warn(self, text: str) -> None:
         if not self._warned:
@@ -236,10 +299,14 @@ class StudioClient:
         deadline = time.monotonic() + timeout
         while True:
             with self._cond:
-                pending = self._busy or any(not isinstance(item, str)
-                                            for _, item in self._queue)
-            pending = pending or any(p is not self._sent.get(k)
-                                     for k, p in list(self._latest.items()))
+                pending = self._busy or bool(self._queue) or any(
+                    r.changed() for r in self._replies.values())
+                if pending:  # what is spoken and queued so far goes now
+                    for item in self._queue:
+                        item[2] = 0.0
+                    for reply in self._replies.values():
+                        reply.due = 0.0
+                    self._cond.notify_all()
             if not pending:
                 return True
             if time.monotonic() > deadline or not self._thread.is_alive():
@@ -250,8 +317,8 @@ class StudioClient:
         """Send what is queued and the run's final status, then stop (bounded by ``timeout``)."""
         if self._closed:
             return
-        self._enqueue("/trpc/registerRun", {**self.run, "status": status})
         with self._cond:
+            self._final = {**self.run, "status": status}
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout)
@@ -336,3 +403,27 @@ class StudioClient:
 
 class _Redacted(dict):
     """A push body already redacted where it needs to be."""
+
+
+class _Reply:
+    """One reply as the run speaks it: its fixed fields, its newest text (``parts``, which
+    only grows, or ``content``), whether its last chunk came, and what was pushed of it."""
+
+    __slots__ = ("content", "due", "head", "key", "last", "parts", "sent")
+
+    def __init__(self, msg: Any, parts: list[str] | None, last: bool, interval: float) -> None:
+        self.key = msg.id
+        self.head = (msg.name, msg.role, msg.url, msg.timestamp)
+        self.parts = parts
+        self.content = None if parts is not None else msg.content
+        self.last = last
+        self.due = time.monotonic() + interval  # a short reply is pushed once, whole
+        self.sent: Any = -1 if parts is not None else _UNSENT
+
+    def changed(self) -> bool:
+        if self.parts is not None:
+            return len(self.parts) != self.sent
+        return self.content is not self.sent
+
+
+_UNSENT = object()

@@ -45,9 +45,15 @@ def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     return int(fields[1]), headers
 
 
-def read_response(sock: socket.socket, limit: int = 1 << 20) -> tuple[int, bytes, bool]:
-    """Read one response: (status, body, whether the connection can be kept)."""
-    data = b""
+def read_response(sock: socket.socket, limit: int = 1 << 20,
+                  buffer: bytearray | None = None) -> tuple[int, bytes, bool]:
+    """Read one response: (status, body, whether the connection can be kept).
+
+    ``buffer`` carries bytes read past this response to the next call (pipelined requests:
+    one ``recv`` may hold the start of the next answer)."""
+    data = bytes(buffer) if buffer else b""
+    if buffer is not None:
+        buffer.clear()
     while b"\r\n\r\n" not in data:
         data += _recv(sock)
         if len(data) > limit:
@@ -56,23 +62,44 @@ def read_response(sock: socket.socket, limit: int = 1 << 20) -> tuple[int, bytes
     status, headers = parse_head(head)
     keep = headers.get("connection", "").lower() != "close"
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        # The last chunk (no trailers): enough for a push's short answer.
-        while not (data == b"0\r\n\r\n" or data.endswith(b"\r\n0\r\n\r\n")):
-            data += _recv(sock)
-            if len(data) > limit:
-                raise ConnectionError("response too long")
-        return status, data, keep
-    if "content-length" not in headers:  # the body ends with the connection
+        body, rest = _chunked(sock, data, limit)
+    elif "content-length" not in headers:  # the body ends with the connection
         while len(data) <= limit:
             try:
                 data += _recv(sock)
             except ConnectionError:
                 break
         return status, data, False
-    length = int(headers["content-length"])
-    while len(data) < length:
-        data += _recv(sock)
-    return status, data[:length], keep
+    else:
+        length = int(headers["content-length"])
+        while len(data) < length:
+            data += _recv(sock)
+        body, rest = data[:length], data[length:]
+    if buffer is not None:
+        buffer += rest
+    return status, body, keep
+
+
+def _chunked(sock: socket.socket, data: bytes, limit: int) -> tuple[bytes, bytes]:
+    """A chunked body (no trailers: enough for a push's short answer) and what follows it."""
+    body = b""
+    while True:
+        while b"\r\n" not in data:
+            data += _recv(sock)
+            if len(data) > limit:
+                raise ConnectionError("response too long")
+        size_line, _, data = data.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
+        except ValueError:
+            raise ConnectionError(f"bad chunk size {size_line[:20]!r}") from None
+        while len(data) < size + 2:
+            data += _recv(sock)
+            if len(body) + len(data) > limit:
+                raise ConnectionError("response too long")
+        body, data = body + data[:size], data[size + 2:]
+        if size == 0:
+            return body, data
 
 
 def _recv(sock: socket.socket) -> bytes:
