@@ -122,7 +122,7 @@ def init(
         if cache_dir:
             runtime.cache_dir = Path(cache_dir).expanduser()
         if run_dir is not None:
-            _save_state(runtime, manager)
+            _save_state(runtime, manager, studio_url)
         monitor = Monitor(
             run_dir, use_monitor=use_monitor, save_api_invoke=save_api_invoke, budget=run_budget
         )
@@ -213,8 +213,8 @@ def _run_dir(save_dir: Any, run_id: str) -> Path:
     return run_dir
 
 
-def _save_state(runtime: Runtime, manager: Any) -> None:
-    from ._secrets import redact
+def _save_state(runtime: Runtime, manager: Any, studio_url: str | None = None) -> None:
+    from ._secrets import redact, redact_urls, scrub
 
     state = {
         "project": runtime.project,
@@ -230,6 +230,8 @@ def _save_state(runtime: Runtime, manager: Any) -> None:
             "budget": asdict(runtime.monitor.budget) if runtime.monitor.budget else None,
         },
         "model": redact(manager.state_dict()),
+        # Which Studio watched the run; not a secret, but a URL may carry userinfo.
+        "studio": {"url": scrub(redact_urls(studio_url)) if studio_url else None},
     }
     path = runtime.run_dir / ".config"  # type: ignore[operator]
     tmp = path.with_suffix(".tmp")

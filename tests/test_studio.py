@@ -392,3 +392,52 @@ def test_run_with_studio_streams_an_experiment_into_it(studio, openai_server, tm
     page = studio.get(f"/api/runs/{run_id}").json()  # the saved transcript, the saved usage
     assert page["messages"] and page["usage"] and KEY not in json.dumps(page)
     assert "sk-test-experiment-0001" not in json.dumps(page)
+
+
+# -- the runs list's cost and the saved studio_url -----------------------------------------------
+def test_the_runs_list_prices_a_run_from_its_saved_prices(studio, openai_server, tmp_path,
+                                                          fresh_runtime):
+    agent_args = {"sys_prompt": "You are Alice.", "model_config_name": "emu"}
+    # Priced by the run's budget; then the same calls with no price anywhere.
+    agentscope_legacy.init(model_configs=[model_config(openai_server)],
+                           save_dir=str(tmp_path / "runs"), runtime_id="run_priced",
+                           allow_replace=True, logger_level="WARNING",
+                           budget={"prompt_price": 2.0, "completion_price": 10.0})
+    DialogAgent("Alice", **agent_args)(Msg("user", "hi", "user"))
+    priced = get_runtime().monitor.spent_in_run.cost
+    start_run(tmp_path, openai_server, None, name="unpriced")
+    DialogAgent("Alice", **agent_args)(Msg("user", "hi", "user"))
+    get_runtime().monitor.close()
+    runs = {r["id"]: r for r in studio.get("/api/runs").json()}
+    assert priced > 0 and runs["run_priced"]["cost"] == pytest.approx(priced)
+    assert runs["run_unpriced"]["cost"] is None and runs["run_unpriced"]["tokens"] > 0
+    usage = studio.get("/api/runs/run_priced").json()["usage"]
+    assert usage[0]["cost"] == pytest.approx(priced)
+    # A config's own prices win over the run's, as the monitor charges them.
+    state = json.loads((tmp_path / "runs/run_priced/.config").read_text())
+    state["model"]["model_configs"][0]["budget"] = {"prompt_price": 0.0,
+                                                    "completion_price": 0.0}
+    (tmp_path / "runs/run_priced/.config").write_text(json.dumps(state))
+    assert studio.get("/api/runs/run_priced").json()["run"]["cost"] == 0.0
+    state["monitor"]["budget"] = {"prompt_price": "free"}  # a bad saved price: no price
+    del state["model"]["model_configs"][0]["budget"]
+    (tmp_path / "runs/run_priced/.config").write_text(json.dumps(state))
+    assert studio.get("/api/runs/run_priced").json()["run"]["cost"] is None
+
+
+def test_the_run_config_says_which_studio_watched_it(studio, openai_server, tmp_path,
+                                                     fresh_runtime):
+    runtime = start_run(tmp_path, openai_server, studio.url, name="seen")
+    assert json.loads((runtime.run_dir / ".config").read_text())["studio"] == {
+        "url": studio.url}
+    with socket.socket() as sock:  # nobody listens: the URL is saved all the same
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "studio-pass-0123456789"
+    runtime = start_run(tmp_path, openai_server, f"http://ann:{secret}@127.0.0.1:{port}",
+                        name="guarded")
+    saved = (runtime.run_dir / ".config").read_text()
+    assert secret not in saved
+    assert json.loads(saved)["studio"]["url"] == f"http://ann:***@127.0.0.1:{port}"
+    runtime = start_run(tmp_path, openai_server, None, name="unwatched")
+    assert json.loads((runtime.run_dir / ".config").read_text())["studio"] == {"url": None}

@@ -103,6 +103,42 @@ def _usage(run: Path) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
+def _prices(state: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The run's budget and each config's, as ``.config`` saved them (the monitor charges a
+    call at its config's prices, else the run's); a bad saved value is no price."""
+    from ..monitor import Budget
+
+    def parse(value: Any) -> Any:
+        try:
+            # asdict() saved every field, the unset ones as null
+            budget = Budget.parse({k: v for k, v in value.items() if v is not None}) \
+                if isinstance(value, dict) else None
+        except Exception:  # an old or hand-edited file: no price rather than no page
+            return None
+        return budget if budget is not None and budget.priced else None
+
+    monitor = state.get("monitor") if isinstance(state.get("monitor"), dict) else {}
+    configs = (state.get("model") or {}).get("model_configs") \
+        if isinstance(state.get("model"), dict) else None
+    own = {str(c.get("config_name")): parse(c.get("budget")) for c in configs or []
+           if isinstance(c, dict)}
+    return parse(monitor.get("budget")), own
+
+
+def _cost(state: dict[str, Any], usage: list[dict[str, Any]]) -> float | None:
+    """The run's cost from its usage rows and saved prices; each row gets its ``cost`` (None
+    where no price is known). None when no row is priced."""
+    run_prices, own = _prices(state)
+    total = None
+    for row in usage:
+        prices = own.get(str(row["config_name"])) or run_prices
+        row["cost"] = None if prices is None else prices.cost(
+            int(row["prompt_tokens"] or 0), int(row["completion_tokens"] or 0))
+        if row["cost"] is not None:
+            total = (total or 0.0) + row["cost"]
+    return total
+
+
 def message_view(record: dict[str, Any]) -> dict[str, Any]:
     """What the page shows of a saved or pushed message: id, name, role, text, urls, time."""
     content = record.get("content")
@@ -151,7 +187,8 @@ def _pid_alive(pid: Any) -> bool:
 
 
 def summary(run: Path, usage: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One row of the runs list: id, project, name, start time, status, models, tokens."""
+    """One row of the runs list: id, project, name, start time, status, models, tokens, cost
+    (from the prices saved in ``.config``; None when none is known)."""
     state = _state(run)
     usage = _usage(run) if usage is None else usage
     finished = (run / "usage.txt").is_file()
@@ -165,8 +202,7 @@ def summary(run: Path, usage: list[dict[str, Any]] | None = None) -> dict[str, A
         "models": sorted({str(u["model_name"]) for u in usage}),
         "tokens": sum(int(u["total_tokens"] or 0) for u in usage),
         "calls": sum(int(u["calls"] or 0) for u in usage),
-        # Prices are not saved with a run: a run's cost is only known to the process.
-        "cost": None,
+        "cost": _cost(state, usage),
     }
 
 

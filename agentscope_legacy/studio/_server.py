@@ -39,6 +39,8 @@ __all__ = ["STATIC_DIR", "create_studio_app"]
 
 STATIC_DIR = Path(__file__).parent / "static"
 _MAX_MESSAGES, _MAX_INVOCATIONS, _MAX_LIVE_RUNS = 10_000, 10_000, 1_000
+_AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
+                ".flac": "audio/flac"}
 
 
 class _Live:
@@ -178,7 +180,10 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
 
     @app.get("/api/runs/{run_id}/audio/{name}")
     async def audio(run_id: str, name: str) -> FileResponse:
-        return FileResponse(audio_path(root, run_id, name), headers=PAGE_HEADERS)
+        path = audio_path(root, run_id, name)
+        # Python's table says audio/x-wav for .wav; browsers and the run's own files say wav.
+        return FileResponse(path, headers=PAGE_HEADERS,
+                            media_type=_AUDIO_TYPES.get(path.suffix.lower()))
 
     @app.get("/api/events")
     async def events() -> StreamingResponse:

@@ -74,7 +74,7 @@ function renderUsage(rows) {
     const row = el("tr");
     row.append(el("td", r.config_name), el("td", r.model_name), el("td", r.calls),
       el("td", r.failures ?? 0), el("td", r.prompt_tokens), el("td", r.completion_tokens),
-      el("td", r.total_tokens));
+      el("td", r.total_tokens), el("td", r.cost == null ? "–" : r.cost.toFixed(4)));
     body.append(row);
   }
   window.studioTest.usageRows = rows.length;
