@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 
 pytestmark = pytest.mark.slow
+if not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()):
+    pytest.skip("needs Debian's chromium and chromium-driver", allow_module_level=True)
+pytest.importorskip("selenium")
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -47,7 +50,7 @@ def _browser() -> Any:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1200,900"):
+                "--window-size=1200,900", "--autoplay-policy=no-user-gesture-required"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -110,3 +113,67 @@ def test_the_page_shows_a_reply_growing_during_a_run_then_the_usage(tmp_path, mo
         studio.stop()
         server.stop()
         set_runtime(previous).monitor.close()
+
+
+def _wav(path: Path, seconds: float = 0.6, rate: int = 16000) -> None:
+    """A real PCM WAV (a 440 Hz tone), as a run's voice saves ``audio/<message id>.wav``."""
+    import math
+    import struct
+    import wave
+
+    frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+                      for i in range(int(seconds * rate)))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(frames)
+
+
+def test_a_message_with_saved_audio_gets_a_player_that_loads_and_plays(tmp_path):
+    import requests
+
+    from agentscope_legacy.message import Msg
+
+    ensure_no_proxy()
+    run = tmp_path / "runs" / "run_voiced"
+    (run / "audio").mkdir(parents=True)
+    (run / ".config").write_text('{"name": "voiced", "timestamp": "2026-01-01 00:00:00"}')
+    spoken = Msg("Alice", "Hello, said aloud.", "assistant")
+    _wav(run / "audio" / f"{spoken.id}.wav")  # found by id, as a voice saves it
+    silent = Msg("Bob", "No voice here.", "assistant")
+    (run / "transcript.jsonl").write_text(spoken.to_json() + "\n" + silent.to_json() + "\n")
+    studio = Studio(tmp_path / "runs")
+    driver = _browser()
+    try:
+        driver.get(studio.url + "/")
+        WebDriverWait(driver, 20).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#runs tbody tr"))[0].click()
+        player = WebDriverWait(driver, 20).until(
+            lambda d: d.find_element(By.ID, f"msg-{spoken.id}").find_element(By.TAG_NAME,
+                                                                              "audio"))
+        assert not driver.find_element(By.ID, f"msg-{silent.id}").find_elements(
+            By.TAG_NAME, "audio")
+        source = player.get_attribute("src")
+        answer = requests.get(source, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "audio/wav"
+        assert answer.content == (run / "audio" / f"{spoken.id}.wav").read_bytes()
+        # The browser decodes it: metadata and data loaded, then it plays.
+        driver.execute_script("arguments[0].load()", player)
+        WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+            "return arguments[0].readyState", player) >= 2)
+        duration = driver.execute_script("return arguments[0].duration", player)
+        assert duration == pytest.approx(0.6, abs=0.05)
+        driver.execute_script("arguments[0].muted = true; arguments[0].play()", player)
+        WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+            "return arguments[0].currentTime", player) > 0)
+        assert driver.execute_script("return arguments[0].error", player) is None
+        assert driver.execute_script("return window.studioTest.errors") == []
+        _screenshot(driver, "studio-audio")
+    except BaseException:
+        _screenshot(driver, "studio-audio-failed")
+        raise
+    finally:
+        driver.quit()
+        studio.stop()
