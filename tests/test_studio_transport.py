@@ -77,3 +77,61 @@ def test_log_deltas_listeners_see_the_growing_text(monkeypatch: pytest.MonkeyPat
     aslog.log_deltas("Bob", iter(["He", "llo", "!"]))
     assert seen == [("He", 1, False), ("Hello", 2, False), ("Hello!", 3, False),
                     ("Hello!", 3, True)]
+
+
+def test_no_key_reaches_a_pushed_record_on_the_wire() -> None:
+    """What the client writes on the socket (a recording server, not the Studio, which
+    redacts again): spoken text, pieces and invocation records with a registered key."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from agentscope_legacy._secrets import register_secret
+    from agentscope_legacy.logging import _Deltas
+    from agentscope_legacy.message import Msg
+    from agentscope_legacy.studio import StudioClient
+
+    key = "sk-wire-0123456789abcdef"
+    register_secret(key)
+    bodies: list[bytes] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = StudioClient(f"http://127.0.0.1:{server.server_port}", {"id": "run_wire"},
+                              interval=0.001)
+        whole = Msg("Bob", "", "assistant")
+        for piece in ("my key is ", key, " ok"):
+            whole.content += piece
+            client.on_speak(whole, False)
+        client.on_speak(whole, True)
+        pieces = _Deltas("Ann", "", "assistant")
+        for piece in (key[:8], key[8:], " done"):
+            pieces.parts.append(piece)
+            client.on_speak(pieces, False)
+        client.on_speak(pieces, True)
+        client.push_invocation(lambda: {"arguments": {"api_key": key, "messages": [key]},
+                                        "response": {"text": key}, "config_name": key})
+        assert client.flush()
+        client.close()
+    finally:
+        server.shutdown()
+    routes = [json.loads(b) for b in bodies]
+    texts = [r["msg"]["content"] for r in routes if "msg" in r]
+    assert "*** done" in texts
+    assert "my key is *** ok" in texts
+    assert any("arguments" in r for r in routes)
+    assert [b for b in bodies if key in b.decode()] == []

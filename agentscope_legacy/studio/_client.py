@@ -200,8 +200,8 @@ class StudioClient:
         return batch, None
 
     def _message_body(self, reply: _Reply, last: bool) -> _Redacted | None:
-        """The reply's newest text as a ``pushMessage`` body, scrubbed field by field (only
-        what is sent); None when nothing changed since the last push."""
+        """The reply's newest text as a ``pushMessage`` body (scrubbed as it is sent); None
+        when nothing changed since the last push."""
         if reply.parts is not None:
             count = len(reply.parts)
             if count == reply.sent and not last:
@@ -213,10 +213,8 @@ class StudioClient:
             if text is reply.sent and not last:
                 return None
             reply.sent = text
-        if isinstance(text, str):
-            text = scrub(text)
-        else:  # content blocks, a dict: walked
-            text = redact(text)
+        if not isinstance(text, str):  # content blocks, a dict: secret-named fields masked
+            text = redact(text)  # (known keys in any text: the whole body is scrubbed)
         name, role, url, timestamp = reply.head
         return _Redacted({"runId": self.run_id, "replyId": reply.key, "name": name,
                           "role": role, "last": last,
@@ -258,7 +256,8 @@ class StudioClient:
         for route, payload in items:
             if not isinstance(payload, _Redacted):
                 payload = redact(payload)
-            body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+            # One pass over exactly what is sent: no known key leaves, whatever built it.
+            body = scrub(json.dumps(payload, ensure_ascii=False, default=str)).encode("utf-8")
             data.append(request_bytes(self._host, self._prefix + route, body))
         done = 0
         buffer = bytearray()
