@@ -62,7 +62,16 @@ class RayExecutor:
                 kwargs["address"] = address
             else:
                 kwargs["num_cpus"] = jobs or os.cpu_count() or 1
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there
+                from ..errors import ConfigError, ConfigIssue
+
+                where = f"cannot join the Ray cluster at {address!r}" if address else \
+                    "cannot start a local Ray"
+                raise ConfigError(ConfigIssue(f"{where}: {str(exc).splitlines()[0]}",
+                                              field="--address" if address else "--executor")
+                                  ) from None
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.capacity = max(1, jobs or cpus)
