@@ -96,7 +96,8 @@ class StudioClient:
                 self.dropped += 1
                 return
             self._queue.append([route, item, 0.0 if now else time.monotonic() + self.interval])
-            self._cond.notify()
+            if now or not self._replies:  # else the worker wakes for a reply's tick anyway
+                self._cond.notify()
 
     def on_speak(self, msg: Any, last: bool) -> None:
         """A ``logging.speak_listeners`` entry: one printed message or stream chunk.
