@@ -156,6 +156,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--studio", metavar="URL",
                      help="watch the run in the Studio at URL (sets the experiment's "
                      "run.studio), e.g. http://127.0.0.1:5000")
+    run.add_argument(
+        "--replay",
+        metavar="RUN_DIR",
+        help="answer every model call from the record of an earlier run of this experiment "
+        "(its run directory; a sweep's directory replays each of its runs), with the "
+        "recorded run's --set values applied first; no model is called",
+    )
+    run.add_argument(
+        "--replay-missing",
+        choices=("error", "call"),
+        default="error",
+        help="a request the record lacks: an error naming the first difference (default), "
+        "or sent to the model (call)",
+    )
     _voice_parser(sub)
     from .compat._exec import add_exec_parser
 
@@ -551,10 +565,15 @@ def _run(args: argparse.Namespace) -> int:
         print(experiment.plan())
         print(f"ok: {args.file} is valid (dry run: no model was called)")
         return 0
+    run_kwargs = {
+        "quiet": args.quiet,
+        "interactive": False if args.no_input else None,
+        "play": args.play,
+    }
     try:
-        experiment.run(
-            quiet=args.quiet, interactive=False if args.no_input else None, play=args.play
-        )
+        if args.replay:
+            return _replay(args, run_kwargs)
+        experiment.run(**run_kwargs)
     except KeyboardInterrupt:
         print("interrupted: the transcript so far is saved", file=sys.stderr)
         return 130
@@ -562,6 +581,35 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _replay(args: argparse.Namespace, run_kwargs: dict[str, Any]) -> int:
+    """``run --replay``: each recorded run under the directory, against its own record."""
+    from .errors import ConfigError
+    from .replay import replay_runs
+
+    overrides = args.set + ([f"run.studio={args.studio}"] if args.studio else [])
+    results = replay_runs(
+        args.file,
+        args.replay,
+        overrides=overrides,
+        model_configs=args.model_configs,
+        tts_configs=_tts_config_files(args.tts_configs),
+        missing=args.replay_missing,
+        **run_kwargs,
+    )
+    failed = [(run_dir, out) for run_dir, out in results if isinstance(out, Exception)]
+    for run_dir, exc in failed:
+        issues = exc.issues if isinstance(exc, ConfigError) else [exc]
+        for issue in issues:
+            print(f"error: replay of {run_dir}: {issue}", file=sys.stderr)
+    if len(results) > 1:
+        print(
+            f"replayed {len(results)} runs of {args.replay}: {len(results) - len(failed)} ok, "
+            f"{len(failed)} failed",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
 def _studio(args: argparse.Namespace) -> int:

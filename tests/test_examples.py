@@ -129,10 +129,32 @@ def test_topics_checks_only_facts_with_numbers(emu, tmp_path, capsys):
 
 
 # -- on the local model ------------------------------------------------------------------------
-@pytest.mark.slow
-def test_examples_on_the_local_model(tmp_path, capsys):
-    pytest.importorskip("agentscope_legacy.models._local_runtime")
-    code, messages = run("debate.yaml", tmp_path / "debate", "--set", "rounds=2")
+#: The examples recorded on the real local model (tests/data/replay/README.md), replayed by
+#: the fast twin of the slow test: the same checks, deterministic, no model loaded.
+RECORDED = ROOT / "tests" / "data" / "replay" / "local_examples"
+
+
+@pytest.mark.parametrize(
+    "replayed",
+    [pytest.param(False, marks=pytest.mark.slow, id="live"), pytest.param(True, id="replayed")],
+)
+def test_examples_on_the_local_model(replayed, tmp_path, capsys):
+    if not replayed:
+        pytest.importorskip("agentscope_legacy.models._local_runtime")
+
+    def run_local(example: str, *extra: str) -> tuple[int, list[Msg]]:
+        name = example.removesuffix(".yaml")
+        replay = ["--replay", str(RECORDED / name)] if replayed else []
+        code, messages = run(example, tmp_path / name, *extra, *replay)
+        if replayed:  # exactly what the model said when it was recorded
+            lines = (RECORDED / name / "transcript.jsonl").read_text().splitlines()
+            recorded = [Msg.from_json(line) for line in lines]
+            assert [(m.name, m.content, m.metadata) for m in messages] == [
+                (m.name, m.content, m.metadata) for m in recorded
+            ]
+        return code, messages
+
+    code, messages = run_local("debate.yaml", "--set", "rounds=2")
     out = capsys.readouterr().out
     assert code == 0
     judges = [m for m in messages if m.name == "judge"]
@@ -142,11 +164,11 @@ def test_examples_on_the_local_model(tmp_path, capsys):
     assert len(judges) == 2 or (stopped and len(judges) == 1)  # the rule, whichever it was
     assert spoken(out, "judge") == len(judges)
 
-    code, messages = run("conversation.yaml", tmp_path / "conversation")
+    code, messages = run_local("conversation.yaml")
     assert code == 0 and [m.name for m in messages] == ["user", "assistant"] * 2
     assert all(m.content for m in messages)
 
-    code, messages = run("topics.yaml", tmp_path / "topics")
+    code, messages = run_local("topics.yaml")
     assert code == 0
     for i, msg in enumerate(messages):
         if msg.name == "writer":  # if the fact has a number, the checker speaks, else the editor

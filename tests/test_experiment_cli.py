@@ -89,11 +89,24 @@ def test_run_help_lists_the_options(capsys):
         assert option in out
 
 
-@pytest.mark.slow
-def test_debate_on_the_local_model(tmp_path, capsys):
+#: Runs recorded on the real local model, replayed by the fast twins of the slow tests (how
+#: they were made: tests/data/replay/README.md).
+REPLAYS = ROOT / "tests" / "data" / "replay"
+
+
+@pytest.mark.parametrize(
+    "replay",
+    [
+        pytest.param(None, marks=pytest.mark.slow, id="live"),
+        pytest.param(REPLAYS / "local_debate_1round", id="replayed"),
+    ],
+)
+def test_debate_on_the_local_model(replay, tmp_path, capsys):
+    """On the model itself (slow), and from a committed recording of it: the same run, the
+    same checks, deterministic (the recorded transcript exactly), no model loaded."""
     from tests.local_runtimes import ANY_RUNTIME
 
-    if not ANY_RUNTIME:
+    if replay is None and not ANY_RUNTIME:
         pytest.skip("needs the [local] extra")
     rc = main(
         [
@@ -107,6 +120,7 @@ def test_debate_on_the_local_model(tmp_path, capsys):
             "agents.judge.max_retries=0",
             "--set",
             "model_configs[0].generate_args.max_tokens=12",
+            *(["--replay", str(replay)] if replay else []),
         ]
     )
     out, err = capsys.readouterr()
@@ -121,6 +135,13 @@ def test_debate_on_the_local_model(tmp_path, capsys):
     usage = (run_dir / "usage.txt").read_text().splitlines()
     calls = {row.split()[0]: row.split()[2] for row in usage[1:]}
     assert calls == {"local": "2", "local-judge": "1"}
+    if replay is not None:
+        recorded = [Msg.from_json(line) for line in (replay / "transcript.jsonl").open()]
+        assert [(m.name, m.content, m.metadata) for m in messages] == [
+            (m.name, m.content, m.metadata) for m in recorded
+        ]
+        assert usage == (replay / "usage.txt").read_text().splitlines()
+        assert "replay: 3 call(s) answered" in err
 
 
 # -- validate on experiment files --------------------------------------------------------------

@@ -44,9 +44,11 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("agents and pipelines",
      {"agents", "pipelines", "msghub", "realtime", "agent", "pipeline", "_web"}),
     # compat: the opt-in ``agentscope`` alias of 0.x module paths (and ``exec``).
+    # replay: answering a run's calls from the record of an earlier run (experiments use it).
     (
         "applications",
-        {"_init", "experiment", "sweep", "cli", "_cli_models", "studio", "compat", "__init__"},
+        {"_init", "experiment", "replay", "sweep", "cli", "_cli_models", "studio", "compat",
+         "__init__"},
     ),
 ]
 # Inside the core, lowest first: each may import only those before it.

@@ -35,6 +35,8 @@ class RunResult:
     messages: list[Msg]
     final: Msg | None
     usage: list[dict[str, Any]] = field(default_factory=list)
+    #: A replayed run's record (``replay.Recording``: calls answered, sent, unused).
+    replay: Any = None
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Experiment:
     document: Document
     models: ModelSources
     pipeline: Sequential
+    #: The overrides it was loaded with, as ``path=value`` strings (kept in ``record.json``).
+    overrides: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -116,6 +120,8 @@ class Experiment:
         progress: bool | None = None,
         interactive: bool | None = None,
         play: bool = False,
+        replay: str | os.PathLike | None = None,
+        replay_missing: str = "error",
     ) -> RunResult:
         """Run the pipeline, streaming each reply to the terminal; return what happened.
 
@@ -127,9 +133,15 @@ class Experiment:
         ``interactive=False`` makes every UserAgent use its scripted inputs even on a terminal.
         Agents with a ``tts`` save each message's audio as ``audio/<message id>.wav`` (the
         transcript line's ``url``); ``play`` plays each through the system player.
+
+        ``replay``: a run directory of this experiment; every model call is answered from its
+        record (``agentscope_legacy.replay``), a call it lacks is a ``ReplayMismatchError``
+        (``replay_missing="error"``) or goes to the model (``"call"``). Every run writes
+        ``record.json`` (which experiment it was), so every run can be replayed.
         """
         from .. import _init, _runtime
 
+        recording = self._open_replay(replay, replay_missing) if replay is not None else None
         settings = self.settings
         if settings["seed"] is not None:
             random.seed(settings["seed"])
@@ -150,8 +162,13 @@ class Experiment:
         runtime = _runtime.get_runtime()
         run_dir = runtime.run_dir
         self._save_resolved(run_dir)
+        if run_dir is not None:
+            from ..replay import write_record
+
+            write_record(run_dir, self, self.overrides, recording and recording.run_dir)
         transcript = Transcript(run_dir / "transcript.jsonl" if run_dir else None)
         final: Msg | None = None
+        previous = _intercept(recording) if recording is not None else None
         try:
             agents = self.build_agents()
             if interactive is not None:
@@ -168,6 +185,9 @@ class Experiment:
             with _silenced(quiet):
                 final = self.pipeline.run(ctx, None)
         finally:
+            if recording is not None:
+                _intercept(previous)
+                _report_replay(recording)
             transcript.close()
             _report_usage(runtime, run_dir)
             if runtime.studio is not None:
@@ -178,7 +198,33 @@ class Experiment:
             from ..logging import format_msg
 
             print(format_msg(final, colored=sys.stdout.isatty()))
-        return RunResult(run_dir, transcript.messages, final, runtime.monitor.usage_rows())
+        usage = runtime.monitor.usage_rows()
+        return RunResult(run_dir, transcript.messages, final, usage, recording)
+
+    def _open_replay(self, replay: str | os.PathLike, missing: str) -> Any:
+        """The record to answer calls from, checked against this experiment before anything
+        runs (another experiment's directory, a sweep's directory: ReplayError)."""
+        from ..replay import (
+            MISSING_CHOICES,
+            Recording,
+            ReplayError,
+            check_same_experiment,
+            run_dirs,
+        )
+
+        if missing not in MISSING_CHOICES:
+            raise ValueError(f"replay_missing must be 'error' or 'call', not {missing!r}")
+        replay_dir = Path(replay)
+        found = run_dirs(replay_dir)
+        if found != [replay_dir]:
+            raise ReplayError(
+                f"{replay_dir} holds {len(found)} recorded runs (a sweep): replay them all with "
+                "`agentscope-legacy run FILE --replay DIR` or replay.replay_runs()"
+            )
+        warning = check_same_experiment(replay_dir, self, strict=missing == "error")
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        return Recording(replay_dir, missing=missing)
 
     def _run_issue(self, issue: Any) -> Any:
         key = {"runtime_id": "name"}.get(issue.field, issue.field)
@@ -238,7 +284,11 @@ def load(
     issues += found
     if issues:
         raise ConfigError(sorted(issues, key=_where))
-    return Experiment(doc, models, parse_pipeline(doc.data["pipeline"]))
+    from ..replay import override_strings
+
+    return Experiment(
+        doc, models, parse_pipeline(doc.data["pipeline"]), override_strings(overrides)
+    )
 
 
 def _where(issue: Any) -> tuple[str, int]:
@@ -265,6 +315,23 @@ def _silenced(quiet: bool) -> Any:
         return
     with open(os.devnull, "w", encoding="utf-8") as devnull, contextlib.redirect_stdout(devnull):
         yield
+
+
+def _intercept(recording: Any) -> Any:
+    from ..models._base import set_interceptor
+
+    return set_interceptor(recording)
+
+
+def _report_replay(recording: Any) -> None:
+    sent = f", {recording.sent} sent to the model" if recording.missing == "call" else ""
+    unused = recording.unused
+    left = f"; {unused} recorded call(s) were not asked" if unused else ""
+    print(
+        f"replay: {recording.answered} call(s) answered from {recording.run_dir}{sent}{left}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _report_usage(runtime: Any, run_dir: Path | None) -> None:
