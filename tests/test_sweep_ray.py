@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,34 @@ def test_a_small_sweep_on_the_local_model(local_ray, tmp_path, capsys):
     assert "max_tokens" in out  # the summary names the grid path
     assert json.loads((sweep_dir_of(tmp_path) / "sweep.json").read_text())["grid"]
     assert os.path.isdir(sweep_dir_of(tmp_path) / records[0]["dir"])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGINT")
+def test_ctrl_c_stops_a_ray_sweep_and_resume_finishes_it(exp, openai_server, tmp_path):
+    import signal
+    import subprocess
+
+    from tests.emulators.base import Fault
+    from tests.test_sweep import _start, _wait_for_records
+
+    openai_server.add_fault(Fault(delay=0.2, times=100_000), "/v1/chat")
+    proc = _start(exp, tmp_path, "--grid", "rounds=1,2,3,4,5,6", "--executor", "ray", "-j", "2")
+    try:
+        directory = _wait_for_records(tmp_path, proc, 1)
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = (tmp_path / "err").read_text()
+    assert rc == 130, err
+    assert "interrupted:" in err and "Traceback" not in err
+    done = {r["run"] for r in records_of(directory)}
+    assert 1 <= len(done) < 6
+    result = subprocess.run([sys.executable, "-m", "agentscope_legacy.cli", "sweep", "--resume",
+                             str(directory), "--executor", "ray", "--no-progress"],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = records_of(directory)
+    assert [r["run"] for r in records] == [f"g00{i}-r00" for i in range(6)]
+    assert all(r["status"] == "ok" for r in records)
