@@ -116,7 +116,7 @@ OLD_URLS = {
     "openai_embedding": ["client_args.base_url"],
     "anthropic_chat": ["client_args.base_url", "client_kwargs.base_url"],
     "zhipuai_chat": ["client_args.base_url"],
-    "gemini_chat": ["client_args.base_url"],
+    "gemini_chat": ["client_args.base_url", "client_args.http_options.base_url"],
     "dashscope_chat": ["base_http_api_url", "base_address"],
     "dashscope_text_embedding": ["base_http_api_url"],
     "ollama_chat": ["host", "client_args.host"],

@@ -84,13 +84,19 @@ class GeminiWrapperBase(ModelWrapperBase):
         super().__init__(config_name, model_name, **kwargs)
         genai = import_genai()
         options = dict(client_args or {})
+        # genai.Client's own spelling, client_args: {http_options: {...}}, is accepted too.
+        nested = dict(options.pop("http_options", None) or {})
         base_url, api_key = endpoint_and_key(
             config_name,
             base_url,
             api_key,
-            urls=popped(options, "client_args", "base_url"),
+            urls={
+                **popped(options, "client_args", "base_url"),
+                **popped(nested, "client_args.http_options", "base_url"),
+            },
             keys=popped(options, "client_args", "api_key"),
         )
+        options = {**nested, **options}
         client_kwargs = {k: options.pop(k) for k in _CLIENT_KWARGS if k in options}
         # Retries are the base class's job: one attempt, and no implicit aiohttp reconnect.
         options["retry_options"] = genai.types.HttpRetryOptions(attempts=1)
