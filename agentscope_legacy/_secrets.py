@@ -198,6 +198,13 @@ def _scrub_http(obj: Any) -> None:
             cleaned = _scrubbed(value)
             if cleaned is not value:
                 setattr(obj, attr, cleaned)
+    # A read httpx body is also kept as the bytes of a ByteStream (``response.stream``), which
+    # a caller can read again (litellm's errors keep such responses).
+    stream = obj.__dict__.get("stream")
+    if type(stream).__name__ == "ByteStream" and isinstance(
+        getattr(stream, "_stream", None), bytes
+    ):
+        stream._stream = scrub_bytes(stream._stream)
     headers = obj.__dict__.get("headers")
     if headers is not None:
         items = list(headers.multi_items() if hasattr(headers, "multi_items") else headers.items())

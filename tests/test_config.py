@@ -1090,7 +1090,7 @@ def test_a_failed_init_leaves_the_previous_run_as_it_was(tmp_path):
 def test_a_failure_after_the_configs_are_loaded_unloads_them(tmp_path, monkeypatch):
     from agentscope_legacy import _init, _runtime
 
-    def fail(runtime, manager):
+    def fail(runtime, manager, studio_url=None):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_init, "_save_state", fail)
