@@ -161,6 +161,21 @@ def test_failover_on_refused_connection(emus: list[OpenAIEmulator]) -> None:
     assert "ProviderConnectionError" in model.endpoint_stats()[0]["last_error"]
 
 
+def test_concurrent_calls_with_a_failing_endpoint_all_succeed(
+    emus: list[OpenAIEmulator],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    emus[0].add_fault(Fault(status=500, times=20))
+    model = load(pool_config([entry(emus[i], i) for i in range(3)], cooldown={"failures": 99}))
+    with ThreadPoolExecutor(8) as workers:
+        texts = list(workers.map(lambda _: model(MESSAGES).text, range(64)))
+    assert texts == ["Hello!"] * 64
+    stats = model.endpoint_stats()
+    assert sum(s["calls"] for s in stats) == 64 and [s["in_flight"] for s in stats] == [0, 0, 0]
+    assert stats[0]["failures"] == min(chats(emus[0]), 20)
+
+
 def test_request_errors_are_not_failed_over(emus: list[OpenAIEmulator]) -> None:
     emus[0].add_fault(Fault(status=400, message="bad request"))
     model = first_is(emus[0], emus[1])
@@ -184,9 +199,7 @@ def test_every_endpoint_failing_is_one_typed_error(emus: list[OpenAIEmulator]) -
     err = info.value
     assert isinstance(err, ProviderError) and err.attempts == 2  # the retry policy: 2 rounds
     assert chats(emus[0]) == 2 and chats(emus[1]) == 2
-    assert list(err.errors) == [e["base_url"] for e in endpoints] or set(err.errors) == {
-        e["base_url"] for e in endpoints
-    }
+    assert set(err.errors) == {e["base_url"] for e in endpoints}
     text = str(err)
     assert "all 3 endpoints failed" in text and "config=pool" in text
     for needle in ("boom zero", "quota one", f"127.0.0.1:{port}", "ServerError", "RateLimitError",
@@ -378,6 +391,26 @@ def test_usage_rows_name_the_endpoint_and_hold_no_key(
             data = path.read_bytes()
             for secret in (*KEYS, "sk-url-secret-9999"):
                 assert secret.encode() not in data, path
+
+
+def test_a_database_from_before_pools_gains_the_endpoint_column(tmp_path: Path) -> None:
+    from agentscope_legacy.monitor import Monitor
+
+    db = sqlite3.connect(tmp_path / "agentscope.db")
+    db.execute(
+        "CREATE TABLE usage (id INTEGER PRIMARY KEY AUTOINCREMENT, timestamp TEXT NOT NULL,"
+        " config_name TEXT NOT NULL, model_type TEXT NOT NULL, model_name TEXT NOT NULL,"
+        " stream INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,"
+        " completion_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,"
+        " latency REAL NOT NULL, time_to_first_token REAL, status TEXT NOT NULL, error TEXT)"
+    )
+    db.commit()
+    db.close()
+    monitor = Monitor(run_dir=tmp_path)
+    monitor.close()
+    columns = [row[1] for row in sqlite3.connect(tmp_path / "agentscope.db").execute(
+        "PRAGMA table_info(usage)")]
+    assert columns[-1] == "endpoint"
 
 
 def test_a_failed_over_call_is_one_call_of_the_budget(emus: list[OpenAIEmulator]) -> None:

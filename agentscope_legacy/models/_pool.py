@@ -29,7 +29,6 @@ failures and tokens per endpoint.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import inspect
 import random
 import threading
@@ -38,13 +37,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from .._secrets import redact_urls
-from ..errors import AllEndpointsFailedError, ConfigIssue, ProviderError, RateLimitError
-from ._base import COMMON_PROPERTIES, ENDPOINT_SCHEMA, ModelWrapperBase
+from ..errors import AllEndpointsFailedError, ProviderError, RateLimitError
+from ._base import ModelWrapperBase
 from .response import Delta, ModelResponse, Usage
 
-#: The config fields of a pool itself (the rest go to every endpoint's wrapper).
-POOL_FIELDS = ("endpoints", "routing", "cooldown")
 DEFAULT_COOLDOWN = {"failures": 3, "seconds": 30.0}
 WINDOW = 60.0  # seconds: rpm and tpm are per minute
 _NONE = object()
@@ -285,21 +281,36 @@ class EndpointPool(ModelWrapperBase):
         if not err.retryable or (deadline is not None and deadline.expired()):
             raise err
 
+    def _next(self, request: dict[str, Any], tried: set[int],
+              errors: dict[str, ProviderError]) -> tuple[Endpoint | None, float]:
+        """The endpoint to send ``request`` to next, else the wait for a rate-limit window;
+        AllEndpointsFailedError when none is left (or the wait would pass the deadline)."""
+        endpoint, wait = self._take(tried)
+        if endpoint is not None:
+            tried.add(id(endpoint))
+            self._served[id(request)] = endpoint
+            return endpoint, 0.0
+        if wait is None:
+            raise self._give_up(errors)
+        if not _can_wait(wait):
+            raise self._give_up({**errors, **self._limited(wait, tried)})
+        return None, wait
+
+    def _done(self, endpoint: Endpoint, result: Any) -> Any:
+        self._succeeded(endpoint)
+        if not isinstance(result, _PooledStream):
+            self._release(endpoint)  # a stream releases its endpoint when it ends
+        return result
+
     def _serve(self, request: dict[str, Any], attempt: Callable[[Endpoint], Any]) -> Any:
         """``attempt(endpoint)`` on one endpoint after another until one succeeds."""
         errors: dict[str, ProviderError] = {}
         tried: set[int] = set()
         while True:
-            endpoint, wait = self._take(tried)
+            endpoint, wait = self._next(request, tried, errors)
             if endpoint is None:
-                if wait is None:
-                    raise self._give_up(errors)
-                if not _can_wait(wait):
-                    raise self._give_up({**errors, **self._limited(wait, tried)})
                 time.sleep(wait)
                 continue
-            tried.add(id(endpoint))
-            self._served[id(request)] = endpoint
             try:
                 result = attempt(endpoint)
             except ProviderError as err:
@@ -310,26 +321,17 @@ class EndpointPool(ModelWrapperBase):
             except BaseException:
                 self._release(endpoint)
                 raise
-            self._succeeded(endpoint)
-            if not isinstance(result, _PooledStream):
-                self._release(endpoint)  # a stream releases its endpoint when it ends
-            return result
+            return self._done(endpoint, result)
 
     async def _aserve(self, request: dict[str, Any], attempt: Callable[[Endpoint], Any]) -> Any:
         """The async :meth:`_serve`."""
         errors: dict[str, ProviderError] = {}
         tried: set[int] = set()
         while True:
-            endpoint, wait = self._take(tried)
+            endpoint, wait = self._next(request, tried, errors)
             if endpoint is None:
-                if wait is None:
-                    raise self._give_up(errors)
-                if not _can_wait(wait):
-                    raise self._give_up({**errors, **self._limited(wait, tried)})
                 await asyncio.sleep(wait)
                 continue
-            tried.add(id(endpoint))
-            self._served[id(request)] = endpoint
             try:
                 result = await attempt(endpoint)
             except ProviderError as err:
@@ -340,10 +342,7 @@ class EndpointPool(ModelWrapperBase):
             except BaseException:
                 self._release(endpoint)
                 raise
-            self._succeeded(endpoint)
-            if not isinstance(result, _PooledStream):
-                self._release(endpoint)
-            return result
+            return self._done(endpoint, result)
 
     # -- the provider hooks, over the endpoints --------------------------------------------------
     def _call(self, request: dict[str, Any]) -> ModelResponse:
@@ -442,78 +441,3 @@ def _can_wait(wait: float) -> bool:
     """Whether waiting ``wait`` seconds for a rate-limit window stays within the deadline."""
     deadline = _deadline_now()
     return deadline is None or wait < deadline.time_left()
-
-
-def endpoint_label(base_url: str) -> str:
-    """How an endpoint is named in errors, rows and stats: its URL, credentials masked."""
-    return redact_urls(base_url)
-
-
-def pool_issues(config: Any, cls: type[ModelWrapperBase]) -> list[ConfigIssue]:
-    """What a JSON Schema cannot say about a pool: the wrapper must take ``base_url`` and
-    ``api_key``; ``routing``/``cooldown`` need ``endpoints``; labels must differ."""
-    data = config.data
-    if "endpoints" not in data:
-        return [
-            config.issue("only applies with `endpoints` (an endpoint pool)", name)
-            for name in ("routing", "cooldown")
-            if name in data
-        ]
-    if not isinstance(data["endpoints"], list):
-        return []  # the schema reported it
-    properties = cls.json_schema().get("properties", {})
-    missing = [name for name in ("base_url", "api_key") if name not in properties]
-    if missing:
-        return [
-            config.issue(
-                f"model_type '{cls.model_type}' takes no {' or '.join(missing)}, so it cannot "
-                "be served by an endpoint pool",
-                "endpoints",
-            )
-        ]
-    seen: dict[str, int] = {}
-    # Unknown keys inside the mappings (the loader's did-you-mean covers the top level only).
-    issues = _unknown_keys(config, data.get("cooldown"), COMMON_PROPERTIES["cooldown"], "cooldown")
-    for i, entry in enumerate(data["endpoints"]):
-        issues += _unknown_keys(config, entry, ENDPOINT_SCHEMA, f"endpoints[{i}]")
-        if not isinstance(entry, dict) or not isinstance(entry.get("base_url"), str):
-            continue  # the schema reported it
-        label = endpoint_label(entry["base_url"])
-        if label in seen:
-            issues.append(
-                config.issue(f"the same base_url as endpoints[{seen[label]}]",
-                             f"endpoints[{i}].base_url")
-            )
-        seen.setdefault(label, i)
-    return issues
-
-
-def _unknown_keys(config: Any, value: Any, schema: dict[str, Any], where: str) -> list[ConfigIssue]:
-    if not isinstance(value, dict):
-        return []
-    known = list(schema["properties"])
-    issues = []
-    for key in value:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})"
-            issues.append(config.issue(f"unknown field{hint}", f"{where}.{key}"))
-    return issues
-
-
-def build_pool(cls: type[ModelWrapperBase], kwargs: dict[str, Any]) -> EndpointPool:
-    """One wrapper of ``cls`` per endpoint (an entry's base_url and api_key over the config's
-    own), built now and kept, in an EndpointPool."""
-    entries = kwargs.pop("endpoints")
-    routing = kwargs.pop("routing", "weighted")
-    cooldown = kwargs.pop("cooldown", None)
-    endpoints = []
-    for entry in entries:
-        own = dict(kwargs, base_url=entry["base_url"])
-        if entry.get("api_key"):
-            own["api_key"] = entry["api_key"]
-        wrapper = cls(**own)
-        label = endpoint_label(entry["base_url"])
-        wrapper.pool_endpoint = label  # type: ignore[attr-defined]
-        endpoints.append(Endpoint(wrapper, label, entry))
-    return EndpointPool(endpoints, routing=routing, cooldown=cooldown)

@@ -26,7 +26,7 @@ from ..errors import ConfigError, ConfigIssue
 from ..monitor import budget_problems
 from ._base import ModelWrapperBase
 from ._legacy_types import renamed_hint
-from ._pool import build_pool, pool_issues
+from ._pool_config import build_pool, pool_issues
 
 
 def builtin_wrappers() -> dict[str, type[ModelWrapperBase]]:
