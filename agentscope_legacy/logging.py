@@ -50,6 +50,14 @@ def _notify(msg: Msg, last: bool) -> None:
             pass
 
 
+def _notify_some(listeners: list[Callable[[Msg, bool], None]], msg: Msg, last: bool) -> None:
+    for listener in listeners:
+        try:
+            listener(msg, last)
+        except Exception:  # noqa: S110  (a listener never breaks printing)
+            pass
+
+
 def _stdout() -> TextIO:
     return sys.stdout
 
@@ -108,6 +116,10 @@ def log_deltas(name: str, pieces: Iterable[str]) -> None:
         out.flush()
     # Listeners see the accumulated text as one message (one id for the whole reply).
     msg = _Deltas(name, "", "assistant") if speak_listeners else None
+    # A listener marked ``speak_pieces = False`` reads the growing ``parts`` itself: it is
+    # called for the first piece and the end only (no Python call per piece on this thread).
+    each = [f for f in speak_listeners if getattr(f, "speak_pieces", True)] if msg else []
+    first = True
     try:
         for piece in pieces:
             with _lock:
@@ -115,7 +127,11 @@ def log_deltas(name: str, pieces: Iterable[str]) -> None:
                 out.flush()
             if msg is not None:
                 msg.parts.append(piece)
-                _notify(msg, False)
+                if first:
+                    first = False
+                    _notify(msg, False)
+                elif each:
+                    _notify_some(each, msg, False)
     finally:
         with _lock:
             out.write("\n")

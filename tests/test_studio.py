@@ -441,3 +441,29 @@ def test_the_run_config_says_which_studio_watched_it(studio, openai_server, tmp_
     assert json.loads(saved)["studio"]["url"] == f"http://ann:***@127.0.0.1:{port}"
     runtime = start_run(tmp_path, openai_server, None, name="unwatched")
     assert json.loads((runtime.run_dir / ".config").read_text())["studio"] == {"url": None}
+
+
+def test_log_deltas_calls_a_first_and_last_listener_twice(capsys: Any) -> None:
+    """A listener marked ``speak_pieces = False`` (the Studio client) is called for a reply's
+    first piece and its end only and still sees every piece in ``parts``; others, each piece."""
+    from agentscope_legacy import logging as aslogging
+
+    every: list[tuple[int, bool]] = []
+    ends: list[tuple[int, bool]] = []
+
+    def each(msg: Any, last: bool) -> None:
+        every.append((len(msg.parts), last))
+
+    def two(msg: Any, last: bool) -> None:
+        ends.append((len(msg.parts), last))
+
+    two.speak_pieces = False  # type: ignore[attr-defined]
+    aslogging.speak_listeners.extend([each, two])
+    try:
+        aslogging.log_deltas("bot", ["a", "b", "c", "d"])
+    finally:
+        aslogging.speak_listeners.remove(each)
+        aslogging.speak_listeners.remove(two)
+    assert every == [(1, False), (2, False), (3, False), (4, False), (4, True)]
+    assert ends == [(1, False), (4, True)]
+    assert "abcd" in capsys.readouterr().out

@@ -131,6 +131,9 @@ class StudioClient:
                 self._pieces.add(key)
             self._cond.notify()
 
+    # log_deltas calls it for a reply's first piece and its end only: the worker counts parts.
+    on_speak.speak_pieces = False  # type: ignore[attr-defined]
+
     def push_invocation(self, build: Callable[[], dict[str, Any]]) -> None:
         """One model call as 0.1.x's ``pushModelInvocation`` body; ``build()`` makes the
         record (``invocations.jsonl``'s fields, ``arguments`` and ``response`` redacted as
