@@ -927,7 +927,7 @@ def check_run_dir(run_dir: Path) -> dict[str, int]:
                 db.close()
         elif name.startswith("agentscope.db-"):  # the WAL and its index: SQLite's own
             continue
-        elif name == ".config":
+        elif name in (".config", "record.json"):  # record.json: what a replay checks
             json.loads(path.read_text(encoding="utf-8"))
         elif name.endswith(".yaml"):
             yaml.safe_load(path.read_text(encoding="utf-8"))
