@@ -432,9 +432,7 @@ class ModelWrapperBase(RetryMixin):
     ) -> None:
         from .._runtime import get_runtime
 
-        usage = response.usage if response is not None and response.usage else Usage()
-        if response is None and started is not None:
-            usage.latency = time.perf_counter() - started
+        usage = _usage_of(response, started)
         get_runtime().monitor.record(self, request, response, usage, error, stream)
 
     # -- helpers for provider modules --------------------------------------------------------
@@ -502,3 +500,11 @@ def _schema_from_signature(cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
     # the manager itself consumes model_type and replace.
     common = {k: COMMON_PROPERTIES[k] for k in ("config_name", "model_type", "replace")}
     return {"properties": {n: {} for n in names}}, common
+
+
+def _usage_of(response: ModelResponse | None, started: float | None) -> Usage:
+    """The usage row of a call: the response's, or for a failed call its latency alone."""
+    usage = response.usage if response is not None and response.usage else Usage()
+    if response is None and started is not None:
+        usage.latency = time.perf_counter() - started
+    return usage

@@ -29,7 +29,6 @@ failures and tokens per endpoint.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import random
 import threading
 import time
@@ -38,8 +37,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ..errors import AllEndpointsFailedError, ProviderError, RateLimitError
-from ._base import ModelWrapperBase
-from .response import Delta, ModelResponse, Usage
+from ._base import ModelWrapperBase, _usage_of
+from ._retry import aclose_quietly
+from .response import Delta, ModelResponse
 
 DEFAULT_COOLDOWN = {"failures": 3, "seconds": 30.0}
 WINDOW = 60.0  # seconds: rpm and tpm are per minute
@@ -125,14 +125,7 @@ class _PooledStream:
     async def aclose(self) -> None:
         try:
             for part in (self.deltas, self.sdk_stream):
-                close = getattr(part, "aclose", None) or getattr(part, "close", None)
-                if close is not None:
-                    try:
-                        result = close()
-                        if inspect.isawaitable(result):
-                            await result
-                    except Exception:
-                        pass
+                await aclose_quietly(part)
         finally:
             self._released()
 
@@ -415,9 +408,7 @@ class EndpointPool(ModelWrapperBase):
         from .._runtime import get_runtime
 
         endpoint = self._served.pop(id(request), None)
-        usage = response.usage if response is not None and response.usage else Usage()
-        if response is None and started is not None:
-            usage.latency = time.perf_counter() - started
+        usage = _usage_of(response, started)
         if endpoint is not None and error is None:
             with self._lock:
                 endpoint.calls += 1

@@ -310,14 +310,19 @@ class RetryMixin:
                 raise
             raise timeout from err
         finally:
-            close = getattr(sdk_stream, "aclose", None) or getattr(sdk_stream, "close", None)
-            if close is not None:
-                try:
-                    result = close()
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    pass
+            await aclose_quietly(sdk_stream)
+
+
+async def aclose_quietly(stream: Any) -> None:
+    """Close an SDK stream (async or sync) that is being let go: nobody is left to raise to."""
+    close = getattr(stream, "aclose", None) or getattr(stream, "close", None)
+    if close is not None:
+        try:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            pass
 
 
 def retry_delay(
