@@ -110,11 +110,15 @@ class RayExecutor:
         return ended
 
     def stop(self) -> None:
-        for ref in self._busy:
-            try:
-                self._ray.cancel(ref, force=True)
-            except Exception:  # already finished or gone: nothing to stop
-                pass
+        # A Ray this sweep started goes down with its workers: no cancel first (Ray 2.60's
+        # driver can abort, "Tried to complete task that was not pending", when a cancelled
+        # task's reply arrives). On a cluster the running tasks are cancelled.
+        if not self._started:
+            for ref in self._busy:
+                try:
+                    self._ray.cancel(ref, force=True)
+                except Exception:  # already finished or gone: nothing to stop
+                    pass
         self._busy = {}
         if self._started:
             self._ray.shutdown()
