@@ -80,13 +80,21 @@ def _hook(driver: Any) -> dict[str, Any]:
 
 
 def _wait(driver: Any, timeout: float, condition: Any, what: str) -> dict[str, Any]:
+    """Poll the page's test hook until ``condition`` holds on it.
+
+    Until the page's script has run, the hook is undefined (``None`` here); that is a reason to
+    poll again, not a failure (CI once failed on the first poll of a page just opened)."""
+    def ready(d: Any) -> Any:
+        hook = _hook(d)
+        return hook is not None and condition(hook)
+
     try:
-        WebDriverWait(driver, timeout, poll_frequency=0.2).until(
-            lambda d: condition(_hook(d)))
-    except Exception:
+        WebDriverWait(driver, timeout, poll_frequency=0.2).until(ready)
+    except Exception as exc:
         logs = [e["message"] for e in driver.get_log("browser")][-10:]
         _screenshot(driver, f"failed-{what.replace(' ', '-')}")
-        raise AssertionError(f"{what}: {_hook(driver)!r}; browser log: {logs}") from None
+        raise AssertionError(f"{what} ({type(exc).__name__}: {exc}): {_hook(driver)!r}; "
+                             f"browser log: {logs}") from None
     return _hook(driver)
 
 
