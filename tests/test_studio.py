@@ -467,3 +467,41 @@ def test_log_deltas_calls_a_first_and_last_listener_twice(capsys: Any) -> None:
     assert every == [(1, False), (2, False), (3, False), (4, False), (4, True)]
     assert ends == [(1, False), (4, True)]
     assert "abcd" in capsys.readouterr().out
+
+
+# -- the page's event stream ---------------------------------------------------------------------
+def test_the_event_stream_carries_every_push_and_lets_a_gone_page_go(studio):
+    from agentscope_legacy.studio._http import connect, read_response, request_bytes
+
+    events = requests.get(studio.url + "/api/events", stream=True, timeout=TIMEOUT)
+    assert events.headers["content-type"].startswith("text/event-stream")
+    lines = events.iter_lines()
+    assert next(lines) == b": connected"
+    until(lambda: studio.live.subscribers)
+    # Three pushes in one write (as the client pipelines them): three events, in order.
+    bodies = [{"runId": "run_sse", "replyId": "r1", "last": i == 2,
+               "msg": {"id": "r1", "name": "Alice", "role": "assistant",
+                       "content": "Hello" + "!" * i}} for i in range(3)]
+    sock = connect(studio.url, TIMEOUT)
+    with sock:
+        sock.sendall(b"".join(request_bytes(f"127.0.0.1:{studio.port}", "/trpc/pushMessage",
+                                            json.dumps(b).encode()) for b in bodies))
+        buffer = bytearray()
+        assert [read_response(sock, buffer=buffer)[:2] for _ in bodies] == [
+            (200, b'{"ok":true}')] * 3
+    got = []
+    for line in lines:
+        if line.startswith(b"data: "):
+            got.append(json.loads(line[6:]))
+            if len(got) == 3:
+                break
+    assert [(e["type"], e["data"]["text"], e["data"]["last"]) for e in got] == [
+        ("message", "Hello", False), ("message", "Hello!", False), ("message", "Hello!!", True)]
+    events.close()
+    until(lambda: not studio.live.subscribers)  # the server noticed and let it go
+
+
+def test_a_push_route_takes_only_post(studio):
+    answer = studio.get("/trpc/pushMessage")
+    assert answer.status_code == 405 and answer.json() == {"detail": "Method Not Allowed"}
+    assert studio.get("/api/nothing-here").status_code == 404  # FastAPI's, behind the pushes

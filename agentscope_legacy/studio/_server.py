@@ -16,6 +16,11 @@ the scripts as 0.1.6 expects (event ``forwardUserInput``).
 
 Bad pushes are answered, never raised: 400 for malformed JSON or fields, 413 over
 ``max_push_bytes``, 403 for a page of another origin on a write route.
+
+The routes a running script hits per reply (the ``/trpc/...`` pushes) and the event stream
+the page holds open are plain ASGI (:class:`_HotRoutes`), in front of FastAPI: FastAPI's
+middleware, routing and response layers cost more than the push itself, and the Studio
+shares the run's cores (``benchmarks/studio.py``).
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from loguru import logger
 
 from .._secrets import redact
 from .._web import PAGE_HEADERS, origin_allowed
@@ -116,14 +122,15 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
     app.state.live = live
     sio = _socketio_server()
 
-    async def body_of(request: Request) -> dict[str, Any]:
-        if not origin_allowed(request.headers, extra_origins):
+    async def body_of(headers: Mapping[str, str], chunks: AsyncIterator[bytes]
+                      ) -> dict[str, Any]:
+        if not origin_allowed(headers, extra_origins):
             raise HTTPException(403, "origin not allowed")
-        declared = request.headers.get("content-length")
+        declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_push_bytes):
             raise HTTPException(413, f"a push is limited to {max_push_bytes} bytes")
         raw = b""
-        async for part in request.stream():
+        async for part in chunks:
             raw += part
             if len(raw) > max_push_bytes:
                 raise HTTPException(413, f"a push is limited to {max_push_bytes} bytes")
@@ -185,33 +192,8 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         return FileResponse(path, headers=PAGE_HEADERS,
                             media_type=_AUDIO_TYPES.get(path.suffix.lower()))
 
-    @app.get("/api/events")
-    async def events() -> StreamingResponse:
-        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=5000)
-        live.subscribers.add(queue)
-
-        async def stream() -> Any:
-            try:
-                yield ": connected\n\n"
-                while True:
-                    try:
-                        item = await asyncio.wait_for(queue.get(), 15)
-                    except asyncio.TimeoutError:
-                        yield ": ping\n\n"  # finds a page that has gone
-                        continue
-                    if item is None:
-                        return
-                    yield f"data: {item}\n\n"
-            finally:
-                live.subscribers.discard(queue)
-
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store",
-                                          "X-Content-Type-Options": "nosniff"})
-
-    @app.post("/trpc/registerRun")
-    async def register_run(request: Request) -> dict[str, Any]:
-        body = await body_of(request)
+    # The write routes of the scripts: each takes the pushed JSON object (see _HotRoutes).
+    def register_run(body: dict[str, Any]) -> None:
         run_id = _run_id(body, "id")
         info = {"id": run_id, "status": _text(body, "status", required=False) or "running"}
         for key in ("project", "name", "timestamp"):
@@ -220,7 +202,6 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         state = live.run(run_id)
         state["run"].update(info)
         live.broadcast("run", run_id, state["run"])
-        return {"ok": True}
 
     def add_message(run_id: str, key: str, view: dict[str, Any], last: Any) -> None:
         state = live.run(run_id)
@@ -231,9 +212,7 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         messages[key] = view
         live.broadcast("message", run_id, view)
 
-    @app.post("/trpc/pushMessage")
-    async def push_message(request: Request) -> dict[str, Any]:
-        body = await body_of(request)
+    def push_message(body: dict[str, Any]) -> None:
         run_id = _run_id(body, "runId")
         msg = body.get("msg")
         if not isinstance(msg, dict):
@@ -245,20 +224,14 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         if isinstance(body.get("spokenAt"), (int, float)):  # this project's client: latency
             view["spokenAt"] = float(body["spokenAt"])
         add_message(run_id, key, view, body.get("last"))
-        return {"ok": True}
 
-    @app.post("/api/messages/push")
-    async def push_message_01(request: Request) -> dict[str, Any]:  # 0.1.0-0.1.4
-        body = await body_of(request)
+    def push_message_01(body: dict[str, Any]) -> None:  # 0.1.0-0.1.4
         run_id = _run_id(body, "run_id")
         view = message_view(redact({k: body.get(k) for k in
                                     ("id", "name", "role", "content", "url", "timestamp")}))
         add_message(run_id, _text(body, "id"), view, None)
-        return {"ok": True}
 
-    @app.post("/trpc/pushModelInvocation")
-    async def push_invocation(request: Request) -> dict[str, Any]:
-        body = await body_of(request)
+    def push_invocation(body: dict[str, Any]) -> None:
         run_id = _run_id(body, "runId")
         state = live.run(run_id)
         if len(state["invocations"]) >= _MAX_INVOCATIONS:
@@ -268,11 +241,8 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
                                                   "usage")})
         state["invocations"].append(record)
         live.broadcast("invocation", run_id, record)
-        return {"ok": True}
 
-    @app.post("/trpc/requestUserInput")
-    async def request_user_input(request: Request) -> dict[str, Any]:
-        body = await body_of(request)
+    def request_user_input(body: dict[str, Any]) -> None:
         run_id = _run_id(body, "runId")
         request_id = _text(body, "requestId")
         state = live.run(run_id)
@@ -283,11 +253,10 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
                 "hint": body.get("hint") if isinstance(body.get("hint"), str) else ""}
         state["inputs"][request_id] = item
         live.broadcast("input", run_id, item)
-        return {"ok": True}
 
     @app.post("/api/runs/{run_id}/input")
     async def answer_input(run_id: str, request: Request) -> dict[str, Any]:
-        body = await body_of(request)
+        body = await body_of(request.headers, request.stream())
         request_id = _text(body, "requestId")
         text = body.get("text")
         if not isinstance(text, str):
@@ -305,8 +274,12 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         live.broadcast("input_done", run_id, {"requestId": request_id})
         return {"ok": True}
 
+    hot = _HotRoutes(app, live, body_of, {
+        "/trpc/registerRun": register_run, "/trpc/pushMessage": push_message,
+        "/trpc/pushModelInvocation": push_invocation,
+        "/trpc/requestUserInput": request_user_input, "/api/messages/push": push_message_01})
     if sio is None:
-        return app
+        return hot
     import socketio
 
     @sio.on("connect", namespace="/python")
@@ -317,9 +290,120 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         await sio.enter_room(sid, run_id, namespace="/python")
         return True
 
-    wrapped = socketio.ASGIApp(sio, other_asgi_app=app)
+    wrapped = socketio.ASGIApp(sio, other_asgi_app=hot)
     wrapped.state = app.state  # type: ignore[attr-defined]
     return wrapped
+
+
+_OK = b'{"ok":true}'
+_JSON = [(b"content-type", b"application/json")]
+_SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff")]
+_PING_S = 15.0
+
+
+class _HotRoutes:
+    """Plain ASGI in front of the FastAPI app for what is hit per reply: the scripts' POST
+    pushes (``pushes``: path -> a function of the JSON object, raising HTTPException to
+    refuse it) and the page's ``GET /api/events``; everything else goes to ``app``."""
+
+    def __init__(self, app: Any, live: _Live,
+                 body_of: Callable[[Mapping[str, str], AsyncIterator[bytes]],
+                                   Awaitable[dict[str, Any]]],
+                 pushes: dict[str, Callable[[dict[str, Any]], None]]) -> None:
+        self.app, self.live, self.body_of, self.pushes = app, live, body_of, pushes
+        self.state = app.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path") if scope["type"] == "http" else None
+        if path in self.pushes:
+            await self._push(self.pushes[path], scope, receive, send)
+        elif path == "/api/events" and scope["method"] == "GET":
+            await self._events(receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _push(self, handle: Callable[[dict[str, Any]], None], scope: dict[str, Any],
+                    receive: Any, send: Any) -> None:
+        status, body = 200, _OK
+        if scope["method"] != "POST":
+            status, body = 405, b'{"detail":"Method Not Allowed"}'
+        else:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                       for k, v in scope["headers"]}
+            try:
+                handle(await self.body_of(headers, _chunks(receive)))
+            except HTTPException as exc:
+                status, body = exc.status_code, json.dumps({"detail": exc.detail}).encode()
+            except Exception:  # a push must never take the server down
+                logger.exception("a push to {} failed", scope["path"])
+                status, body = 500, b'{"detail":"Internal Server Error"}'
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [*_JSON, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _events(self, receive: Any, send: Any) -> None:
+        """Every broadcast as a server-sent event; what arrived together goes in one write."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=5000)
+        self.live.subscribers.add(queue)
+        tasks = [asyncio.ensure_future(_until_gone(receive, queue)),
+                 asyncio.ensure_future(_ping(queue))]
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+            await send({"type": "http.response.body", "body": b": connected\n\n",
+                        "more_body": True})
+            while True:
+                item = await queue.get()  # an event, "" (a ping) or None (the end)
+                frames, ended = [], item is None
+                while not ended:
+                    frames.append(f"data: {item}\n\n" if item else ": ping\n\n")
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
+                    ended = item is None
+                if frames:
+                    await send({"type": "http.response.body", "more_body": True,
+                                "body": "".join(frames).encode("utf-8")})
+                if ended:
+                    break
+            await send({"type": "http.response.body", "body": b""})
+        except OSError:  # the page went away mid-write
+            pass
+        finally:
+            self.live.subscribers.discard(queue)
+            for task in tasks:
+                task.cancel()
+
+
+async def _chunks(receive: Any) -> AsyncIterator[bytes]:
+    """A request's body as the ASGI server hands it over."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # the client went away: what came is all there is
+        yield message.get("body", b"")
+        if not message.get("more_body"):
+            return
+
+
+async def _ping(queue: asyncio.Queue[str | None]) -> None:
+    """A comment line on a quiet stream now and then: writing it finds a page that has gone."""
+    while True:
+        await asyncio.sleep(_PING_S)
+        if queue.empty():
+            queue.put_nowait("")
+
+
+async def _until_gone(receive: Any, queue: asyncio.Queue[str | None]) -> None:
+    """Wait for the page to disconnect, then end its event stream."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    while True:
+        try:
+            queue.put_nowait(None)
+            return
+        except asyncio.QueueFull:
+            queue.get_nowait()
 
 
 def _socketio_server() -> Any:
