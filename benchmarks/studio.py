@@ -112,6 +112,10 @@ def _cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _mean_ms(values: list[float]) -> float | None:
+    return statistics.mean(values) * 1e3 if values else None
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -148,7 +152,10 @@ def main() -> None:  # noqa: PLR0915
               "base_url": f"http://127.0.0.1:{port_line.split()[1]}/v1", "stream": True}
     page, _ = _start([sys.executable, "benchmarks/studio.py", "--reader", studio_url], "READY")
 
-    cpu: dict[Any, list[float]] = {False: [], True: [], "studio": []}  # per timed reply
+    # CPU per timed reply: the run's process, its speaking thread, the Studio client's thread,
+    # the Studio's process and the page reader's process.
+    cpu: dict[Any, list[float]] = {False: [], True: [], "studio": [], "main": [], "client": [],
+                                   "main_without": [], "reader": []}
 
     def one(with_studio: bool, n: int, replies: int) -> tuple[float, float, float]:
         """One run: (its first reply, the median of the next ``replies``, the final flush);
@@ -163,13 +170,24 @@ def main() -> None:  # noqa: PLR0915
             for i in range(replies + 1):
                 if i == 1:
                     run_cpu, studio_cpu = time.process_time(), _cpu_s(studio.pid)
+                    main_cpu, reader_cpu = time.thread_time(), _cpu_s(page.pid)
+                    client = get_runtime().studio
+                    # The thread's own CPU clock (/proc counts in 10 ms ticks: too coarse).
+                    clock = (time.pthread_getcpuclockid(client._thread.ident)
+                             if client is not None else None)
+                    client_cpu = time.clock_gettime(clock) if clock is not None else None
                 started = time.perf_counter()
                 agent(Msg("user", "go", "user"))
                 times.append(time.perf_counter() - started)
         if n:
             cpu[with_studio].append((time.process_time() - run_cpu) / replies)
+            cpu["main" if with_studio else "main_without"].append(
+                (time.thread_time() - main_cpu) / replies)
             if with_studio and studio_cpu is not None:
                 cpu["studio"].append((_cpu_s(studio.pid) - studio_cpu) / replies)
+                cpu["reader"].append((_cpu_s(page.pid) - reader_cpu) / replies)
+                if client_cpu is not None:
+                    cpu["client"].append((time.clock_gettime(clock) - client_cpu) / replies)
         started = time.perf_counter()
         detach(get_runtime())
         return times[0], statistics.median(times[1:]), time.perf_counter() - started
@@ -215,8 +233,11 @@ def main() -> None:  # noqa: PLR0915
         # Where the time goes: on shared cores the Studio's own CPU competes with the run.
         "run_cpu_per_reply_without_ms": statistics.mean(cpu[False]) * 1e3,
         "run_cpu_per_reply_with_ms": statistics.mean(cpu[True]) * 1e3,
-        "studio_cpu_per_reply_ms": statistics.mean(cpu["studio"]) * 1e3 if cpu["studio"]
-        else None,
+        "run_main_thread_cpu_per_reply_without_ms": _mean_ms(cpu["main_without"]),
+        "run_main_thread_cpu_per_reply_with_ms": _mean_ms(cpu["main"]),
+        "client_thread_cpu_per_reply_ms": _mean_ms(cpu["client"]),
+        "studio_cpu_per_reply_ms": _mean_ms(cpu["studio"]),
+        "page_reader_cpu_per_reply_ms": _mean_ms(cpu["reader"]),
         "page_events": len(events),
         "chunks_timed_for_delay": len(delays),
         "chunks_spoken_for_delay": sum(len(c) for c in spoken.chunks.values()),
