@@ -73,9 +73,7 @@ class _Live:
                 queue.put_nowait(text)
             except asyncio.QueueFull:  # a page that does not read: close it, it reconnects
                 self.subscribers.discard(queue)
-                while not queue.empty():
-                    queue.get_nowait()
-                queue.put_nowait(None)
+                _end(queue)
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str:
@@ -398,12 +396,14 @@ async def _until_gone(receive: Any, queue: asyncio.Queue[str | None]) -> None:
     """Wait for the page to disconnect, then end its event stream."""
     while (await receive())["type"] != "http.disconnect":
         pass
-    while True:
-        try:
-            queue.put_nowait(None)
-            return
-        except asyncio.QueueFull:
-            queue.get_nowait()
+    _end(queue)
+
+
+def _end(queue: asyncio.Queue[str | None]) -> None:
+    """End an event stream now: what it has not sent yet is dropped, then its end mark."""
+    while not queue.empty():
+        queue.get_nowait()
+    queue.put_nowait(None)
 
 
 def _socketio_server() -> Any:
