@@ -175,6 +175,22 @@ def test_errors_are_typed_on_every_runtime(local):
     assert _lock_is_free(local)
 
 
+def test_content_parts_on_every_runtime(local):
+    """Text parts (the OpenAI formatter's content) read as their texts joined by newlines on
+    both runtimes; a part the model cannot take is a BadRequestError, not a template crash."""
+    parts = [{"role": "user", "content": [{"type": "text", "text": "Say hi."},
+                                          {"type": "text", "text": "One word."}]}]
+    joined = [{"role": "user", "content": "Say hi.\nOne word."}]
+    assert local(parts, max_tokens=6).text == local(joined, max_tokens=6).text
+    assert "".join(c for _, c in local(parts, max_tokens=6, stream=True).stream)
+    image = [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]
+    with pytest.raises(BadRequestError):
+        local(image, max_tokens=2)
+    assert _lock_is_free(local)
+
+
 def test_tools_and_json_output(local):
     tools = [
         {

@@ -12,6 +12,28 @@ from typing import Any
 from ..errors import BadRequestError, ProviderError
 
 
+def _string_content(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` without ``stream`` and with every message's content a string.
+
+    llama-cpp-python renders the GGUF's chat template with the messages as given, and the
+    templates concatenate ``content`` as a string: a list of text parts (what the OpenAI
+    formatter makes) becomes its texts joined by newlines, as llama.cpp's own server (the
+    xllamacpp runtime) joins them. Other parts cannot be rendered: a BadRequestError."""
+    messages = []
+    for message in request.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list):
+            kinds = {part.get("type") if isinstance(part, dict) else type(part).__name__
+                     for part in content} - {"text"}
+            if kinds:
+                raise BadRequestError(
+                    f"the local model (llama_cpp runtime) takes text only, not "
+                    f"{', '.join(sorted(map(str, kinds)))} parts", status=400)
+            message = {**message, "content": "\n".join(part["text"] for part in content)}
+        messages.append(message)
+    return {**{k: v for k, v in request.items() if k != "stream"}, "messages": messages}
+
+
 class LlamaCppChat:
     """A GGUF loaded by ``llama_cpp.Llama``. Not thread-safe: the caller serialises calls."""
 
@@ -46,10 +68,10 @@ class LlamaCppChat:
         self.llama = llama_cpp.Llama(model_path=path, verbose=verbose, **options)
 
     def chat(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self.llama.create_chat_completion(**{**request, "stream": False})
+        return self.llama.create_chat_completion(**_string_content(request), stream=False)
 
     def stream(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        chunks = self.llama.create_chat_completion(**{**request, "stream": True})
+        chunks = self.llama.create_chat_completion(**_string_content(request), stream=True)
         completion_tokens = 0
         finish_reason = None
         try:

@@ -301,7 +301,10 @@ class XllamacppChat:
                     pass
 
     def translate_error(self, exc: Exception) -> ProviderError | None:
-        if isinstance(exc, ValueError):  # the server refused the request (e.g. tool_choice)
+        # llama.cpp's server refuses a request it cannot parse by throwing while it reads it
+        # (invalid_argument: ValueError, e.g. tool_choice; runtime_error: RuntimeError, e.g.
+        # an image without an mmproj); errors while generating come back as error chunks.
+        if isinstance(exc, (ValueError, RuntimeError)):
             return BadRequestError(f"the local model refused the request: {exc}", status=400)
         return None
 
