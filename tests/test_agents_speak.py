@@ -98,6 +98,22 @@ def test_audio_starts_before_the_text_stream_ends(tmp_path, capsys):
     assert pcm == tone("Hello there.") + tone("How are you?")
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_react_agent_speaks_its_answer_aloud(openai_server, tmp_path, stream, capsys):
+    from agentscope_legacy.agents import ReActAgent
+    from tests import chat_kit as kit
+
+    openai_server.set_reply_fn(lambda body: {"text": "Hello there. How are you?"})
+    model = kit.load(kit.chat_config(openai_server, "openai_chat", stream=stream))
+    agent = ReActAgent("rex", "You help.", model, tts=FakeTTS())
+    reply = agent(Msg("user", "hi", "user"))
+    assert FakeTTS.events == ["audio: Hello there.", "audio: How are you?"]
+    assert agent.audio_files == {reply.id: tmp_path / "run" / "audio" / f"{reply.id}.wav"}
+    pcm, _, _ = wav_to_pcm16(agent.audio_files[reply.id].read_bytes())
+    assert pcm == tone("Hello there.") + tone("How are you?")
+    assert capsys.readouterr().out.count("How are you?") == 1
+
+
 def test_one_wav_per_message_named_by_its_id(tmp_path):
     class Scripted(DialogAgent):
         def __init__(self, **kwargs):

@@ -385,3 +385,35 @@ def test_a_tool_choice_without_tools_is_ignored(openai_wrapper):
         agent.reply(Msg("user", "hi", "user"), tool_choice="required").get_text_content() == ANSWER
     )
     assert "tools" not in bodies[0] and "tool_choice" not in bodies[0]
+
+
+def test_streamed_reply_goes_through_the_speak_hooks_and_is_saved_once(
+    openai_wrapper, tmp_path, capsys
+):
+    """A streamed answer is spoken as ``speak()`` speaks a stream: pre_speak sees (and masks)
+    each chunk, post_speak runs once, and the run's chat file has the reply once."""
+    import agentscope_legacy
+
+    build, server = openai_wrapper
+    scripted(server, {"text": "", "tool_calls": [CALL_W]}, {"text": "The secret is: sunny."})
+    agentscope_legacy.init(save_dir=str(tmp_path), name="hooks")
+    agent = ReActAgent("bot", "You help.", build(stream=True), toolkit=[get_weather])
+    seen: list[Any] = []
+
+    def mask(_agent: Any, msg: Msg, stream: bool, last: bool) -> Msg:
+        seen.append((stream, last))
+        msg.content = msg.get_text_content().replace("secret", "******")
+        return msg
+
+    agent.register_hook("pre_speak", "mask", mask)
+    agent.register_hook("post_speak", "count", lambda _agent: seen.append("done"))
+    reply = agent(Msg("user", "Weather in Paris?", "user"))
+    assert reply.get_text_content() == "The secret is: sunny."  # the hooks change the print only
+    out = capsys.readouterr().out
+    assert "secret" not in out and "The ****** is: sunny." in out
+    assert len(seen) > 2 and seen[-2:] == [(True, True), "done"] and seen.count("done") == 1
+    assert all(stream for stream, _ in seen[:-1])
+    run_dir = agentscope_legacy.get_runtime().run_dir
+    chat = [json.loads(line) for line in (run_dir / "logging.chat").read_text().splitlines()]
+    answers = [m for m in chat if m["name"] == "bot" and "sunny." in str(m["content"])]
+    assert [m["id"] for m in answers] == [reply.id]

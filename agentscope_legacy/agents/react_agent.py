@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..logging import log_msg, log_stream_msg, save_msg
+from ..logging import log_msg, log_stream_msg
 from ..message import Msg, tool_use_block
 from ..model import ChatModelBase, ChatResponse
 from ..models._base import ModelWrapperBase
@@ -46,6 +46,8 @@ class ReActAgent(AgentBase):
         tool_choice: the first iteration's: ``"required"`` or a tool's name forces a call
             (see :meth:`_forced_call`; small models otherwise answer from memory); later
             iterations are ``"auto"``. ``reply(..., tool_choice=...)`` overrides it.
+        tts: a voice for the replies, as :class:`~agentscope_legacy.agents.AgentBase` takes
+            it (a TTS config name or model); streamed replies are fed to it as they arrive.
     """
 
     def __init__(
@@ -59,8 +61,9 @@ class ReActAgent(AgentBase):
         use_memory: bool = True,
         parallel_tool_calls: bool | None = None,
         tool_choice: str | None = None,
+        tts: Any = None,
     ) -> None:
-        super().__init__(name, sys_prompt, use_memory=use_memory)
+        super().__init__(name, sys_prompt, use_memory=use_memory, tts=tts)
         if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
             raise ValueError(f"max_iters must be a positive integer, got {max_iters!r}")
         self.model = chat_model(model)
@@ -178,21 +181,39 @@ class ReActAgent(AgentBase):
         return msg
 
     async def _speak_chunks(self, chunks: Any, msg_id: str) -> ChatResponse:
-        """Print a stream of accumulative ChatResponses as it arrives; the last one."""
+        """Speak a stream of accumulative ChatResponses as it arrives, as ``speak()`` speaks a
+        stream: the pre_speak hooks see (and may change) each chunk, the voice hears it, and
+        post_speak runs at the end. Returns the last chunk."""
         last: ChatResponse | None = None
-        printed = False
-        async for chunk in chunks:
-            last = chunk
-            text = _text(chunk)
-            if text:
-                log_stream_msg(Msg(self.name, text, "assistant", id=msg_id), last=chunk.is_last)
-                printed = True
+        msg = Msg(self.name, "", "assistant", id=msg_id)
+        hooked = bool(self._hooks_for("pre_speak"))
+        printed, speech, shown = False, None, msg
+        try:
+            async for chunk in chunks:
+                last = chunk
+                text = _text(chunk)
+                if not text:
+                    continue
+                if not printed:  # the voice opens on the first text: a bare tool call is silent
+                    printed, speech = True, self._speech(msg_id)
+                msg.content = text
+                if hooked:
+                    shown = self._run_replacing("pre_speak", msg, True, chunk.is_last)
+                log_stream_msg(shown, last=chunk.is_last)
+                if speech is not None:
+                    speech.feed(text)
+        except BaseException:
+            if speech is not None:
+                speech.close()
+            raise
         if last is None:
             return ChatResponse(content=[])
         if printed:
-            if not last.is_last:  # a stream cut short: end the printed line
-                log_stream_msg(Msg(self.name, _text(last), "assistant", id=msg_id), last=True)
-            save_msg(Msg(self.name, _text(last), "assistant", id=msg_id))
+            if not last.is_last:  # a stream cut short: end the printed line (and save it)
+                log_stream_msg(shown, last=True)
+            if speech is not None:
+                self._save_speech(speech, _text(last))
+            self._run_notifying("post_speak")
         return last
 
     async def _prompt(self, history: list[Msg], tools: Any) -> Any:
