@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
@@ -294,26 +295,30 @@ def test_yaml_experiment_with_tools(tmp_path, openai_wrapper, monkeypatch):
 @pytest.mark.parametrize(
     ("tools", "expected"),
     [
-        (["builtin:shell"], "tools"),  # not a built-in: refused by the schema at load
-        (["mytools.nothing_here"], "no function 'nothing_here'"),
-        (["no_such_module.f"], "cannot import module 'no_such_module'"),
+        (["builtin:shell"], "tools"),  # not a built-in: refused by the schema
+        (["mytools.nothing_here"], "tool 'mytools.nothing_here': module 'mytools' has no "
+                                   "function 'nothing_here'"),
+        (["no_such_module.f"], "tool 'no_such_module.f': cannot find module 'no_such_module'"),
     ],
 )
-def test_yaml_bad_tools_are_config_errors(tmp_path, openai_wrapper, tools, expected):
+def test_yaml_bad_tools_are_config_errors_at_load(tmp_path, openai_wrapper, tools, expected):
+    """Found at load (``validate``, ``--dry-run``) without importing the tools' module, with
+    the file and the field named; the run would raise the same kind of error."""
     from agentscope_legacy.errors import ConfigError
     from agentscope_legacy.experiment import load
 
     build, server = openai_wrapper
     write_models(tmp_path, server)
-    (tmp_path / "mytools.py").write_text(TOOLS_MODULE)
+    (tmp_path / "mytools.py").write_text(TOOLS_MODULE + "\nraise SystemExit('imported')\n")
     exp = tmp_path / "exp.yaml"
     exp.write_text(
         EXPERIMENT.replace(
             '[mytools.shout, "builtin:calculator", "builtin:read_file"]', json.dumps(tools)
         )
     )
-    with pytest.raises(ConfigError, match=expected):
-        load(exp).run(quiet=True, interactive=False)
+    with pytest.raises(ConfigError, match=re.escape(expected)) as err:
+        load(exp)  # never imports mytools (it would exit)
+    assert "exp.yaml" in str(err.value) and "agents.bot.tools" in str(err.value)
 
 
 def test_builtin_tool_names_match_the_tool_module():

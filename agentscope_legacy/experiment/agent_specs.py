@@ -186,6 +186,15 @@ def find_class(name: str, search: Iterable[str | Path] = ()) -> FoundClass:
     return found
 
 
+def find_tool(name: str, search: Iterable[str | Path] = ()) -> None:
+    """Check a ``tools:`` entry (``package.module.function``) without running any module:
+    ``ValueError`` if its module cannot be found or parsed, or surely has no such name. What
+    the name is (a function, a callable) is told when the run imports it."""
+    module_name, attr = _split(name)
+    if _find(module_name, attr, [str(d) for d in search], _MAX_HOPS) is None:
+        raise ValueError(f"module '{module_name}' has no function '{attr}'")
+
+
 def _find(module_name: str, attr: str, search: list[str], hops: int) -> FoundClass | None:
     """The class ``attr`` of ``module_name``; None if the module surely has no such name."""
     unknown = FoundClass(f"{module_name}.{attr}", None, None)

@@ -19,7 +19,9 @@ from . import conditions
 from .agent_specs import (
     BUILTIN,
     CLASS_PATTERN,
+    TOOL_PATTERN,
     find_class,
+    find_tool,
     model_config_name,
     resolve_class,
     signature_problems,
@@ -212,6 +214,21 @@ def _check_agents(doc: Document, models: ModelSources) -> list[ConfigIssue]:
                 issues.append(doc.issue((*path, key) if key else path, problem))
         if isinstance(spec.get("schema"), dict):
             issues += _check_json_schema(doc, (*path, "schema"), spec["schema"])
+        if cls_name == "ReActAgent" and isinstance(spec.get("tools"), list):
+            issues += _check_tools(doc, (*path, "tools"), spec["tools"])
+    return issues
+
+
+def _check_tools(doc: Document, path: DocPath, tools: list[Any]) -> list[ConfigIssue]:
+    """A ReActAgent's ``tools``: each module and function found without importing it (the
+    run imports them); built-ins and malformed entries are the schema's."""
+    issues = []
+    for i, ref in enumerate(tools):
+        if isinstance(ref, str) and not ref.startswith("builtin:") and re.match(TOOL_PATTERN, ref):
+            try:
+                find_tool(ref, class_search_path(doc))
+            except ValueError as exc:
+                issues.append(doc.issue((*path, i), f"tool '{ref}': {exc}"))
     return issues
 
 
