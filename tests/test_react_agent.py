@@ -321,6 +321,19 @@ def test_yaml_bad_tools_are_config_errors_at_load(tmp_path, openai_wrapper, tool
     assert "exp.yaml" in str(err.value) and "agents.bot.tools" in str(err.value)
 
 
+def test_yaml_react_agent_voice_is_checked_at_load(tmp_path, openai_wrapper):
+    from agentscope_legacy.errors import ConfigError
+    from agentscope_legacy.experiment import load
+
+    build, server = openai_wrapper
+    write_models(tmp_path, server)
+    (tmp_path / "mytools.py").write_text(TOOLS_MODULE)
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(EXPERIMENT.replace("    max_iters: 3\n", "    max_iters: 3\n    tts: nope\n"))
+    with pytest.raises(ConfigError, match="agents.bot.tts: unknown TTS config 'nope'"):
+        load(exp)
+
+
 def test_builtin_tool_names_match_the_tool_module():
     from agentscope_legacy.experiment.agent_specs import BUILTIN_TOOL_NAMES
     from agentscope_legacy.tool import BUILTIN_TOOLS

@@ -84,6 +84,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
             "tool_choice": _NAME,  # the first step's: "required" or a tool's name forces a call
             "parallel_tool_calls": {"type": "boolean"},
             "read_dir": {"type": "string"},  # where builtin:read_file reads
+            "tts": _NAME,  # a TTS config: the agent speaks its answers aloud
         },
         "required": ["sys_prompt"],
         "additionalProperties": False,
