@@ -245,7 +245,9 @@ def test_resume_runs_only_what_is_not_finished(exp, openai_server, tmp_path, cap
     assert [r["run"] for r in records] == ["g000-r00", "g001-r00"]
     assert records[0] == first  # kept, not run again
     assert len(openai_server.requests) == 4  # only rounds=2 ran
-    assert "(1 done before)" in err
+    assert " s on local (1 done before)" in err
+    assert json.loads((directory / "sweep.json").read_text())["executor"] == {
+        "kind": "local", "address": None}
     # The same command line resumes too; another sweep's does not.
     assert main(["sweep", str(exp), "--grid", "rounds=1,2", "--resume", str(directory)]) == 0
     assert main(["sweep", str(exp), "--grid", "rounds=1,3", "--resume", str(directory)]) == 1

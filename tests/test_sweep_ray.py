@@ -143,10 +143,12 @@ def test_ctrl_c_stops_a_ray_sweep_and_resume_finishes_it(exp, openai_server, tmp
     assert "interrupted:" in err and "Traceback" not in err
     done = {r["run"] for r in records_of(directory)}
     assert 1 <= len(done) < 6
+    # No --executor: the sweep goes on as it ran (sweep.json says how).
     result = subprocess.run([sys.executable, "-m", "agentscope_legacy.cli", "sweep", "--resume",
-                             str(directory), "--executor", "ray", "--no-progress"],
+                             str(directory), "--no-progress"],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert " s on ray (" in result.stderr and "done before)" in result.stderr
     records = records_of(directory)
     assert [r["run"] for r in records] == [f"g00{i}-r00" for i in range(6)]
     assert all(r["status"] == "ok" for r in records)

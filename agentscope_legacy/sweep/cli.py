@@ -44,9 +44,10 @@ def add_sweep_parser(sub: Any) -> None:
                        help="where agents' `tts` configs are; repeatable")
     sweep.add_argument("--jobs", "-j", type=int, default=None,
                        help="runs at once (default: the CPU count; with ray: the cluster's)")
-    sweep.add_argument("--executor", choices=("local", "ray"), default="local",
+    sweep.add_argument("--executor", choices=("local", "ray"), default=None,
                        help="local: worker processes on this machine (default); ray: each "
-                       "run a Ray task (the [ray] extra)")
+                       "run a Ray task (the [ray] extra); with --resume: as the sweep ran "
+                       "(and its --address) unless given")
     sweep.add_argument("--address", metavar="ADDRESS",
                        help="with --executor ray: join this Ray cluster (auto: the one on "
                        "this machine) instead of starting a local Ray")
@@ -65,7 +66,14 @@ def sweep_command(args: argparse.Namespace) -> int:
     from .runner import print_outcome, read_manifest, run_sweep
 
     try:
-        if args.address and args.executor != "ray":
+        saved = read_manifest(Path(args.resume)) if args.resume is not None else {}
+        executor, address = args.executor, args.address
+        if executor is None:
+            how = saved.get("executor") if isinstance(saved.get("executor"), dict) else {}
+            executor = how.get("kind") if how.get("kind") in ("local", "ray") else "local"
+            if executor == "ray" and address is None:
+                address = how.get("address")
+        if address and executor != "ray":
             raise ConfigError("--address joins a Ray cluster: give --executor ray too")
         if args.jobs is not None and args.jobs < 1:
             raise ConfigError(f"--jobs: expected at least 1, got {args.jobs}")
@@ -84,7 +92,6 @@ def sweep_command(args: argparse.Namespace) -> int:
         if file is None:
             if args.resume is None:
                 raise ConfigError("give the experiment (or sweep) FILE, or --resume DIR")
-            saved = read_manifest(Path(args.resume))
             file = saved["experiment"]
             options = {"grid": saved["grid"], "repeat": saved["repeat"],
                        "seed": saved.get("seed", 0), "seed_paths": saved.get("seed_paths", []),
@@ -103,7 +110,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(f"ok: {len(sweep.runs)} run(s) valid (dry run: no model was called)")
         return 0
     try:
-        result = run_sweep(sweep, executor=args.executor, jobs=args.jobs, address=args.address,
+        result = run_sweep(sweep, executor=executor, jobs=args.jobs, address=address,
                            resume=args.resume, save_dir=args.save_dir,
                            progress=not args.no_progress)
     except AgentScopeError as exc:

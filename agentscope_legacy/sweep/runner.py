@@ -48,6 +48,7 @@ class SweepResult:
     seconds: float = 0.0
     skipped: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    executor: str = "local"
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -112,8 +113,10 @@ def run_sweep(plan: SweepPlan, executor: str = "local", jobs: int | None = None,
         check_same_plan(plan, read_manifest(directory), directory)
     else:
         directory = new_sweep_dir(save_dir or plan.save_dir)
+        # How it ran, too: ``--resume`` runs the rest the same way unless told otherwise.
+        manifest = {**plan.manifest(), "executor": {"kind": executor, "address": address}}
         write_atomic(directory / MANIFEST,
-                     json.dumps(plan.manifest(), indent=1, ensure_ascii=False) + "\n")
+                     json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     records = results.read(directory)
     todo = [r for r in plan.runs if records.get(r.run_id, {}).get("status") != "ok"]
     skipped = len(plan.runs) - len(todo)
@@ -134,7 +137,7 @@ def run_sweep(plan: SweepPlan, executor: str = "local", jobs: int | None = None,
                                     list(plan.grid))
     done = [records[r.run_id] for r in plan.runs if r.run_id in records]
     return SweepResult(directory, done, summary, interrupted, time.perf_counter() - start,
-                       skipped)
+                       skipped, executor=executor)
 
 
 def _executor(kind: str, jobs: int | None, address: str | None, plan: SweepPlan) -> Any:
@@ -202,7 +205,7 @@ def print_outcome(result: SweepResult, out: Any = None) -> None:
     print(result.summary, file=out)
     for record in result.failed:
         print(f"failed: {record['run']}: {record['error']}", file=sys.stderr)
+    before = f" ({result.skipped} done before)" if result.skipped else ""
     line = (f"sweep: {ok} ok, {len(result.failed)} failed of {len(result.records)} run(s) "
-            f"in {result.seconds:.1f} s" + (f" ({result.skipped} done before)"
-                                            if result.skipped else ""))
+            f"in {result.seconds:.1f} s on {result.executor}{before}")
     print(f"{line}; results in {result.sweep_dir}", file=sys.stderr)
