@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from agentscope_legacy.cli import main
 from agentscope_legacy.errors import ConfigError
@@ -168,7 +169,11 @@ def test_a_sweep_runs_every_point_and_collects_its_metrics(exp, openai_server, t
         run_dir = directory / record["dir"]
         messages = [Msg.from_json(line) for line in (run_dir / "transcript.jsonl").open()]
         assert len(messages) == record["metrics"]["messages"]
-        assert f"seed: {record['seed']}" in (run_dir / "experiment.yaml").read_text()
+        resolved = (run_dir / "experiment.yaml").read_text()
+        assert f"seed: {record['seed']}" in resolved
+        # It records where the run is (the sweep directory), not the work dir it was made in.
+        assert yaml.safe_load(resolved)["run"]["save_dir"] == str(directory)
+        assert ".work" not in resolved
     rows = list(csv.DictReader((directory / "results.csv").open()))
     assert [(r["run"], r["rounds"], r["messages"], r["agreed"]) for r in rows] == [
         ("g000-r00", "1", "2", "true"), ("g000-r01", "1", "2", "true"),

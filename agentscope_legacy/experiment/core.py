@@ -51,6 +51,9 @@ class Experiment:
     pipeline: Sequential
     #: The overrides it was loaded with, as ``path=value`` strings (kept in ``record.json``).
     overrides: list[str] = field(default_factory=list)
+    #: The ``run.save_dir`` that ``experiment.yaml`` records, when the run directory is made
+    #: elsewhere and moved (a sweep's run is made in a work directory): None, the one used.
+    recorded_save_dir: str | None = None
 
     @property
     def name(self) -> str:
@@ -240,6 +243,8 @@ class Experiment:
         if run_dir is None:
             return
         data = copy.deepcopy(self.document.data)
+        if self.recorded_save_dir is not None:
+            data["run"] = {**(data.get("run") or {}), "save_dir": self.recorded_save_dir}
         if self.models.configs:
             data["model_configs"] = [c.data for c in self.models.configs]
         source = self.document.file or "experiment"

@@ -39,9 +39,10 @@ def run_point(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one point; never raises for a failed run (the record says ``failed`` and why).
 
     ``spec``: ``experiment`` (file), ``overrides``, ``model_configs``, ``tts_configs``,
-    ``work_dir`` (the run's save_dir), ``cwd``, ``env`` (variables to set first). The
-    record has ``status``, ``error``, ``seconds``, ``metrics``, ``usage`` and ``dir`` (the
-    run directory made).
+    ``work_dir`` (the run's save_dir), ``save_dir`` (the sweep directory, where the run
+    directory is moved: what its ``experiment.yaml`` records), ``cwd``, ``env`` (variables
+    to set first). The record has ``status``, ``error``, ``seconds``, ``metrics``, ``usage``
+    and ``dir`` (the run directory made).
     """
     from .._secrets import scrub
     from ..experiment import load
@@ -61,6 +62,7 @@ def run_point(spec: dict[str, Any]) -> dict[str, Any]:
             experiment = load(spec["experiment"], overrides=overrides,
                               model_configs=spec.get("model_configs"),
                               tts_configs=spec.get("tts_configs"))
+            experiment.recorded_save_dir = spec.get("save_dir")  # where the run dir ends up
             result = experiment.run(quiet=True, progress=False, interactive=False)
         seconds = time.perf_counter() - start
         metrics = experiment.document.data.get("metrics") or {}

@@ -172,7 +172,7 @@ def _drive(pool: Any, plan: SweepPlan, todo: list[RunSpec], directory: Path,
             spec, attempt = queue.popleft()
             worker_spec = {"experiment": plan.experiment, "overrides": spec.overrides,
                            "model_configs": plan.model_configs, "tts_configs": plan.tts_configs,
-                           "cwd": cwd, "env": env,
+                           "cwd": cwd, "env": env, "save_dir": str(directory),
                            "work_dir": str(directory / ".work" / f"{spec.run_id}-a{attempt}")}
             started[spec.run_id] = (attempt, time.perf_counter())
             pool.submit(spec.run_id, worker_spec, directory / spec.run_id)
