@@ -40,10 +40,19 @@ class Studio:
 
     def __init__(self, save_dir: Path, port: int = 0, **kwargs: Any) -> None:
         self.app = create_studio_app(save_dir, **kwargs)
+        self.requests: list[str] = []  # "METHOD path?query" of every HTTP request, in order
+
+        async def counted(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                query = scope["query_string"].decode()
+                self.requests.append(f"{scope['method']} {scope['path']}"
+                                     + (f"?{query}" if query else ""))
+            await self.app(scope, receive, send)
+
         sock, _ = bind("127.0.0.1", port)  # as `agentscope-legacy studio` binds
         self.port = sock.getsockname()[1]
         options = {**uvicorn_options("127.0.0.1", self.port), "log_config": None}
-        self.server = uvicorn.Server(uvicorn.Config(self.app, **options))
+        self.server = uvicorn.Server(uvicorn.Config(counted, **options))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
                                        daemon=True)
         self.thread.start()
@@ -142,6 +151,51 @@ def test_a_run_streams_into_the_studio_one_bubble_per_reply(
     assert until(lambda: live["run"]["status"] == "finished")
     runs = studio.get("/api/runs").json()
     assert [r["id"] for r in runs] == ["run_watched"] and runs[0]["tokens"] > 0
+
+
+def test_what_goes_together_is_one_trpc_batch_request(studio, openai_server, tmp_path,
+                                                      fresh_runtime):
+    """registerRun's answer says the built-in Studio takes batches: the end of a reply and
+    its invocation then go as one ``/trpc/pushMessage,pushModelInvocation?batch=1``."""
+    openai_server.set_reply(text="Short.", chunks=["Sh", "ort."])
+    runtime = start_run(tmp_path, openai_server, studio.url, name="batched")
+    agent = DialogAgent("Alice", sys_prompt="You are Alice.", model_config_name="emu")
+    for _ in range(3):
+        agent(Msg("user", "Go.", "user"))
+    assert runtime.studio.flush()
+    live = studio.live.runs["run_batched"]
+    assert [m["text"] for m in live["messages"].values()] == ["Short."] * 3
+    assert len(live["invocations"]) == 3
+    batches = [r for r in studio.requests if r.endswith("?batch=1")]
+    assert batches and all(r.startswith("POST /trpc/") for r in batches)
+    assert any(set(r.split()[1][6:-8].split(",")) == {"pushMessage", "pushModelInvocation"}
+               for r in batches)
+    assert studio.requests[0] == "POST /trpc/registerRun"  # alone: batches come after it
+    assert len(studio.requests) < 1 + 2 * 3  # fewer requests than pushes
+
+
+def test_a_trpc_batch_answers_each_call_in_order(studio):
+    url = studio.url + "/trpc/registerRun,pushMessage,noSuchThing,pushMessage?batch=1"
+    body = {"0": {"id": "run_b", "status": "running"},
+            "1": {"runId": "run_b", "replyId": "m1", "msg": {"id": "m1", "content": "hi"}},
+            "2": {},
+            "3": {"runId": "run_b", "msg": "not an object"}}
+    answer = requests.post(url, json=body, timeout=TIMEOUT)
+    assert answer.status_code == 207  # mixed, as tRPC answers
+    results = answer.json()
+    assert results[:2] == [{"result": {"data": {"ok": True}}}] * 2
+    assert [r["error"]["data"]["httpStatus"] for r in results[2:]] == [404, 400]
+    assert [m["text"] for m in studio.live.runs["run_b"]["messages"].values()] == ["hi"]
+    same = requests.post(studio.url + "/trpc/pushMessage,pushMessage?batch=1",
+                         json={"0": body["1"], "1": body["1"]}, timeout=TIMEOUT)
+    assert same.status_code == 200 and len(same.json()) == 2
+    assert requests.get(url, timeout=TIMEOUT).status_code == 405
+    many = ",".join(["pushMessage"] * 65)
+    assert requests.post(f"{studio.url}/trpc/{many}?batch=1", json={},
+                         timeout=TIMEOUT).status_code == 413
+    assert requests.post(url, data=b"[1]", timeout=TIMEOUT).status_code == 400
+    assert requests.post(url, json=body, headers={"Origin": "https://evil.example"},
+                         timeout=TIMEOUT).status_code == 403
 
 
 def test_chunks_coalesce_and_pushing_never_blocks_the_speaker(studio):
@@ -488,7 +542,7 @@ def test_the_event_stream_carries_every_push_and_lets_a_gone_page_go(studio):
                                             json.dumps(b).encode()) for b in bodies))
         buffer = bytearray()
         assert [read_response(sock, buffer=buffer)[:2] for _ in bodies] == [
-            (200, b'{"ok":true}')] * 3
+            (200, b'{"ok":true,"batch":true}')] * 3
     got = []
     for line in lines:
         if line.startswith(b"data: "):

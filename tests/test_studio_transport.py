@@ -79,9 +79,12 @@ def test_log_deltas_listeners_see_the_growing_text(monkeypatch: pytest.MonkeyPat
                     ("Hello!", 3, True)]
 
 
-def test_no_key_reaches_a_pushed_record_on_the_wire() -> None:
+@pytest.mark.parametrize("batch", [False, True], ids=["one-per-push", "trpc-batch"])
+def test_no_key_reaches_a_pushed_record_on_the_wire(batch: bool) -> None:
     """What the client writes on the socket (a recording server, not the Studio, which
-    redacts again): spoken text, pieces and invocation records with a registered key."""
+    redacts again): spoken text, pieces and invocation records with a registered key; sent
+    one per request to a Studio that does not say it takes batches (as AgentScope's), as
+    tRPC batches to one that does."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,16 +97,24 @@ def test_no_key_reaches_a_pushed_record_on_the_wire() -> None:
     key = "sk-wire-0123456789abcdef"
     register_secret(key)
     bodies: list[bytes] = []
+    paths: list[str] = []
 
     class Recorder(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:  # noqa: N802
             bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            paths.append(self.path)
+            answer = b"{}"
+            if batch and self.path.endswith("?batch=1"):
+                calls = self.path.split("?")[0].split(",")
+                answer = json.dumps([{"result": {"data": None}}] * len(calls)).encode()
+            elif batch:
+                answer = b'{"ok":true,"batch":true}'
             self.send_response(200)
-            self.send_header("Content-Length", "2")
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(b"{}")
+            self.wfile.write(answer)
 
         def log_message(self, *_args: object) -> None:
             pass
@@ -129,9 +140,31 @@ def test_no_key_reaches_a_pushed_record_on_the_wire() -> None:
         client.close()
     finally:
         server.shutdown()
-    routes = [json.loads(b) for b in bodies]
+    routes = []
+    for path, body in zip(paths, bodies, strict=True):
+        data = json.loads(body)
+        routes += list(data.values()) if path.endswith("?batch=1") else [data]
+    assert any(p.endswith("?batch=1") for p in paths) is batch
     texts = [r["msg"]["content"] for r in routes if "msg" in r]
     assert "*** done" in texts
     assert "my key is *** ok" in texts
     assert any("arguments" in r for r in routes)
     assert [b for b in bodies if key in b.decode()] == []
+
+
+def test_batch_answers_give_each_call_its_status() -> None:
+    from agentscope_legacy.studio._client import _batch_codes, _takes_batches
+
+    ok, missing = {"result": {"data": None}}, {"error": {"data": {"httpStatus": 404}}}
+    assert _batch_codes(207, json_bytes([ok, missing, {"error": {}}]), 3) == [200, 404, 500]
+    assert _batch_codes(503, b"busy", 2) == [503, 503]  # not an array: the request's status
+    assert _batch_codes(200, json_bytes([ok]), 2) == [502, 502]  # the wrong count: retried
+    assert _takes_batches(b'{"ok":true,"batch":true}') is True
+    assert _takes_batches(b'{"result":{"data":null}}') is False
+    assert _takes_batches(b"not json") is False
+
+
+def json_bytes(value: object) -> bytes:
+    import json
+
+    return json.dumps(value).encode()

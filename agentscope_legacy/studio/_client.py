@@ -8,7 +8,10 @@ socket.io event ``forwardUserInput`` on namespace ``/python``, as 0.1.6 does).
 
 Pushing never blocks the run: the speaking thread only stores the newest text of a reply
 (chunks of one reply coalesce) or appends to a bounded queue; one background thread posts,
-retrying with backoff. A Studio that is down or goes away gives one warning and the run goes
+retrying with backoff. What goes together (a reply's end and its invocation) is one tRPC batch
+request (``/trpc/pushMessage,pushModelInvocation?batch=1``) where registerRun's answer says
+the Studio takes batches (the built-in one does); else each push is a request of its own, as
+0.1.x sends them. A Studio that is down or goes away gives one warning and the run goes
 on (its files are written as always); only a UserAgent turn, which needs the Studio, raises
 :class:`StudioError`.
 """
@@ -68,6 +71,7 @@ class StudioClient:
         self.dropped = 0
         self._conn: Any = None  # one keep-alive connection, the worker's
         self._prefix = ""
+        self._batch = False  # whether the Studio takes tRPC batches (registerRun says)
         self._cond = threading.Condition()
         # [route, payload or its builder, when it is due]: an invocation waits for the next
         # push that goes anyway (a reply's tick or last chunk) or ``interval``, whichever
@@ -251,40 +255,82 @@ class StudioClient:
                    "run goes on without it")
 
     def _send(self, items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-        """POST each item on the keep-alive connection (one write for all); returns the items
-        to send again (from the first that failed with 5xx/429 or got no answer)."""
+        """POST the items on the keep-alive connection, all in one write (those that go
+        together as one tRPC batch request where the Studio takes batches); returns the
+        items to send again: those answered 5xx or 429, then every one left unanswered."""
         if self._conn is None:
             self._conn = connect(self.url, self.timeout)
             self._prefix = urlsplit(self.url).path
-        data = []
-        for route, payload in items:
+        requests = self._requests(items)
+        again: list[tuple[str, Any]] = []
+        answered = 0
+        buffer = bytearray()
+        try:
+            self._conn.sendall(b"".join(data for data, _ in requests))
+            for _, group in requests:
+                status, text, keep = read_response(self._conn, buffer=buffer)
+                codes = [status] if len(group) == 1 else _batch_codes(status, text, len(group))
+                for (route, payload), code in zip(group, codes, strict=True):
+                    if code >= 500 or code == 429:
+                        again.append((route, payload))
+                    elif code >= 400:  # ours is wrong: say so, once
+                        self._warn(f"the Studio refused a push to {route}: {code} "
+                                   f"{text[:200].decode('utf-8', 'replace')}")
+                    elif route == "/trpc/registerRun":
+                        self._batch = _takes_batches(text)
+                answered += 1
+                if not keep:
+                    break
+        except Exception:
+            self._drop()
+            if not answered:
+                raise
+        left = [item for _, group in requests[answered:] for item in group]
+        if again or left:
+            self._drop()
+        return again + left
+
+    def _requests(self, items: list[tuple[str, Any]]) -> list[tuple[bytes, list[Any]]]:
+        """Each item's POST, or, where the Studio takes batches, one per run of up to
+        ``_BATCH_ITEMS`` tRPC items (about ``_BATCH_BYTES``) with its items."""
+        bodies = []
+        for _, payload in items:
             if not isinstance(payload, _Redacted):
                 payload = redact(payload)
             # One pass over exactly what is sent: no known key leaves, whatever built it.
-            body = scrub(json.dumps(payload, ensure_ascii=False, default=str)).encode("utf-8")
-            data.append(request_bytes(self._host, self._prefix + route, body))
-        done = 0
-        buffer = bytearray()
-        try:
-            self._conn.sendall(b"".join(data))
-            for route, _ in items:
-                status, text, keep = read_response(self._conn, buffer=buffer)
-                if status >= 500 or status == 429:
-                    self._drop()
-                    return items[done:]
-                if status >= 400:  # ours is wrong: say so, once
-                    self._warn(f"the Studio refused a push to {route}: {status} "
-                               f"{text[:200].decode('utf-8', 'replace')}")
-                done += 1
-                if not keep:
-                    self._drop()
-                    return items[done:]
-        except Exception:
-            self._drop()
-            if done:
-                return items[done:]
-            raise
-        return []
+            bodies.append(scrub(json.dumps(payload, ensure_ascii=False, default=str))
+                          .encode("utf-8"))
+        requests: list[tuple[bytes, list[Any]]] = []
+        group: list[int] = []
+
+        def close_group() -> None:
+            if len(group) == 1:
+                (i,) = group
+                requests.append((request_bytes(self._host, self._prefix + items[i][0],
+                                               bodies[i]), [items[i]]))
+            elif group:
+                names = ",".join(items[i][0][len("/trpc/"):] for i in group)
+                body = b"{" + b",".join(b'"%d":' % n + bodies[i]
+                                        for n, i in enumerate(group)) + b"}"
+                requests.append((request_bytes(self._host,
+                                               f"{self._prefix}/trpc/{names}?batch=1", body),
+                                 [items[i] for i in group]))
+            group.clear()
+
+        size = 0
+        for i, (route, _) in enumerate(items):
+            if not (self._batch and route.startswith("/trpc/")):
+                close_group()
+                group.append(i)
+                close_group()
+                continue
+            if group and (len(group) >= _BATCH_ITEMS or size + len(bodies[i]) > _BATCH_BYTES):
+                close_group()
+                size = 0
+            group.append(i)
+            size += len(bodies[i])
+        close_group()
+        return requests
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -402,6 +448,41 @@ class StudioClient:
                               f"({type(exc).__name__}: {exc})") from None
         self._sio = sio
         return sio
+
+
+_BATCH_ITEMS = 32
+_BATCH_BYTES = 256 << 10  # well under the built-in Studio's 1 MiB per request
+
+
+def _takes_batches(text: bytes) -> bool:
+    """Whether a registerRun answer says the Studio takes tRPC batches (the built-in one
+    does; AgentScope's answers with tRPC's result and is sent one push per request)."""
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("batch") is True
+
+
+def _batch_codes(status: int, text: bytes, count: int) -> list[int]:
+    """Each call's status in a tRPC batch answer (an array of results and errors); the
+    request's status for all of them when the answer is not that array."""
+    try:
+        answers = json.loads(text)
+    except ValueError:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != count:
+        return [status if status >= 400 else 502] * count
+    codes = []
+    for answer in answers:
+        error = answer.get("error") if isinstance(answer, dict) else {"data": None}
+        if error is None:
+            codes.append(200)
+            continue
+        data = error.get("data") if isinstance(error, dict) else None
+        code = data.get("httpStatus") if isinstance(data, dict) else None
+        codes.append(code if isinstance(code, int) else 500)
+    return codes
 
 
 class _Redacted(dict):

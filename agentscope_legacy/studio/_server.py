@@ -293,7 +293,10 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
     return wrapped
 
 
-_OK = b'{"ok":true}'
+# "batch": this Studio also takes tRPC batches (see _HotRoutes._batch); this project's client
+# reads it from registerRun's answer and then sends what goes together as one request.
+_OK = b'{"ok":true,"batch":true}'
+_MAX_BATCH = 64  # calls in one batch request
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-store"),
         (b"x-content-type-options", b"nosniff")]
@@ -316,6 +319,8 @@ class _HotRoutes:
         path = scope.get("path") if scope["type"] == "http" else None
         if path in self.pushes:
             await self._push(self.pushes[path], scope, receive, send)
+        elif path and path.startswith("/trpc/") and _is_batch(scope.get("query_string", b"")):
+            await self._batch(path[len("/trpc/"):].split(","), scope, receive, send)
         elif path == "/api/events" and scope["method"] == "GET":
             await self._events(receive, send)
         else:
@@ -336,9 +341,46 @@ class _HotRoutes:
             except Exception:  # a push must never take the server down
                 logger.exception("a push to {} failed", scope["path"])
                 status, body = 500, b'{"detail":"Internal Server Error"}'
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*_JSON, (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, status, body)
+
+    async def _batch(self, names: list[str], scope: dict[str, Any], receive: Any,
+                     send: Any) -> None:
+        """tRPC's batch: ``POST /trpc/a,b?batch=1`` with ``{"0": a's input, "1": b's}``; each
+        call is handled as its own push would be, in order, and answered in a JSON array (a
+        result or an error with its ``httpStatus``); the status is the calls' one if they
+        agree, else 207, as tRPC answers."""
+        if scope["method"] != "POST":
+            return await _answer(send, 405, b'{"detail":"Method Not Allowed"}')
+        if len(names) > _MAX_BATCH:
+            return await _answer(send, 413, json.dumps(
+                {"detail": f"a batch is limited to {_MAX_BATCH} calls"}).encode())
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            inputs = await self.body_of(headers, _chunks(receive))
+        except HTTPException as exc:
+            return await _answer(send, exc.status_code, json.dumps({"detail": exc.detail}).encode())
+        answers, codes = [], []
+        for i, name in enumerate(names):
+            code, detail = 200, ""
+            try:
+                handle = self.pushes.get("/trpc/" + name)
+                if handle is None:
+                    raise HTTPException(404, f"no procedure {name[:60]!r}")
+                item = inputs.get(str(i))
+                if not isinstance(item, dict):
+                    raise HTTPException(400, f"input {i} must be a JSON object")
+                handle(item)
+            except HTTPException as exc:
+                code, detail = exc.status_code, str(exc.detail)
+            except Exception:  # a call must never take the server down
+                logger.exception("a batched push to {} failed", name[:60])
+                code, detail = 500, "Internal Server Error"
+            codes.append(code)
+            answers.append({"result": {"data": {"ok": True}}} if code == 200 else
+                           {"error": {"message": detail, "data": {"httpStatus": code,
+                                                                  "path": name[:60]}}})
+        status = codes[0] if len(set(codes)) == 1 else 207
+        await _answer(send, status, json.dumps(answers).encode())
 
     async def _events(self, receive: Any, send: Any) -> None:
         """Every broadcast as a server-sent event; what arrived together goes in one write."""
@@ -371,6 +413,17 @@ class _HotRoutes:
             self.live.subscribers.discard(queue)
             for task in tasks:
                 task.cancel()
+
+
+async def _answer(send: Any, status: int, body: bytes) -> None:
+    """A whole JSON response."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*_JSON, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _is_batch(query: bytes) -> bool:
+    return b"batch=1" in query.split(b"&")
 
 
 async def _chunks(receive: Any) -> AsyncIterator[bytes]:
