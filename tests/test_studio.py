@@ -189,6 +189,9 @@ def test_a_trpc_batch_answers_each_call_in_order(studio):
     same = requests.post(studio.url + "/trpc/pushMessage,pushMessage?batch=1",
                          json={"0": body["1"], "1": body["1"]}, timeout=TIMEOUT)
     assert same.status_code == 200 and len(same.json()) == 2
+    one = requests.post(studio.url + "/trpc/pushMessage?batch=1", json={"0": body["1"]},
+                        timeout=TIMEOUT)  # a batch of one, as tRPC's batch link sends it
+    assert one.status_code == 200 and one.json() == [{"result": {"data": {"ok": True}}}]
     assert requests.get(url, timeout=TIMEOUT).status_code == 405
     many = ",".join(["pushMessage"] * 65)
     assert requests.post(f"{studio.url}/trpc/{many}?batch=1", json={},

@@ -317,10 +317,10 @@ class _HotRoutes:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path") if scope["type"] == "http" else None
-        if path in self.pushes:
-            await self._push(self.pushes[path], scope, receive, send)
-        elif path and path.startswith("/trpc/") and _is_batch(scope.get("query_string", b"")):
+        if path and path.startswith("/trpc/") and _is_batch(scope.get("query_string", b"")):
             await self._batch(path[len("/trpc/"):].split(","), scope, receive, send)
+        elif path in self.pushes:
+            await self._push(self.pushes[path], scope, receive, send)
         elif path == "/api/events" and scope["method"] == "GET":
             await self._events(receive, send)
         else:
