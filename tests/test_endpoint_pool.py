@@ -362,6 +362,40 @@ def test_anthropic_pool_fails_over() -> None:
         assert len(bad.requests) == 2 and sent == "sk-ant-pool-0002"
 
 
+def _poolable() -> list[str]:
+    """The chat types whose configs take ``base_url`` and ``api_key`` (what a pool sets)."""
+    from tests.test_parity import CHAT_TYPES, KEYLESS
+
+    return [t for t, (emulator, fields) in CHAT_TYPES.items()
+            if t not in KEYLESS and "base_url" in fields(emulator())]
+
+
+@pytest.mark.parametrize("model_type", _poolable())
+def test_every_poolable_provider_fails_over_through_its_sdk(model_type: str) -> None:
+    """A refused first endpoint, then the provider's emulator: streamed and not, through the
+    provider's real SDK (each endpoint a wrapper of its own)."""
+    from tests.test_parity import CHAT_TYPES
+
+    emulator, fields = CHAT_TYPES[model_type]
+    server = emulator()
+    server.clear()
+    server.set_reply(text="pooled reply")
+    given = fields(server)
+    good = given.pop("base_url")
+    bad = good.replace(f":{server.port}", f":{closed_port()}", 1)
+    assert bad != good
+    config = {"config_name": f"pool-{model_type}", "model_type": model_type, **given,
+              "max_retries": 0, "routing": "least_busy",
+              "endpoints": [{"base_url": bad, "api_key": f"{KEYS[0]}-{model_type}", "weight": 10},
+                            {"base_url": good, "api_key": f"{KEYS[1]}-{model_type}"}]}
+    model = load(config)
+    assert model(MESSAGES).text == "pooled reply"
+    assert model(MESSAGES, stream=True).text == "pooled reply"
+    stats = model.endpoint_stats()
+    assert stats[1]["calls"] == 2 and "ProviderConnectionError" in stats[0]["last_error"]
+    server.clear()
+
+
 # -- usage, budgets, secrets ------------------------------------------------------------------
 def test_usage_rows_name_the_endpoint_and_hold_no_key(
     emus: list[OpenAIEmulator], tmp_path: Path
