@@ -505,6 +505,25 @@ def test_dall_e_save_local_writes_png_in_run_dir(openai_server, tmp_path, kwargs
     assert Path(path).read_bytes() == TINY_PNG
 
 
+def test_dall_e_save_local_in_a_replay_calls_no_network(openai_server, tmp_path):
+    """A replayed image reply is saved from the data it carries; a link is kept as it is (a
+    replay downloads nothing). It used to fail: the replayed reply has no SDK object."""
+    from agentscope_legacy import replay
+
+    recorded = start_run(tmp_path / "first", dalle_config(openai_server))
+    model = load_model_by_config_name("img")
+    model("a red pixel", response_format="b64_json")
+    (link,) = model("a blue pixel").image_urls
+    run_dir = start_run(tmp_path / "again", allow_replace=True)  # a new run, same configs
+    openai_server.clear()
+    with replay.replaying(recorded) as recording:
+        (saved,) = model("a red pixel", response_format="b64_json", save_local=True).image_urls
+        kept = model("a blue pixel", save_local=True).image_urls
+    assert recording.answered == 2 and openai_server.requests == []
+    assert Path(saved).parent == run_dir / "images" and Path(saved).read_bytes() == TINY_PNG
+    assert kept == [link]
+
+
 def test_dall_e_b64_without_saving_gives_a_data_url(openai_server):
     response = load(dalle_config(openai_server))("a red pixel", response_format="b64_json")
     assert response.image_urls == ["data:image/png;base64," + base64.b64encode(TINY_PNG).decode()]

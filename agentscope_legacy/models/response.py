@@ -187,6 +187,8 @@ class ModelResponse:
         self.request_id: str | None = None
         #: The provider SDK's typed reply object where ``raw`` holds its dict dump (0.x's shape).
         self.sdk_response: Any = None
+        #: Answered from a recorded run (``agentscope_legacy.replay``), not by the model.
+        self.replayed = False
         self.error: BaseException | None = None
         self._text = text
         self._source: Any = stream if stream is not None else astream

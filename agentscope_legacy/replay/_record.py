@@ -215,6 +215,7 @@ def _answer(
             finish_reason=reply.get("finish_reason"),
         )
         response.request_id = reply.get("request_id")
+        response.replayed = True
         wrapper._record(request, response, None, False)
         return response
 
@@ -226,8 +227,11 @@ def _answer(
 
     deltas = list(_deltas(reply, usage))
     if is_async:
-        return ModelResponse(astream=_aiter(deltas), on_finish=finish)
-    return ModelResponse(stream=iter(deltas), on_finish=finish)
+        replayed = ModelResponse(astream=_aiter(deltas), on_finish=finish)
+    else:
+        replayed = ModelResponse(stream=iter(deltas), on_finish=finish)
+    replayed.replayed = True
+    return replayed
 
 
 def _deltas(reply: dict[str, Any], usage: Usage) -> Iterator[Delta]:

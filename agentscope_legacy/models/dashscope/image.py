@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import uuid
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from ...errors import (
     BadRequestError,
     ProviderError,
     ResponseFormatError,
 )
+from .._images import save_images
 from ..response import ModelResponse, Usage
 from ._client import DashScopeWrapperBase, _checked, _error_class
 from ._messages import _local_path
@@ -33,7 +30,8 @@ class DashScopeImageSynthesisWrapper(DashScopeWrapperBase):
     def __call__(self, prompt: str, save_local: bool = False, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
         response = super().__call__(prompt, **kwargs)
         if save_local and response.image_urls:
-            response.image_urls = [self._save(url) for url in response.image_urls]
+            response.image_urls = save_images(response.image_urls, self._download,
+                                              response.replayed)
         return response
 
     def _build_request(self, prompt: str, *, stream: bool, **kwargs: Any) -> dict[str, Any]:
@@ -70,18 +68,10 @@ class DashScopeImageSynthesisWrapper(DashScopeWrapperBase):
             err.retryable = False  # type: ignore[misc]  # the task exists; do not resubmit
             raise err from (None if err is exc else exc)
 
-    def _save(self, url: str) -> str:
-        from ..._runtime import get_runtime
-
-        suffix = Path(urlparse(url).path).suffix if not url.startswith("data:") else ""
-        path = get_runtime().file_dir("images") / f"image_{uuid.uuid4().hex[:12]}{suffix or '.png'}"
-        if url.startswith("data:"):
-            path.write_bytes(base64.b64decode(url.split(",", 1)[1]))
-        else:
-            reply = self._session.get(url, timeout=60)
-            reply.raise_for_status()
-            path.write_bytes(reply.content)
-        return str(path)
+    def _download(self, url: str) -> bytes:
+        reply = self._session.get(url, timeout=60)
+        reply.raise_for_status()
+        return reply.content
 
 
 def response_from_task(rsp: Any) -> ModelResponse:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import uuid
-from pathlib import Path
 from typing import Any
 
 from ...errors import ResponseFormatError
+from .._images import save_images
 from ..response import ModelResponse, sdk_dict
 from ._client import OpenAIWrapperBase
 
@@ -19,8 +17,8 @@ class OpenAIDALLEWrapper(OpenAIWrapperBase):
 
     def __call__(self, prompt: str, save_local: bool = False, **kwargs: Any) -> ModelResponse:  # type: ignore[override]
         response = super().__call__(prompt, **kwargs)
-        if save_local:
-            response.image_urls = [self._save(item) for item in response.sdk_response.data]
+        if save_local and response.image_urls:
+            response.image_urls = save_images(response.image_urls, _download, response.replayed)
         return response
 
     def _build_request(self, prompt: str, *, stream: bool, **kwargs: Any) -> dict[str, Any]:
@@ -35,17 +33,10 @@ class OpenAIDALLEWrapper(OpenAIWrapperBase):
         response.sdk_response = result
         return response
 
-    def _save(self, item: Any) -> str:
-        from ..._runtime import get_runtime
 
-        directory = get_runtime().file_dir("images")
-        path = Path(directory) / f"image_{uuid.uuid4().hex[:12]}.png"
-        if item.b64_json:
-            path.write_bytes(base64.b64decode(item.b64_json))
-        else:
-            import requests
+def _download(url: str) -> bytes:
+    import requests
 
-            reply = requests.get(item.url, timeout=60)
-            reply.raise_for_status()
-            path.write_bytes(reply.content)
-        return str(path)
+    reply = requests.get(url, timeout=60)
+    reply.raise_for_status()
+    return reply.content
