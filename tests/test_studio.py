@@ -144,6 +144,7 @@ def test_a_run_streams_into_the_studio_one_bubble_per_reply(
     data = page.json()
     assert [m["text"] for m in data["messages"]][-1] == text
     assert data["usage"][0]["calls"] == 1
+    assert studio.get("/api/runs/run_watched/usage").json()[0]["calls"] == 1
     assert KEY not in json.dumps(record)
     from agentscope_legacy.studio import detach
 
@@ -186,6 +187,11 @@ def test_a_trpc_batch_answers_each_call_in_order(studio):
     assert results[:2] == [{"result": {"data": {"ok": True}}}] * 2
     assert [r["error"]["data"]["httpStatus"] for r in results[2:]] == [404, 400]
     assert [m["text"] for m in studio.live.runs["run_b"]["messages"].values()] == ["hi"]
+    invocation = {"runId": "run_b", "configName": "emu", "modelName": "m",
+                  "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}
+    assert studio.post("/trpc/pushModelInvocation", invocation).status_code == 200
+    (row,) = studio.get("/api/runs/run_b/usage").json()  # a run with no files: its pushes
+    assert (row["config_name"], row["calls"], row["total_tokens"]) == ("emu", 1, 7)
     same = requests.post(studio.url + "/trpc/pushMessage,pushMessage?batch=1",
                          json={"0": body["1"], "1": body["1"]}, timeout=TIMEOUT)
     assert same.status_code == 200 and len(same.json()) == 2
@@ -470,6 +476,10 @@ def test_the_runs_list_prices_a_run_from_its_saved_prices(studio, openai_server,
     assert runs["run_unpriced"]["cost"] is None and runs["run_unpriced"]["tokens"] > 0
     usage = studio.get("/api/runs/run_priced").json()["usage"]
     assert usage[0]["cost"] == pytest.approx(priced)
+    # What the page polls during a run: the same rows, without messages and records.
+    assert studio.get("/api/runs/run_priced/usage").json() == usage
+    assert studio.get("/api/runs/run_nothing/usage").status_code == 404
+    assert studio.get("/api/runs/..%2Fetc/usage").status_code == 404
     # A config's own prices win over the run's, as the monitor charges them.
     state = json.loads((tmp_path / "runs/run_priced/.config").read_text())
     state["model"]["model_configs"][0]["budget"] = {"prompt_price": 0.0,

@@ -206,6 +206,15 @@ def summary(run: Path, usage: list[dict[str, Any]] | None = None) -> dict[str, A
     }
 
 
+def read_usage(save_dir: Path, run_id: str) -> list[dict[str, Any]]:
+    """One run's usage rows, each with its cost: what the page polls while a run goes (its
+    messages and records, which grow with the run, are not read)."""
+    run = run_path(save_dir, run_id)
+    usage = _usage(run)
+    _cost(_state(run), usage)  # prices each row
+    return usage
+
+
 def list_runs(save_dir: Path) -> list[dict[str, Any]]:
     """Every run directory in ``save_dir`` (newest first); symlinks out are skipped."""
     root = save_dir.resolve()

@@ -39,7 +39,15 @@ from loguru import logger
 
 from .._secrets import redact
 from .._web import PAGE_HEADERS, origin_allowed
-from ._runs import _RUN_ID, StudioPathError, audio_path, list_runs, message_view, read_run
+from ._runs import (
+    _RUN_ID,
+    StudioPathError,
+    audio_path,
+    list_runs,
+    message_view,
+    read_run,
+    read_usage,
+)
 
 __all__ = ["STATIC_DIR", "create_studio_app"]
 
@@ -182,6 +190,18 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
                 "usage": saved["usage"] or _usage_rows(state["invocations"]),
                 "invocations": saved["invocations"] or state["invocations"],
                 "inputs": list(state["inputs"].values())}
+
+    @app.get("/api/runs/{run_id}/usage")
+    async def usage(run_id: str) -> list[dict[str, Any]]:
+        """The usage table alone (polled by the page after each invocation)."""
+        state = live.runs.get(run_id)
+        try:
+            saved = await asyncio.to_thread(read_usage, root, run_id)
+        except StudioPathError:
+            if state is None:
+                raise
+            saved = []
+        return saved or (_usage_rows(state["invocations"]) if state is not None else [])
 
     @app.get("/api/runs/{run_id}/audio/{name}")
     async def audio(run_id: str, name: str) -> FileResponse:

@@ -37,12 +37,14 @@ function renderRuns(runs) {
 }
 
 let runsTimer = null;
-function refreshRuns() {  // at most every 500 ms while pushes arrive
+// The list reads every run in the save directory: at most once per `delay` ms while pushes
+// arrive (a run's status at once, its tokens after invocations within 3 s).
+function refreshRuns(delay = 500) {
   if (runsTimer) return;
   runsTimer = setTimeout(async () => {
     runsTimer = null;
     try { renderRuns(await getJSON("/api/runs")); } catch (e) { window.studioTest.errors.push(String(e)); }
-  }, 500);
+  }, delay);
 }
 
 function bubble(msg) {
@@ -137,7 +139,7 @@ function refreshUsage() {
   usageTimer = setTimeout(async () => {
     usageTimer = null;
     if (!state.runId) return;
-    try { renderUsage((await getJSON(`/api/runs/${encodeURIComponent(state.runId)}`)).usage); }
+    try { renderUsage(await getJSON(`/api/runs/${encodeURIComponent(state.runId)}/usage`)); }
     catch (e) { window.studioTest.errors.push(String(e)); }
   }, 300);
 }
@@ -145,7 +147,8 @@ function refreshUsage() {
 function onEvent(event) {
   const item = JSON.parse(event.data);
   window.studioTest.events += 1;
-  if (item.type === "run" || item.type === "invocation") refreshRuns();  // status, tokens
+  if (item.type === "run") refreshRuns();
+  else if (item.type === "invocation") refreshRuns(3000);
   if (item.runId !== state.runId) {
     if (item.type === "message" && !state.runId) refreshRuns();
     return;
