@@ -276,8 +276,8 @@ class StudioClient:
                     elif code >= 400:  # ours is wrong: say so, once
                         self._warn(f"the Studio refused a push to {route}: {code} "
                                    f"{text[:200].decode('utf-8', 'replace')}")
-                    elif route == "/trpc/registerRun":
-                        self._batch = _takes_batches(text)
+                    elif route == "/trpc/registerRun" and len(group) == 1:
+                        self._batch = _takes_batches(text)  # its own answer, not a batch's
                 answered += 1
                 if not keep:
                     break
