@@ -145,6 +145,8 @@ def test_a_run_streams_into_the_studio_one_bubble_per_reply(
     assert [m["text"] for m in data["messages"]][-1] == text
     assert data["usage"][0]["calls"] == 1
     assert studio.get("/api/runs/run_watched/usage").json()[0]["calls"] == 1
+    whole = studio.get("/api/runs/run_watched/invocations/0")
+    assert whole.status_code == 200 and "arguments" in whole.json() and KEY not in whole.text
     assert KEY not in json.dumps(record)
     from agentscope_legacy.studio import detach
 
@@ -564,6 +566,19 @@ def test_the_event_stream_carries_every_push_and_lets_a_gone_page_go(studio):
                 break
     assert [(e["type"], e["data"]["text"], e["data"]["last"]) for e in got] == [
         ("message", "Hello", False), ("message", "Hello!", False), ("message", "Hello!!", True)]
+    # An invocation's event is its summary; the page fetches the whole record by index.
+    record = {"runId": "run_sse", "configName": "emu", "modelName": "m",
+              "arguments": {"messages": [{"role": "user", "content": "long prompt"}]},
+              "response": {"text": "Hello!!"}, "usage": {"total_tokens": 5}}
+    assert studio.post("/trpc/pushModelInvocation", record).status_code == 200
+    event = next(json.loads(line[6:]) for line in lines if line.startswith(b"data: "))
+    assert event["type"] == "invocation" and event["data"]["index"] == 0
+    assert "arguments" not in event["data"] and "response" not in event["data"]
+    assert event["data"]["configName"] == "emu" and event["data"]["usage"]["total_tokens"] == 5
+    whole = studio.get("/api/runs/run_sse/invocations/0").json()
+    assert whole["arguments"] == record["arguments"] and whole["response"] == record["response"]
+    assert studio.get("/api/runs/run_sse/invocations/1").status_code == 404
+    assert studio.get("/api/runs/run_nothing/invocations/0").status_code == 404
     events.close()
     until(lambda: not studio.live.subscribers)  # the server noticed and let it go
 

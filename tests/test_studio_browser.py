@@ -98,7 +98,13 @@ def test_the_page_shows_a_reply_growing_during_a_run_then_the_usage(tmp_path, mo
             lambda d: d.execute_script("return window.studioTest.usageRows") >= 1)
         rows = driver.find_elements(By.CSS_SELECTOR, "#usage tbody tr")
         assert rows and "emulated-local" in rows[0].text
-        assert driver.find_elements(By.CSS_SELECTOR, "#invocations details")
+        # A record pushed live is fetched whole when it is opened.
+        (summary, *_) = driver.find_elements(By.CSS_SELECTOR, "#invocations details summary")
+        summary.click()
+        WebDriverWait(driver, 20).until(lambda d: '"arguments"' in d.find_element(
+            By.CSS_SELECTOR, "#invocations details pre").get_attribute("textContent"))
+        assert any("/invocations/0" in name for name in driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"))
         WebDriverWait(driver, 20).until(
             lambda d: "finished" in d.find_element(By.CSS_SELECTOR, "#runs tbody").text)
         assert "emulated-local" in driver.find_element(By.CSS_SELECTOR, "#runs tbody").text

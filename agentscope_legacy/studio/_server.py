@@ -203,6 +203,21 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
             saved = []
         return saved or (_usage_rows(state["invocations"]) if state is not None else [])
 
+    @app.get("/api/runs/{run_id}/invocations/{index}")
+    async def invocation(run_id: str, index: int) -> dict[str, Any]:
+        """One invocation record, whole (the page's events carry it without its arguments
+        and response): a live run's pushed one, else the saved one."""
+        state = live.runs.get(run_id)
+        if state is not None and 0 <= index < len(state["invocations"]):
+            return state["invocations"][index]
+        try:
+            records = (await asyncio.to_thread(read_run, root, run_id))["invocations"]
+        except StudioPathError:
+            records = []
+        if not 0 <= index < len(records):
+            raise HTTPException(404, "no such invocation")
+        return records[index]
+
     @app.get("/api/runs/{run_id}/audio/{name}")
     async def audio(run_id: str, name: str) -> FileResponse:
         path = audio_path(root, run_id, name)
@@ -258,7 +273,12 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
                                                   "configName", "arguments", "response",
                                                   "usage")})
         state["invocations"].append(record)
-        live.broadcast("invocation", run_id, record)
+        # The page gets the record without its arguments and response (the prompt grows with
+        # the conversation: whole records would make a run's events grow with its square);
+        # it fetches them by index when the record is opened.
+        live.broadcast("invocation", run_id, {
+            **{k: v for k, v in record.items() if k not in ("arguments", "response")},
+            "index": len(state["invocations"]) - 1})
 
     def request_user_input(body: dict[str, Any]) -> None:
         run_id = _run_id(body, "runId")

@@ -86,9 +86,20 @@ function invocation(record) {
   const box = el("details");
   const model = record.model_name || record.modelName || "";
   const config = record.config_name || record.configName || "";
-  box.append(el("summary", `${record.timestamp || ""} ${config} (${model})`),
-    el("pre", JSON.stringify({ arguments: record.arguments, response: record.response,
-      usage: record.usage }, null, 2)));
+  const body = el("pre", "");
+  const show = (r) => {
+    body.textContent = JSON.stringify({ arguments: r.arguments, response: r.response,
+      usage: r.usage }, null, 2);
+  };
+  box.append(el("summary", `${record.timestamp || ""} ${config} (${model})`), body);
+  if ("arguments" in record || "response" in record) show(record);
+  else {  // a live event: the whole record is fetched when it is opened
+    const url = `/api/runs/${encodeURIComponent(state.runId)}/invocations/${record.index}`;
+    box.addEventListener("toggle", async () => {
+      if (!box.open || body.textContent) return;
+      try { show(await getJSON(url)); } catch (e) { window.studioTest.errors.push(String(e)); }
+    });
+  }
   $("#invocations").append(box);
   $("#inv-count").textContent = `(${$("#invocations").childElementCount})`;
 }
