@@ -240,6 +240,14 @@ def read_run(save_dir: Path, run_id: str) -> dict[str, Any]:
     messages = _messages(run)
     for msg in messages:
         msg["audio"] = _audio_name(run, msg)
-    invocations = [redact(r) for r in _jsonl(run / "invocations.jsonl")]
     return {"run": summary(run, usage), "messages": messages, "usage": usage,
-            "invocations": invocations}
+            "invocations": _invocations(run)}
+
+
+def read_invocations(save_dir: Path, run_id: str) -> list[dict[str, Any]]:
+    """One run's saved invocation records, redacted (the page opens them one by one)."""
+    return _invocations(run_path(save_dir, run_id))
+
+
+def _invocations(run: Path) -> list[dict[str, Any]]:
+    return [redact(r) for r in _jsonl(run / "invocations.jsonl")]

@@ -45,6 +45,7 @@ from ._runs import (
     audio_path,
     list_runs,
     message_view,
+    read_invocations,
     read_run,
     read_usage,
 )
@@ -171,37 +172,38 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         return sorted(found.values(), key=lambda r: (str(r.get("timestamp", "")), r["id"]),
                       reverse=True)
 
+    async def saved(read: Callable[[Path, str], Any], run_id: str, empty: Any) -> Any:
+        """What ``read`` finds of the run in the save directory; ``empty`` for a run known only
+        from its pushes (no directory here); a StudioPathError (404) for neither."""
+        try:
+            return await asyncio.to_thread(read, root, run_id)
+        except StudioPathError:
+            if run_id not in live.runs:
+                raise
+            return empty
+
     @app.get("/api/runs/{run_id}")
     async def run(run_id: str) -> dict[str, Any]:
+        found = await saved(read_run, run_id,
+                            {"run": {}, "messages": [], "usage": [], "invocations": []})
         state = live.runs.get(run_id)
-        try:
-            saved = await asyncio.to_thread(read_run, root, run_id)
-        except StudioPathError:
-            if state is None:
-                raise
-            saved = {"run": {}, "messages": [], "usage": [], "invocations": []}
         if state is None:
-            return {**saved, "inputs": []}
+            return {**found, "inputs": []}
         # Live: the pushed messages (replies still growing among them) after the saved ones.
-        seen = {m["id"] for m in saved["messages"]}
-        messages = saved["messages"] + [m for m in state["messages"].values()
+        seen = {m["id"] for m in found["messages"]}
+        messages = found["messages"] + [m for m in state["messages"].values()
                                         if m["id"] not in seen]
-        return {"run": {**saved["run"], **state["run"]}, "messages": messages,
-                "usage": saved["usage"] or _usage_rows(state["invocations"]),
-                "invocations": saved["invocations"] or state["invocations"],
+        return {"run": {**found["run"], **state["run"]}, "messages": messages,
+                "usage": found["usage"] or _usage_rows(state["invocations"]),
+                "invocations": found["invocations"] or state["invocations"],
                 "inputs": list(state["inputs"].values())}
 
     @app.get("/api/runs/{run_id}/usage")
     async def usage(run_id: str) -> list[dict[str, Any]]:
         """The usage table alone (polled by the page after each invocation)."""
         state = live.runs.get(run_id)
-        try:
-            saved = await asyncio.to_thread(read_usage, root, run_id)
-        except StudioPathError:
-            if state is None:
-                raise
-            saved = []
-        return saved or (_usage_rows(state["invocations"]) if state is not None else [])
+        return (await saved(read_usage, run_id, [])
+                or (_usage_rows(state["invocations"]) if state is not None else []))
 
     @app.get("/api/runs/{run_id}/invocations/{index}")
     async def invocation(run_id: str, index: int) -> dict[str, Any]:
@@ -210,10 +212,7 @@ def create_studio_app(save_dir: str | Path = "./runs", *, max_push_bytes: int = 
         state = live.runs.get(run_id)
         if state is not None and 0 <= index < len(state["invocations"]):
             return state["invocations"][index]
-        try:
-            records = (await asyncio.to_thread(read_run, root, run_id))["invocations"]
-        except StudioPathError:
-            records = []
+        records = await saved(read_invocations, run_id, [])
         if not 0 <= index < len(records):
             raise HTTPException(404, "no such invocation")
         return records[index]
